@@ -1,0 +1,36 @@
+import { InvalidKeyError } from '../errors/index.js'
+
+/** The longest key any store accepts, in UTF-8 bytes (S3's limit; filesystems allow 255 per segment). */
+export const MAX_KEY_BYTES = 1024
+
+const ALLOWED = /^[A-Za-z0-9._~%@+=,:-]+$/
+
+/**
+ * Throw `InvalidKeyError` unless `key` is a safe, store-relative object key: non-empty
+ * `/`-separated segments of `[A-Za-z0-9._~%@+=,:-]`, no `.` or `..` segment, no leading or
+ * trailing `/`, no NUL or control character, no backslash, at most 1024 bytes, no segment over
+ * 200 bytes. Every store calls this before any I/O, so no key can escape its root or prefix.
+ */
+export function validateKey(key: string): void {
+  if (typeof key !== 'string' || key.length === 0) throw new InvalidKeyError({ key: String(key), reason: 'empty key' })
+  if (Buffer.byteLength(key) > MAX_KEY_BYTES) throw new InvalidKeyError({ key, reason: `longer than ${MAX_KEY_BYTES} bytes` })
+  if (key.startsWith('/')) throw new InvalidKeyError({ key, reason: 'absolute path' })
+  for (const segment of key.split('/')) {
+    if (segment.length === 0) throw new InvalidKeyError({ key, reason: 'empty path segment' })
+    if (segment === '.' || segment === '..') throw new InvalidKeyError({ key, reason: `'${segment}' segment` })
+    if (segment.length > 200) throw new InvalidKeyError({ key, reason: 'path segment longer than 200 characters' })
+    if (!ALLOWED.test(segment)) {
+      const bad = [...segment].find((c) => !ALLOWED.test(c)) ?? '?'
+      throw new InvalidKeyError({ key, reason: `character ${JSON.stringify(bad)} is not allowed` })
+    }
+  }
+}
+
+/**
+ * Throw `InvalidKeyError` unless `prefix` is usable for `list`: empty, or a key, or a key
+ * followed by `/`.
+ */
+export function validatePrefix(prefix: string): void {
+  if (prefix === '') return
+  validateKey(prefix.endsWith('/') ? prefix.slice(0, -1) : prefix)
+}
