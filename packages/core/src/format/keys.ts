@@ -1,0 +1,41 @@
+import type { BranchId, SegmentId, SnapshotId } from './ids.js'
+import { encodeName } from './names.js'
+
+// Every object key Strata writes is built here. Physical keys (snapshots, segments, branches)
+// never contain a branch name; only refs and tags do, encoded by `encodeName`.
+
+/** `strata.format` — format marker: format version and the store's identity. */
+export const FORMAT_KEY = 'strata.format'
+
+/** `refs/` — prefix of every ref; listing refs is one prefix scan. */
+export const REFS_PREFIX = 'refs/'
+
+/** `refs/{encodedName}` — `{branchId, head, base}`; the only mutable objects, CAS-updated. */
+export const refKey = (name: string): string => `${REFS_PREFIX}${encodeName(name)}`
+
+/** `tags/` — prefix of every tag. */
+export const TAGS_PREFIX = 'tags/'
+
+/** `tags/{encodedName}` — a named snapshot that gc keeps alive. */
+export const tagKey = (name: string): string => `${TAGS_PREFIX}${encodeName(name)}`
+
+/** `branches/` — prefix of every branch record. */
+export const BRANCHES_PREFIX = 'branches/'
+
+/** `branches/{branchId}` — immutable record of where a branch was forked from. */
+export const branchKey = (id: BranchId): string => `${BRANCHES_PREFIX}${id}`
+
+/** `snapshots/` — prefix of every snapshot manifest. */
+export const SNAPSHOTS_PREFIX = 'snapshots/'
+
+/** `snapshots/{snapshotId}` — immutable manifest; the id is the hash of its bytes. */
+export const snapshotKey = (id: SnapshotId): string => `${SNAPSHOTS_PREFIX}${id}`
+
+/** `segments/` — prefix of every segment. */
+export const SEGMENTS_PREFIX = 'segments/'
+
+/** `segments/{segmentId}` — immutable run of page images, content-addressed. */
+export const segmentKey = (id: SegmentId): string => `${SEGMENTS_PREFIX}${id}`
+
+/** `pins/` — prefix of pins: roots held for other stores that stack on this one. */
+export const PINS_PREFIX = 'pins/'

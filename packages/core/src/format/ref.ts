@@ -1,0 +1,41 @@
+import { CorruptObjectError } from '../errors/index.js'
+import { FieldReader, decodeObject, encodeObject } from './codec.js'
+import { isSnapshotId, type BranchId, type SnapshotId } from './ids.js'
+
+/**
+ * A ref: a branch name's current state. `head` is the newest snapshot; `base` is the snapshot
+ * the branch's commits are deltas against (its fork point, or its own newest standalone
+ * snapshot after import or materialize). Every commit on the branch stacks directly on `base`,
+ * so a read's chain depth is the branch's stacking depth, not its number of commits.
+ */
+export interface Ref {
+  name: string
+  branchId: BranchId
+  head: SnapshotId
+  base: SnapshotId
+  /** ISO-8601 time of the last update. */
+  updatedAt: string
+  /** ISO-8601 time after which gc may delete the branch, or null. */
+  expiresAt: string | null
+}
+
+/** Encode a ref. */
+export function encodeRef(ref: Ref): Uint8Array {
+  return encodeObject('ref', { ...ref })
+}
+
+/** Decode the ref stored at `key`; `CorruptObjectError` on anything malformed. */
+export function decodeRef(key: string, bytes: Uint8Array): Ref {
+  const r = new FieldReader(key, decodeObject('ref', key, bytes))
+  const head = r.string('head')
+  const base = r.string('base')
+  if (!isSnapshotId(head) || !isSnapshotId(base)) throw new CorruptObjectError({ key, reason: 'head or base is not a snapshot id' })
+  return {
+    name: r.string('name'),
+    branchId: r.string('branchId') as BranchId,
+    head,
+    base,
+    updatedAt: r.string('updatedAt'),
+    expiresAt: r.optionalString('expiresAt'),
+  }
+}

@@ -1,0 +1,416 @@
+import { randomUUID } from 'node:crypto'
+import {
+  BranchNotFoundError,
+  InvalidArgumentError,
+  NotARepositoryError,
+  ProtectedBranchError,
+  RepositoryExistsError,
+  SnapshotNotFoundError,
+  isStrataError,
+} from '../errors/index.js'
+import { encodeBranchRecord, decodeBranchRecord, type BranchRecord } from '../format/branch-record.js'
+import { isSnapshotId, isSnapshotIdPrefix, newBranchId, type SnapshotId } from '../format/ids.js'
+import { FORMAT_KEY, SNAPSHOTS_PREFIX, branchKey, refKey, snapshotKey } from '../format/keys.js'
+import type { SnapshotManifest } from '../format/manifest.js'
+import { validateName } from '../format/names.js'
+import type { PageNo } from '../format/page.js'
+import type { Ref } from '../format/ref.js'
+import { decodeStoreMarker, encodeStoreMarker } from '../format/store-marker.js'
+import type { ObjectStore } from '../store/object-store.js'
+import { ChainLoader, locatePage, shortId, type ChainLevel, type FallbackStoreResolver, type ResolvedTable, type StoreHandle } from './chain.js'
+import { commit, type CommitOptions, type CommitResult } from './commit.js'
+import { exportSnapshot, readDatabase, type ExportOptions, type ExportResult } from './export-snapshot.js'
+import { historyOf, type LogEntry } from './history.js'
+import { importDatabase, type ImportOptions, type ImportResult } from './import-database.js'
+import { materialize, type MaterializeOptions } from './materialize.js'
+import { fetchPages } from './page-fetcher.js'
+import type { OperationOptions } from './progress.js'
+import { assertNameFree, createRef, listRefNames, readRef, requireRef } from './refs.js'
+import { DEFAULT_SEGMENT_BYTES } from './segment-writer.js'
+
+/** Tuning and policy for a repository. */
+export interface RepositoryOptions {
+  /** Target size of segments written by import, commit and materialize. Default 4 MiB. */
+  segmentBytes?: number
+  /** Parallel transfers (uploads and ranged reads). Default 8. */
+  concurrency?: number
+  /** Largest single ranged read; adjacent pages are coalesced up to it. Default 1 MiB. */
+  maxRunBytes?: number
+  /** Opens stores that cross-store fallbacks name. Default: none is allowed. */
+  fallbackStores?: FallbackStoreResolver
+  /** Author recorded when an operation names none. Default `$USER` or `unknown`. */
+  defaultAuthor?: string
+  /** The clock (tests). */
+  now?: () => Date
+}
+
+/** What a branch looks like to callers. */
+export interface BranchInfo {
+  name: string
+  branchId: string
+  /** The newest snapshot. */
+  head: SnapshotId
+  /** The snapshot commits stack on. */
+  base: SnapshotId
+  /** Where the branch was forked from (null: created by import). */
+  source: SnapshotId | null
+  sourceBranch: string | null
+  createdAt: string
+  updatedAt: string
+  expiresAt: string | null
+}
+
+/** A branch or snapshot named by the caller, resolved. */
+export interface Target {
+  snapshot: SnapshotId
+  /** The branch, when the spec named one. */
+  branch: string | null
+}
+
+/** Summary of one snapshot for `show`. */
+export interface SnapshotSummary {
+  id: SnapshotId
+  branch: string | null
+  pageSize: number
+  pageCount: number
+  /** Pages this snapshot stores itself. */
+  ownPages: number
+  ownBytes: number
+  /** Bytes of the segments its own pages live in (shared segments counted whole). */
+  segmentBytes: number
+  segments: number
+  checksum: string
+  fallback: SnapshotManifest['fallback']
+  /** The chain, this snapshot first. */
+  chain: { id: SnapshotId; pageCount: number; ownPages: number; store: string }[]
+  parent: SnapshotId | null
+  message: string
+  author: string
+  createdAt: string
+  tags: string[]
+  operation: string
+}
+
+/** The protected branch: it cannot be deleted or renamed. */
+export const MAIN_BRANCH = 'main'
+
+/**
+ * A Strata repository in one store: branches, snapshots and the operations on them.
+ *
+ * Open one with {@link Repository.open} (or create it with {@link Repository.init}). Every
+ * mutation follows the same order — segments, then the manifest, then a compare-and-swap of the
+ * ref — so a crash at any point leaves every ref at a complete snapshot.
+ */
+export class Repository {
+  readonly store: ObjectStore
+  /** The store's identity (UUID). */
+  readonly storeId: string
+  readonly options: Required<Omit<RepositoryOptions, 'fallbackStores'>> & Pick<RepositoryOptions, 'fallbackStores'>
+  /** Loads manifests and resolves chains (cached). */
+  readonly chains: ChainLoader
+
+  private constructor(store: ObjectStore, storeId: string, options: RepositoryOptions) {
+    this.store = store
+    this.storeId = storeId
+    this.options = {
+      segmentBytes: options.segmentBytes ?? DEFAULT_SEGMENT_BYTES,
+      concurrency: options.concurrency ?? 8,
+      maxRunBytes: options.maxRunBytes ?? 1024 * 1024,
+      defaultAuthor: options.defaultAuthor ?? process.env.USER ?? 'unknown',
+      now: options.now ?? (() => new Date()),
+      fallbackStores: options.fallbackStores,
+    }
+    this.chains = new ChainLoader(this.handle, options.fallbackStores)
+  }
+
+  /** This repository's store with its identity. */
+  get handle(): StoreHandle {
+    return { store: this.store, id: this.storeId }
+  }
+
+  /**
+   * Create a repository in an empty store: writes the format marker (create-only).
+   * `RepositoryExistsError` if the store already holds one.
+   */
+  static async init(store: ObjectStore, options: RepositoryOptions = {}): Promise<Repository> {
+    const storeId = randomUUID()
+    const now = (options.now ?? (() => new Date()))()
+    try {
+      await store.put(FORMAT_KEY, encodeStoreMarker({ storeId, createdAt: now.toISOString() }), { ifNoneMatch: '*' })
+    } catch (e) {
+      if (isStrataError(e, 'STRATA_CONFLICT')) {
+        const existing = await Repository.open(store, options)
+        throw new RepositoryExistsError({ store: store.url, storeId: existing.storeId })
+      }
+      throw e
+    }
+    return new Repository(store, storeId, options)
+  }
+
+  /**
+   * Open the repository in `store`. `NotARepositoryError` if it has no format marker,
+   * `UnsupportedFormatError` if it was written by a newer, incompatible format.
+   */
+  static async open(store: ObjectStore, options: RepositoryOptions = {}): Promise<Repository> {
+    const got = await store.get(FORMAT_KEY)
+    if (!got) throw new NotARepositoryError({ store: store.url })
+    const marker = decodeStoreMarker(got.body)
+    return new Repository(store, marker.storeId, options)
+  }
+
+  /** Open the repository in `store`, creating it if the store holds none. */
+  static async openOrInit(store: ObjectStore, options: RepositoryOptions = {}): Promise<Repository> {
+    try {
+      return await Repository.open(store, options)
+    } catch (e) {
+      if (!isStrataError(e, 'STRATA_NOT_A_REPOSITORY')) throw e
+      try {
+        return await Repository.init(store, options)
+      } catch (e2) {
+        if (isStrataError(e2, 'STRATA_REPOSITORY_EXISTS')) return Repository.open(store, options)
+        throw e2
+      }
+    }
+  }
+
+  /** Current time as ISO-8601 (through the configurable clock). */
+  nowIso(): string {
+    return this.options.now().toISOString()
+  }
+
+  // ---- branches ---------------------------------------------------------------------------
+
+  /**
+   * Import a SQLite file as a standalone root snapshot on a new branch (default `main`).
+   * The file is validated first (magic, page size, size vs page count, no hot journal or WAL);
+   * anything else is refused with `InvalidDatabaseError` and nothing is written.
+   */
+  importDatabase(path: string, opts: ImportOptions = {}): Promise<ImportResult> {
+    return importDatabase(this, path, opts)
+  }
+
+  /**
+   * Create branch `name` stacked on `from` (a branch name or snapshot id; default `main`).
+   * O(1): writes a branch record and a ref, copies no page and reads no manifest.
+   */
+  async createBranch(name: string, opts: { from?: string; ttlMs?: number } = {}): Promise<BranchInfo> {
+    validateName(name)
+    if (opts.ttlMs !== undefined && (!Number.isFinite(opts.ttlMs) || opts.ttlMs <= 0)) {
+      throw new InvalidArgumentError({ argument: 'ttl', reason: 'must be a positive duration' })
+    }
+    const source = await this.resolveTarget(opts.from ?? MAIN_BRANCH)
+    await assertNameFree(this.store, name)
+    const now = this.options.now()
+    const record: BranchRecord = {
+      id: newBranchId(),
+      name,
+      createdAt: now.toISOString(),
+      source: source.snapshot,
+      sourceBranch: source.branch,
+    }
+    await this.store.put(branchKey(record.id), encodeBranchRecord(record), { ifNoneMatch: '*' })
+    const ref: Ref = {
+      name,
+      branchId: record.id,
+      head: source.snapshot,
+      base: source.snapshot,
+      updatedAt: record.createdAt,
+      expiresAt: opts.ttlMs === undefined ? null : new Date(now.getTime() + opts.ttlMs).toISOString(),
+    }
+    await createRef(this.store, ref)
+    return toBranchInfo(ref, record)
+  }
+
+  /** The branch named `name`; `BranchNotFoundError` if there is none. */
+  async getBranch(name: string): Promise<BranchInfo> {
+    validateName(name)
+    const { ref } = await requireRef(this.store, name)
+    return toBranchInfo(ref, await this.branchRecord(ref))
+  }
+
+  /** Every branch, sorted by name. */
+  async listBranches(): Promise<BranchInfo[]> {
+    const out: BranchInfo[] = []
+    for (const name of await listRefNames(this.store)) {
+      const r = await readRef(this.store, name)
+      if (r) out.push(toBranchInfo(r.ref, await this.branchRecord(r.ref)))
+    }
+    return out
+  }
+
+  /**
+   * Rename a branch: the new name gets the same branch id and head, then the old name is
+   * removed. `main` cannot be renamed. A crash in between leaves both names on the same branch.
+   */
+  async renameBranch(from: string, to: string): Promise<BranchInfo> {
+    validateName(from)
+    validateName(to)
+    if (from === MAIN_BRANCH) throw new ProtectedBranchError({ name: from, operation: 'renamed' })
+    const { ref } = await requireRef(this.store, from)
+    await assertNameFree(this.store, to, from)
+    const moved: Ref = { ...ref, name: to, updatedAt: this.nowIso() }
+    await createRef(this.store, moved)
+    await this.store.delete([refKey(from)])
+    return toBranchInfo(moved, await this.branchRecord(moved))
+  }
+
+  /**
+   * Delete branch `name`: its ref goes and the name is free at once. Snapshots other branches
+   * stack on stay readable; what nothing references any more is garbage for gc. `main` cannot be
+   * deleted.
+   */
+  async deleteBranch(name: string): Promise<void> {
+    validateName(name)
+    if (name === MAIN_BRANCH) throw new ProtectedBranchError({ name, operation: 'deleted' })
+    await requireRef(this.store, name)
+    await this.store.delete([refKey(name)])
+  }
+
+  /** The record of the branch a ref points at (null if it is gone: the store is damaged). */
+  async branchRecord(ref: Ref): Promise<BranchRecord | null> {
+    const key = branchKey(ref.branchId as BranchRecord['id'])
+    const got = await this.store.get(key)
+    return got ? decodeBranchRecord(key, got.body) : null
+  }
+
+  // ---- snapshots ---------------------------------------------------------------------------
+
+  /**
+   * Resolve a spec to a snapshot: a branch name (its head) or a snapshot id or unique prefix of
+   * at least 4 hex digits. Branch names win over prefixes.
+   */
+  async resolveTarget(spec: string): Promise<Target> {
+    let nameError: unknown = null
+    try {
+      validateName(spec)
+      const r = await readRef(this.store, spec)
+      if (r) return { snapshot: r.ref.head, branch: spec }
+    } catch (e) {
+      if (!isStrataError(e, 'STRATA_INVALID_NAME')) throw e
+      nameError = e
+    }
+    if (isSnapshotIdPrefix(spec)) {
+      if (isSnapshotId(spec)) {
+        if (await this.store.head(snapshotKey(spec))) return { snapshot: spec, branch: null }
+        throw new SnapshotNotFoundError({ ref: spec })
+      }
+      const found: string[] = []
+      for await (const o of this.store.list(SNAPSHOTS_PREFIX + spec)) {
+        found.push(o.key.slice(SNAPSHOTS_PREFIX.length))
+        if (found.length > 5) break
+      }
+      if (found.length === 1 && isSnapshotId(found[0]!)) return { snapshot: found[0], branch: null }
+      if (found.length > 1) throw new SnapshotNotFoundError({ ref: spec, candidates: found })
+    }
+    if (nameError) throw nameError
+    if (isSnapshotIdPrefix(spec)) throw new SnapshotNotFoundError({ ref: spec })
+    throw new BranchNotFoundError({ name: spec })
+  }
+
+  /** The manifest of snapshot `id`. */
+  snapshot(id: SnapshotId): Promise<SnapshotManifest> {
+    return this.chains.manifest(id)
+  }
+
+  /** Resolve every page of snapshot `id` down its chain (see `ChainLoader.resolve`). */
+  resolve(id: SnapshotId, branch: string | null = null): Promise<ResolvedTable> {
+    return this.chains.resolve(id, { branch })
+  }
+
+  /**
+   * Read page `p` of a branch or snapshot, verified against its hash. The lock-byte page reads
+   * as zeros. A page past the page count is an `InvalidArgumentError`; a page the chain lacks is
+   * `MissingPageError`; a damaged page is `CorruptPageError`.
+   */
+  async readPage(spec: string, p: number): Promise<Uint8Array> {
+    const target = await this.resolveTarget(spec)
+    const t = await this.resolve(target.snapshot, target.branch)
+    if (!Number.isInteger(p) || p < 1 || p > t.pageCount) {
+      throw new InvalidArgumentError({ argument: 'page number', reason: `${p} is outside 1…${t.pageCount}` })
+    }
+    if (!locatePage(t, p as PageNo)) return new Uint8Array(t.pageSize)
+    let out: Uint8Array | null = null
+    await fetchPages(t, (_, page) => void (out = new Uint8Array(page)), { concurrency: 1, maxRunBytes: t.pageSize }, [p as PageNo])
+    return out!
+  }
+
+  /** Commit page writes and/or a new page count to a branch (see {@link CommitOptions}). */
+  commit(branch: string, opts: CommitOptions): Promise<CommitResult> {
+    return commit(this, branch, opts)
+  }
+
+  /** Flatten a branch into a standalone snapshot (no fallback) and move the branch to it. */
+  materialize(branch: string, opts: MaterializeOptions = {}): Promise<CommitResult> {
+    return materialize(this, branch, opts)
+  }
+
+  /** Write a branch or snapshot to a plain `.sqlite` file. */
+  async export(spec: string, outPath: string, opts: ExportOptions = {}): Promise<ExportResult> {
+    const target = await this.resolveTarget(spec)
+    return exportSnapshot(this, target, outPath, opts)
+  }
+
+  /**
+   * The whole database of a branch or snapshot as bytes, verified like an export. Holds it in
+   * memory: prefer `export` for large databases.
+   */
+  async readDatabase(spec: string, opts: OperationOptions = {}): Promise<Uint8Array> {
+    return readDatabase(this, await this.resolveTarget(spec), opts)
+  }
+
+  /** The history of a branch (or of the snapshot a spec names), newest first. */
+  async log(spec: string, opts: { limit?: number } = {}): Promise<LogEntry[]> {
+    const target = await this.resolveTarget(spec)
+    return historyOf(this, target.snapshot, opts)
+  }
+
+  /** Describe a branch's head or a snapshot: sizes, own pages, chain, metadata. */
+  async show(spec: string): Promise<SnapshotSummary> {
+    const target = await this.resolveTarget(spec)
+    const levels: ChainLevel[] = await this.chains.chain(target.snapshot)
+    const m = levels[0]!.manifest
+    return {
+      id: target.snapshot,
+      branch: target.branch,
+      pageSize: m.pageSize,
+      pageCount: m.pageCount,
+      ownPages: m.pages.pageNos.length,
+      ownBytes: m.pages.pageNos.length * m.pageSize,
+      segmentBytes: m.segments.reduce((s, x) => s + x.length, 0),
+      segments: m.segments.length,
+      checksum: Buffer.from(m.checksum).toString('hex'),
+      fallback: m.fallback,
+      chain: levels.map((l) => ({ id: l.id, pageCount: l.manifest.pageCount, ownPages: l.manifest.pages.pageNos.length, store: l.store.store.url })),
+      parent: m.parent,
+      message: m.message,
+      author: m.author,
+      createdAt: m.createdAt,
+      tags: m.tags,
+      operation: m.operation,
+    }
+  }
+
+  /** Release the store's resources. */
+  async close(): Promise<void> {
+    await this.store.close?.()
+  }
+
+  /** A short form of a snapshot id for messages. */
+  static shortId(id: string): string {
+    return shortId(id)
+  }
+}
+
+function toBranchInfo(ref: Ref, record: BranchRecord | null): BranchInfo {
+  return {
+    name: ref.name,
+    branchId: ref.branchId,
+    head: ref.head,
+    base: ref.base,
+    source: record?.source ?? null,
+    sourceBranch: record?.sourceBranch ?? null,
+    createdAt: record?.createdAt ?? ref.updatedAt,
+    updatedAt: ref.updatedAt,
+    expiresAt: ref.expiresAt,
+  }
+}

@@ -1,0 +1,122 @@
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { isStrataError } from '../../src/index.js'
+import { syntheticDb, tempRepo, testPage, writeDb } from '../helpers.js'
+
+// Model-based test: random sequences of create / write+commit / delete / materialize run against
+// a real repository on the local store and against a model (branch name → database bytes). After
+// every step, every live branch must read back exactly as the model says.
+
+const PS = 512
+const NAMES = ['main', 'a', 'b', 'a/x', 'c'] as const
+const BASE_PAGES = 8
+/** Fills come from a small range so writes often restore a page's base content. */
+const fillOf = (p: number) => p % 4
+
+type Op =
+  | { kind: 'create'; name: number; from: number }
+  | { kind: 'commit'; branch: number; writes: [number, number][]; count: number }
+  | { kind: 'delete'; branch: number }
+  | { kind: 'materialize'; branch: number }
+
+// Branch indexes are skewed towards the first few names so that operations meet on the same
+// branches (commit, then commit again, then write a page back) rather than scatter.
+const branchArb = fc.oneof({ arbitrary: fc.nat(2), weight: 4 }, { arbitrary: fc.nat(NAMES.length - 1), weight: 1 })
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  { arbitrary: fc.record({ kind: fc.constant('create' as const), name: branchArb, from: branchArb }), weight: 2 },
+  {
+    arbitrary: fc.record({
+      kind: fc.constant('commit' as const),
+      branch: branchArb,
+      writes: fc.array(fc.tuple(fc.integer({ min: 1, max: 10 }), fc.nat(3)), { maxLength: 5 }),
+      count: fc.oneof({ arbitrary: fc.integer({ min: 7, max: 10 }), weight: 4 }, { arbitrary: fc.integer({ min: 1, max: 12 }), weight: 1 }),
+    }),
+    weight: 5,
+  },
+  { arbitrary: fc.record({ kind: fc.constant('delete' as const), branch: branchArb }), weight: 1 },
+  { arbitrary: fc.record({ kind: fc.constant('materialize' as const), branch: branchArb }), weight: 1 },
+)
+
+describe('model-based: branches behave like independent copies', () => {
+  it('every live branch reads back as the model after every step', { timeout: 300_000 }, async () => {
+    let runs = 0
+    await fc.assert(
+      fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 10 }), async (ops) => {
+        runs++
+        const t = await tempRepo({ segmentBytes: 3 * PS, maxRunBytes: 2 * PS })
+        try {
+          const base = syntheticDb(PS, BASE_PAGES, fillOf)
+          await t.repo.importDatabase(await writeDb(t.dir, 'base.db', base))
+          const model = new Map<string, Uint8Array>([['main', base]])
+          for (const op of ops) {
+            await step(t.repo, model, op)
+            for (const [name, bytes] of model) {
+              expect(await t.repo.readDatabase(name), `branch ${name} after ${JSON.stringify(op)}`).toEqual(bytes)
+            }
+            expect((await t.repo.listBranches()).map((b) => b.name).sort()).toEqual([...model.keys()].sort())
+          }
+        } finally {
+          await t.cleanup()
+        }
+      }),
+      { numRuns: 200 },
+    )
+    expect(runs).toBeGreaterThanOrEqual(200)
+  })
+})
+
+async function step(repo: Awaited<ReturnType<typeof tempRepo>>['repo'], model: Map<string, Uint8Array>, op: Op): Promise<void> {
+  switch (op.kind) {
+    case 'create': {
+      const name = NAMES[op.name]!
+      const from = NAMES[op.from]!
+      if (model.has(name)) {
+        await expect(repo.createBranch(name, { from })).rejects.toSatisfy((e) => isStrataError(e, 'STRATA_BRANCH_EXISTS') || isStrataError(e, 'STRATA_BRANCH_NOT_FOUND'))
+      } else if (!model.has(from)) {
+        await expect(repo.createBranch(name, { from })).rejects.toSatisfy((e) => isStrataError(e, 'STRATA_BRANCH_NOT_FOUND'))
+      } else {
+        await repo.createBranch(name, { from })
+        model.set(name, model.get(from)!.slice())
+      }
+      return
+    }
+    case 'commit': {
+      const name = NAMES[op.branch]!
+      const current = model.get(name)
+      if (!current) {
+        await expect(repo.commit(name, { writes: [] })).rejects.toSatisfy((e) => isStrataError(e, 'STRATA_BRANCH_NOT_FOUND'))
+        return
+      }
+      const oldCount = current.length / PS
+      const writes = new Map<number, Uint8Array>()
+      for (const [p, fill] of op.writes) if (p <= op.count) writes.set(p, testPage(PS, fill, p))
+      for (let p = oldCount + 1; p <= op.count; p++) if (!writes.has(p)) writes.set(p, testPage(PS, 3 - fillOf(p), p))
+      await repo.commit(name, { writes, pageCount: op.count })
+      const next = new Uint8Array(op.count * PS)
+      next.set(current.subarray(0, Math.min(current.length, next.length)))
+      for (const [p, page] of writes) next.set(page, (p - 1) * PS)
+      model.set(name, next)
+      return
+    }
+    case 'delete': {
+      const name = NAMES[op.branch]!
+      if (name === 'main') {
+        await expect(repo.deleteBranch(name)).rejects.toSatisfy((e) => isStrataError(e, 'STRATA_PROTECTED_BRANCH'))
+      } else if (!model.has(name)) {
+        await expect(repo.deleteBranch(name)).rejects.toSatisfy((e) => isStrataError(e, 'STRATA_BRANCH_NOT_FOUND'))
+      } else {
+        await repo.deleteBranch(name)
+        model.delete(name)
+      }
+      return
+    }
+    case 'materialize': {
+      const name = NAMES[op.branch]!
+      if (!model.has(name)) return
+      await repo.materialize(name)
+      const show = await repo.show(name)
+      expect(show.fallback).toBeNull()
+      return
+    }
+  }
+}
