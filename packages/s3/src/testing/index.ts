@@ -12,4 +12,4 @@ export {
   type S3TestTarget,
 } from './test-target.js'
 export { openStore, type S3ChildStoreArg } from './open-store.js'
-export { s3StoreFixture, type S3StoreFixtureOptions } from './s3-store-fixture.js'
+export { s3StoreFixture, type S3StoreFixture, type S3StoreFixtureOptions } from './s3-store-fixture.js'

@@ -1,10 +1,18 @@
 import { fileURLToPath } from 'node:url'
-import type { StoreFixture } from '@strata/core/testing'
 import type { S3Store, S3StoreOptions } from '../s3-store.js'
 import type { S3ChildStoreArg } from './open-store.js'
 import { newS3TestLocation, s3TestTarget, type S3TestTarget } from './test-target.js'
 
 const extension = import.meta.url.endsWith('.ts') ? '.ts' : '.js'
+
+/** A store for one test, shaped like the `StoreFixture` of `@strata/core/testing`'s conformance suite. */
+export interface S3StoreFixture {
+  store: S3Store
+  /** Delete what the test wrote and close the store. */
+  cleanup(): Promise<void>
+  /** `module` exports `openStore(arg)`; child processes use it to open the same store. */
+  child: { module: string; arg: S3ChildStoreArg }
+}
 
 /** Options of {@link s3StoreFixture}. */
 export interface S3StoreFixtureOptions {
@@ -21,7 +29,7 @@ export interface S3StoreFixtureOptions {
  * fresh prefix in `S3_TEST_BUCKET`), as a conformance-suite fixture: `cleanup` deletes what the test
  * wrote and closes the store, and `child` lets other processes open the same store.
  */
-export async function s3StoreFixture(fixture: S3StoreFixtureOptions = {}): Promise<StoreFixture & { store: S3Store }> {
+export async function s3StoreFixture(fixture: S3StoreFixtureOptions = {}): Promise<S3StoreFixture> {
   const target = fixture.target ?? s3TestTarget()
   const options = fixture.store ?? {}
   const location = await newS3TestLocation('fixture', target)
