@@ -60,3 +60,17 @@ export async function writeDb(dir: string, name: string, bytes: Uint8Array): Pro
   await writeFile(path, bytes)
   return path
 }
+
+/**
+ * Whether `actual` holds exactly the bytes of `expected`; on a difference, a description of the
+ * first differing page instead of `true` (vitest's deep equality is slow on MiB-sized arrays).
+ */
+export function sameBytes(actual: Uint8Array, expected: Uint8Array, pageSize = 4096): true | string {
+  const a = Buffer.from(actual.buffer, actual.byteOffset, actual.byteLength)
+  const b = Buffer.from(expected.buffer, expected.byteOffset, expected.byteLength)
+  if (a.equals(b)) return true
+  if (a.length !== b.length) return `length ${a.length} ≠ ${b.length}`
+  let i = 0
+  while (a[i] === b[i]) i++
+  return `first difference at byte ${i} (page ${Math.floor(i / pageSize) + 1})`
+}
