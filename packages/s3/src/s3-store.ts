@@ -282,7 +282,7 @@ export class S3Store implements ObjectStore {
     const full = this.#root + prefix
     let token: string | undefined
     do {
-      const page = await this.#call('list', prefix, opts.signal, () =>
+      const page = await this.#call('list', `${prefix}*`, opts.signal, () =>
         this.#client.send(
           new ListObjectsV2Command({
             Bucket: this.#bucket,

@@ -77,6 +77,19 @@ describe('S3Store retries', () => {
     expect(faults.requests.map((r) => `${r.method} ${r.status}`)).toEqual(['PUT 412', 'PUT 412'])
   })
 
+  test("AWS's 409 ConditionalRequestConflict on a conditional put is a conflict, not retried", async () => {
+    const { version } = await store.put('ref409', bytes('v1'))
+    faults.clearLog()
+    faults.injectFault({ status: 409, code: 'ConditionalRequestConflict' }, { method: 'PUT', times: 2 })
+    await expect(store.put('ref409', bytes('v2'), { ifMatch: version })).rejects.toMatchObject({
+      code: 'STRATA_CONFLICT',
+      data: { key: 'ref409', condition: 'if-match', expected: version },
+    })
+    await expect(store.put('ref409', bytes('v2'), { ifNoneMatch: '*' })).rejects.toMatchObject({ code: 'STRATA_CONFLICT' })
+    expect(faults.requests.map((r) => `${r.method} ${r.status}`)).toEqual(['PUT 409', 'PUT 409'])
+    expect(text((await store.get('ref409'))?.body)).toBe('v1')
+  })
+
   test('a 404 on If-Match, a 403 and a 400 are not retried', async () => {
     await expect(store.put('absent', bytes('x'), { ifMatch: '"v"' })).rejects.toMatchObject({ code: 'STRATA_CONFLICT' })
     faults.injectFault({ status: 403, code: 'AccessDenied', message: 'Access Denied' }, { method: 'GET', times: 5 })

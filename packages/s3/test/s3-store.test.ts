@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { isStrataError, type ObjectInfo, type ObjectStore } from '@strata/core'
 import { S3Store } from '@strata/s3'
-import { localS3TestTarget, newS3TestLocation, type S3TestLocation } from '@strata/s3/testing'
+import { S3TestProxy, localS3TestTarget, localTarget, newS3TestLocation, type S3TestLocation } from '@strata/s3/testing'
 
 const bytes = (s: string): Uint8Array => new TextEncoder().encode(s)
 const text = (b: Uint8Array | undefined): string => new TextDecoder().decode(b)
@@ -189,6 +189,30 @@ describe('S3Store configuration from the environment', () => {
       else process.env['AWS_ENDPOINT_URL'] = saved.any
       await store.close()
       await loc.cleanup()
+    }
+  })
+})
+
+describe('S3Store request options', () => {
+  test('requestChecksumCalculation decides whether puts carry a flexible checksum; path-style puts the bucket in the path', async () => {
+    const log = await S3TestProxy.start({ upstream: localS3TestTarget().endpoint, conditionalWrites: false })
+    const loc = await newS3TestLocation('checksums', localTarget(log.endpoint))
+    const supported = loc.open('s', { requestChecksumCalculation: 'WHEN_SUPPORTED' })
+    const required = loc.open('r', { requestChecksumCalculation: 'WHEN_REQUIRED' })
+    try {
+      log.clearLog()
+      await supported.put('k', bytes('with checksum'))
+      await required.put('k', bytes('without checksum'))
+      const [withSum, withoutSum] = log.requests
+      expect(withSum?.url).toMatch(new RegExp(`^/${loc.bucket}/s/k`))
+      expect(Object.keys(withSum?.headers ?? {}).some((h) => h.startsWith('x-amz-checksum-'))).toBe(true)
+      expect(Object.keys(withoutSum?.headers ?? {}).some((h) => h.startsWith('x-amz-checksum-'))).toBe(false)
+      expect(text((await required.get('k'))?.body)).toBe('without checksum')
+    } finally {
+      await supported.close()
+      await required.close()
+      await loc.cleanup()
+      await log.close()
     }
   })
 })
