@@ -2,10 +2,11 @@ import { randomBytes } from 'node:crypto'
 import { open, rename, rm, stat } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { ChecksumMismatchError, InvalidArgumentError } from '../errors/index.js'
-import { DatabaseChecksum, toHex } from '../format/hash.js'
+import { DatabaseChecksum, hashAtEqual, hashPage, toHex } from '../format/hash.js'
+import type { PageNo } from '../format/page.js'
 import type { SnapshotId } from '../format/ids.js'
 import type { OperationOptions } from './progress.js'
-import type { ResolvedTable } from './chain.js'
+import { pageHashOf, type ResolvedTable } from './chain.js'
 import { fetchPages, type PageSink } from './page-fetcher.js'
 import type { Repository, Target } from './repository.js'
 
@@ -37,10 +38,24 @@ export async function streamPages(
   target: Target,
   operation: string,
   sink: PageSink,
-  opts: OperationOptions,
+  opts: OperationOptions & { skipZeroPages?: boolean },
 ): Promise<string> {
   const sum = new DatabaseChecksum()
   let loaded = 0
+  let pages: PageNo[] | undefined
+  if (opts.skipZeroPages) {
+    // The sink's target already reads as zeros there (a fresh sparse file): a page whose recorded
+    // hash is the zero page's needs no transfer and no write.
+    const zero = hashPage(new Uint8Array(t.pageSize))
+    pages = []
+    for (let p = 1 as PageNo; p <= t.pageCount; p++) {
+      const h = pageHashOf(t, p)
+      if (h === null) continue
+      if (hashAtEqual(h, 0, zero, 0)) sum.toggle(p, zero)
+      else pages.push(p)
+    }
+    loaded = t.pageCount - pages.length
+  }
   await fetchPages(
     t,
     async (p, page, hash) => {
@@ -53,6 +68,7 @@ export async function streamPages(
       ...(opts.signal ? { signal: opts.signal } : {}),
       onPages: (n) => opts.onProgress?.({ phase: 'fetch', loaded: (loaded += n), total: t.pageCount }),
     },
+    pages,
   )
   const expected = toHex(t.levels[0]!.manifest.checksum)
   if (sum.toHex() !== expected) {
@@ -92,11 +108,12 @@ export async function exportSnapshot(repo: Repository, target: Target, outPath: 
   const fh = await open(tmp, 'wx')
   let done = false
   try {
-    // Sized up front: pages land at their offsets in any order; the lock-byte page stays zeros.
+    // Sized up front: pages land at their offsets in any order; the lock-byte page and all-zero
+    // pages stay holes that read as zeros.
     await fh.truncate(t.pageCount * size)
     const expected = await streamPages(repo, t, target, 'export', async (p, page) => {
       await fh.write(page, 0, size, (p - 1) * size)
-    }, opts)
+    }, { ...opts, skipZeroPages: true })
     await fh.sync()
     await fh.close()
     done = true

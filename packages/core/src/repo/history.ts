@@ -1,3 +1,4 @@
+import { isStrataError } from '../errors/index.js'
 import type { SnapshotId } from '../format/ids.js'
 import type { Repository } from './repository.js'
 
@@ -19,24 +20,44 @@ export interface LogEntry {
   stacked: boolean
 }
 
+/** Filters for {@link historyOf}. */
+export interface LogOptions {
+  /** At most this many entries (after filtering). */
+  limit?: number
+  /** Only snapshots created at or after this time. */
+  since?: Date
+  /** Only snapshots created at or before this time. */
+  until?: Date
+  /** Only snapshots carrying this tag in their metadata. */
+  tag?: string
+}
+
 /**
- * The history from snapshot `from` back along `parent` links, newest first, at most `limit`
- * entries. Stops quietly at a parent gc has already freed (history past retention).
+ * The history from snapshot `from` back along `parent` links, newest first, filtered, at most
+ * `limit` entries. Stops quietly at a parent gc has already freed (history past retention).
  */
-export async function historyOf(repo: Repository, from: SnapshotId, opts: { limit?: number }): Promise<LogEntry[]> {
+export async function historyOf(repo: Repository, from: SnapshotId, opts: LogOptions): Promise<LogEntry[]> {
   const out: LogEntry[] = []
   let id: SnapshotId | null = from
   const limit = opts.limit ?? Infinity
-  while (id && out.length < limit) {
+  const seen = new Set<string>()
+  while (id && out.length < limit && !seen.has(id)) {
+    const self: SnapshotId = id
+    seen.add(self)
     let m
     try {
       m = await repo.chains.manifest(id)
     } catch (e) {
-      if (out.length > 0 && (e as { code?: string }).code === 'STRATA_MISSING_OBJECT') break
+      if (self !== from && isStrataError(e, 'STRATA_MISSING_OBJECT')) break
       throw e
     }
+    id = m.parent
+    const created = Date.parse(m.createdAt)
+    if (opts.since && created < opts.since.getTime()) continue
+    if (opts.until && created > opts.until.getTime()) continue
+    if (opts.tag !== undefined && !m.tags.includes(opts.tag)) continue
     out.push({
-      id,
+      id: self,
       parent: m.parent,
       branch: m.branchName,
       message: m.message,
@@ -49,7 +70,6 @@ export async function historyOf(repo: Repository, from: SnapshotId, opts: { limi
       ownBytes: m.pages.pageNos.length * m.pageSize,
       stacked: m.fallback !== null,
     })
-    id = m.parent
   }
   return out
 }

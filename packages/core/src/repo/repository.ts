@@ -20,7 +20,10 @@ import type { ObjectStore } from '../store/object-store.js'
 import { ChainLoader, locatePage, shortId, type ChainLevel, type FallbackStoreResolver, type ResolvedTable, type StoreHandle } from './chain.js'
 import { commit, type CommitOptions, type CommitResult } from './commit.js'
 import { exportSnapshot, readDatabase, type ExportOptions, type ExportResult } from './export-snapshot.js'
-import { historyOf, type LogEntry } from './history.js'
+import { diffPages, type PageDiff } from './diff-pages.js'
+import { historyOf, type LogEntry, type LogOptions } from './history.js'
+import { pageMap, type PageRange } from './page-map.js'
+import { reset, type ResetOptions } from './reset.js'
 import { importDatabase, type ImportOptions, type ImportResult } from './import-database.js'
 import { materialize, type MaterializeOptions } from './materialize.js'
 import { fetchPages } from './page-fetcher.js'
@@ -359,9 +362,28 @@ export class Repository {
   }
 
   /** The history of a branch (or of the snapshot a spec names), newest first. */
-  async log(spec: string, opts: { limit?: number } = {}): Promise<LogEntry[]> {
+  async log(spec: string, opts: LogOptions = {}): Promise<LogEntry[]> {
     const target = await this.resolveTarget(spec)
     return historyOf(this, target.snapshot, opts)
+  }
+
+  /**
+   * Point a branch back at an earlier snapshot of its history (see `reset` for the contract):
+   * `to` is a snapshot id or unique prefix.
+   */
+  async reset(branch: string, to: string, opts: ResetOptions = {}): Promise<CommitResult> {
+    const target = await this.resolveTarget(to)
+    return reset(this, branch, target.snapshot, opts)
+  }
+
+  /** Which pages differ between two branches or snapshots, from page tables alone. */
+  diffPages(a: string, b: string): Promise<PageDiff> {
+    return diffPages(this, a, b)
+  }
+
+  /** Which snapshot and store serve each page range of a branch or snapshot. */
+  pageMap(spec: string): Promise<{ target: Target; pageCount: number; ranges: PageRange[] }> {
+    return pageMap(this, spec)
   }
 
   /** Describe a branch's head or a snapshot: sizes, own pages, chain, metadata. */
