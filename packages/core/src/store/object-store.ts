@@ -12,7 +12,10 @@ export interface ObjectInfo {
   key: string
   /** The object's size in bytes. */
   size: number
-  /** An opaque version token: changes on every write of the key. Pass it back as `ifMatch`. */
+  /**
+   * An opaque version token: changes whenever the key's content changes (a rewrite of identical
+   * bytes may keep it, as S3's ETags do). Pass it back as `ifMatch`.
+   */
   version: string
   /** When the object was last written. Used by gc's grace period. */
   lastModified: Date
