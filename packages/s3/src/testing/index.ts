@@ -8,6 +8,7 @@ export {
   localS3TestTarget,
   localTarget,
   newS3TestLocation,
+  s3TestEnv,
   type S3TestLocation,
   type S3TestTarget,
 } from './test-target.js'

@@ -59,6 +59,21 @@ export function localTarget(endpoint: string): S3TestTarget {
   }
 }
 
+/**
+ * The environment a spawned process (e.g. the `strata` CLI) needs to reach `target` through the
+ * standard AWS variables: endpoint, and locally also region and the test credentials. Merge it
+ * over `process.env`.
+ */
+export function s3TestEnv(target: S3TestTarget = s3TestTarget()): Record<string, string> {
+  if (target.real) return { AWS_ENDPOINT_URL_S3: target.endpoint }
+  return {
+    AWS_ENDPOINT_URL_S3: target.endpoint,
+    AWS_REGION: TEST_S3_REGION,
+    AWS_ACCESS_KEY_ID: TEST_S3_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: TEST_S3_CREDENTIALS.secretAccessKey,
+  }
+}
+
 /** A private place in a test bucket: its own bucket locally, its own prefix in `S3_TEST_BUCKET` on a real endpoint. */
 export interface S3TestLocation {
   bucket: string
