@@ -1,0 +1,47 @@
+import { stat } from 'node:fs/promises'
+import type { Command } from 'commander'
+import { InvalidDatabaseError, MAIN_BRANCH, type ImportOptions, type ImportResult, type Repository } from '@strata/core'
+import { examples, type App } from '../app.js'
+import { formatBytes, shortId } from '../render.js'
+import { sqliteLayer } from '../sqlite-layer.js'
+
+/** `strata import <file.db> [--branch main] [-m MSG]`: a SQLite file becomes a standalone snapshot on a new branch. */
+export function registerImport(parent: Command, app: App): void {
+  const cmd = parent
+    .command('import')
+    .description('import a SQLite database file as a new branch (WAL and hot journals are handled through SQLite)')
+    .argument('<file>', 'the SQLite database file')
+    .option('-b, --branch <name>', 'name of the new branch', MAIN_BRANCH)
+    .option('-m, --message <msg>', 'message recorded in the history')
+    .option('--author <name>', 'author recorded in the history (default $USER)')
+    .action(async (file: string, opts: { branch: string; message?: string; author?: string }, self: Command) => {
+      const ctx = app.context(self)
+      const repo = await ctx.repository()
+      const bar = ctx.progress('import')
+      let result: ImportResult
+      try {
+        result = await importFile(repo, file, {
+          branch: opts.branch,
+          ...(opts.message !== undefined ? { message: opts.message } : {}),
+          ...(opts.author !== undefined ? { author: opts.author } : {}),
+          ...(bar.onProgress ? { onProgress: bar.onProgress } : {}),
+        })
+      } finally {
+        bar.stop()
+      }
+      ctx.emit({ file, ...result }, () => [
+        `Imported ${file} as branch ${result.branch} at ${shortId(result.snapshot)}: ${result.pageCount} pages of ${result.pageSize} bytes ` +
+          `(${formatBytes(result.bytes)}), ${formatBytes(result.bytesWritten)} written in ${result.segments} segment(s)`,
+      ])
+    })
+  examples(cmd, 'strata import ./prod.db', 'strata import ./fixture.sqlite --branch fixtures/base -m "fixture v3"')
+}
+
+async function importFile(repo: Repository, file: string, opts: ImportOptions): Promise<ImportResult> {
+  // Checked here because opening a missing path with SQLite would create an empty database there.
+  const st = await stat(file).catch(() => null)
+  if (!st) throw new InvalidDatabaseError({ path: file, reason: 'the file does not exist' })
+  if (!st.isFile()) throw new InvalidDatabaseError({ path: file, reason: 'it is not a regular file' })
+  const { importLiveDatabase } = await sqliteLayer()
+  return importLiveDatabase ? importLiveDatabase(repo, file, opts) : repo.importDatabase(file, opts)
+}

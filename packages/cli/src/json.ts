@@ -1,0 +1,17 @@
+/**
+ * Pretty JSON that never fails: bigints become numbers (or strings when too large) and byte
+ * arrays (Buffers included) become hex strings.
+ */
+export function toJson(value: unknown, indent = 2): string {
+  return JSON.stringify(
+    value,
+    function (this: Record<string, unknown>, key: string, v: unknown) {
+      // `this[key]` is the value before `toJSON` ran: Buffers would otherwise arrive as {type, data}.
+      const raw = this[key]
+      if (raw instanceof Uint8Array) return Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('hex')
+      if (typeof v === 'bigint') return Number.isSafeInteger(Number(v)) ? Number(v) : v.toString()
+      return v
+    },
+    indent,
+  )
+}

@@ -1,0 +1,108 @@
+import { readFileSync } from 'node:fs'
+import { Command } from 'commander'
+import { examples, type App } from './app.js'
+import { CommandContext } from './context.js'
+import { ExitCode } from './exit-codes.js'
+import type { CliIo } from './io.js'
+import { STORE_ENV } from './store-location.js'
+import { registerBranchCreate } from './commands/branch-create.js'
+import { registerBranchDelete } from './commands/branch-delete.js'
+import { registerBranchList } from './commands/branch-list.js'
+import { registerBranchRename } from './commands/branch-rename.js'
+import { registerExport } from './commands/export.js'
+import { registerImport } from './commands/import.js'
+import { registerInit } from './commands/init.js'
+import { registerLog } from './commands/log.js'
+import { registerMaterialize } from './commands/materialize.js'
+import { registerShow } from './commands/show.js'
+import { registerSql } from './commands/sql.js'
+
+/** The version of this package, from its package.json (one level above both `src/` and `dist/`). */
+export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version
+
+/** A program being run: the Commander tree plus what `run` needs to report and clean up. */
+export interface BuiltProgram {
+  program: Command
+  /** The command being parsed or run (the deepest one reached so far). */
+  active(): Command
+  /** Every context a command created (their stores must be closed). */
+  contexts: CommandContext[]
+}
+
+/**
+ * Build the `strata` command tree writing to `io`. Commander never exits the process: errors
+ * are thrown (`exitOverride`) and its own error printing is off, so `run` reports them.
+ */
+export function buildProgram(io: CliIo): BuiltProgram {
+  const contexts: CommandContext[] = []
+  const program = new Command('strata')
+  let active: Command = program
+  program
+    .description('Strata: SQLite databases in object storage, with cheap stacked branches.')
+    .version(VERSION, '-V, --version', 'print the version')
+    .option('--store <url-or-path>', `the store: a directory, file:///dir or s3://bucket/prefix (default $${STORE_ENV})`)
+    .option('--json', 'print exactly one JSON document on stdout (errors as JSON on stderr)')
+    .option('-q, --quiet', 'no progress bars or log lines on stderr')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => void io.stdout.write(s),
+      writeErr: (s) => void io.stderr.write(s),
+      outputError: () => {},
+    })
+    .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
+    .hook('preSubcommand', (_self, sub) => void (active = sub))
+    .hook('preAction', (_self, leaf) => void (active = leaf))
+  program.addHelpText(
+    'after',
+    [
+      '',
+      'Example:',
+      '  $ export STRATA_STORE=./data',
+      '  $ strata init && strata import app.db',
+      '  $ strata branch create try-migration',
+      `  $ strata sql try-migration "ALTER TABLE users ADD COLUMN plan TEXT"`,
+      '  $ strata export try-migration out.db --check',
+      '  $ strata branch delete try-migration && strata gc',
+      '',
+      'Environment:',
+      `  ${STORE_ENV}        the store when --store is not given`,
+      '  AWS_*               S3 configuration for s3:// stores (AWS_ENDPOINT_URL_S3, AWS_REGION, AWS_PROFILE, …)',
+      '  STRATA_DEBUG=1      print stack traces of errors',
+      '',
+      `Exit codes: ${ExitCode.ok} ok, ${ExitCode.failure} operational error, ${ExitCode.usage} usage error, ${ExitCode.problems} verify found problems`,
+    ].join('\n'),
+  )
+
+  const app: App = {
+    context: (cmd) => {
+      const ctx = new CommandContext(io, cmd.optsWithGlobals())
+      contexts.push(ctx)
+      return ctx
+    },
+  }
+
+  registerInit(program, app)
+  registerImport(program, app)
+  const branch = program
+    .command('branch')
+    .description('list, create, delete and rename branches')
+    .hook('preSubcommand', (_self, sub) => void (active = sub))
+  examples(branch, 'strata branch list', 'strata branch create experiment --from main', 'strata branch delete experiment')
+  registerBranchList(branch, app)
+  registerBranchCreate(branch, app)
+  registerBranchDelete(branch, app)
+  registerBranchRename(branch, app)
+  registerSql(program, app)
+  registerLog(program, app)
+  registerShow(program, app)
+  registerMaterialize(program, app)
+  registerExport(program, app)
+  return { program, active: () => active, contexts }
+}
+
+/** `strata branch create` for a command deep in the tree. */
+export function commandPath(cmd: Command): string {
+  const names: string[] = []
+  for (let c: Command | null = cmd; c; c = c.parent) names.unshift(c.name())
+  return names.join(' ')
+}

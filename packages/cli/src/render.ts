@@ -1,0 +1,50 @@
+/** Helpers that turn results into text for people. Nothing here is used for `--json`. */
+
+/** `1.5 MiB`, `512 B`. */
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
+  let v = n
+  let u = 0
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024
+    u++
+  }
+  return u === 0 ? `${v} ${units[u]}` : `${v.toFixed(v < 10 ? 2 : 1)} ${units[u]}`
+}
+
+/** The first 12 hex digits of a snapshot id (enough to name it in any command). */
+export function shortId(id: string | null | undefined): string {
+  return id ? id.slice(0, 12) : '-'
+}
+
+/** One cell of a result table as text: NULL, numbers, text (one line), blobs as `x'…'`. */
+export function cellText(v: unknown, max = 60): string {
+  let s: string
+  if (v === null || v === undefined) s = 'NULL'
+  else if (v instanceof Uint8Array) s = `x'${Buffer.from(v.subarray(0, 32)).toString('hex')}${v.length > 32 ? '…' : ''}'`
+  else s = String(v)
+  s = s.replace(/\r?\n/g, '\\n').replace(/\t/g, '\\t')
+  return s.length > max ? s.slice(0, max - 1) + '…' : s
+}
+
+/**
+ * A left-aligned text table with a header and a rule under it. Numbers are right-aligned.
+ * Returns one string per line.
+ */
+export function table(columns: readonly string[], rows: readonly (readonly unknown[])[]): string[] {
+  const text = rows.map((r) => columns.map((_, i) => cellText(r[i])))
+  const widths = columns.map((c, i) => Math.max(c.length, ...text.map((r) => r[i]!.length)))
+  const numeric = columns.map((_, i) => rows.length > 0 && rows.every((r) => typeof r[i] === 'number' || typeof r[i] === 'bigint' || r[i] === null))
+  const line = (cells: readonly string[], isHeader: boolean): string =>
+    cells
+      .map((c, i) => (numeric[i] && !isHeader ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd()
+  return [line(columns, true), widths.map((w) => '-'.repeat(w)).join('  '), ...text.map((r) => line(r, false))]
+}
+
+/** `key: value` lines with the keys aligned. */
+export function keyValues(pairs: readonly (readonly [string, unknown])[]): string[] {
+  const w = Math.max(...pairs.map(([k]) => k.length))
+  return pairs.map(([k, v]) => `${(k + ':').padEnd(w + 1)} ${v === null || v === undefined || v === '' ? '-' : String(v)}`)
+}

@@ -1,0 +1,58 @@
+import type { Command } from 'commander'
+import { describe, expect, it } from 'vitest'
+import { run } from '../src/index.js'
+import { buildProgram } from '../src/program.js'
+import { captureIo } from './capture.js'
+
+function paths(cmd: Command, prefix: string[] = []): string[][] {
+  return cmd.commands.filter((c) => c.name() !== 'help').flatMap((c) => [[...prefix, c.name()], ...paths(c, [...prefix, c.name()])])
+}
+
+const ALL = [[], ...paths(buildProgram(captureIo()).program)]
+
+describe('--help', () => {
+  it('covers every command of the interface', () => {
+    expect(ALL.map((p) => p.join(' '))).toEqual(
+      expect.arrayContaining(['init', 'import', 'branch', 'branch list', 'branch create', 'branch delete', 'branch rename', 'sql', 'log', 'show', 'materialize', 'export', 'gc', 'verify']),
+    )
+  })
+
+  for (const path of ALL) {
+    it(`strata ${path.join(' ')} --help shows an example of itself on stdout`, async () => {
+      const io = captureIo()
+      expect(await run([...path, '--help'], io)).toBe(0)
+      expect(io.stderr.text).toBe('')
+      const example = io.stdout.text.split('\nExample:\n')[1]
+      expect(example, io.stdout.text).toBeDefined()
+      expect(example).toContain(['$ strata', ...path].join(' '))
+      // Global options are listed on every command.
+      expect(io.stdout.text).toContain('--store <url-or-path>')
+    })
+  }
+})
+
+describe('usage errors', () => {
+  it('end with a Try line naming the command, and exit 2', async () => {
+    const io = captureIo()
+    expect(await run(['branch', 'create', 'x', 'y'], io)).toBe(2)
+    expect(io.stdout.text).toBe('')
+    expect(io.stderr.text).toBe("strata: too many arguments for 'create'. Expected 1 argument but got 2.\nTry: strata branch create --help\n")
+  })
+
+  it('a command group without a subcommand prints its help on stderr and exits 2', async () => {
+    const io = captureIo()
+    expect(await run(['branch'], io)).toBe(2)
+    expect(io.stdout.text).toBe('')
+    expect(io.stderr.text).toContain('Usage: strata branch')
+    expect(io.stderr.text.trimEnd().split('\n').at(-1)).toBe('Try: strata branch --help')
+  })
+
+  it('are JSON on stderr with --json, wherever the flag is', async () => {
+    const io = captureIo()
+    expect(await run(['--json', 'show'], io)).toBe(2)
+    expect(io.stdout.text).toBe('')
+    expect(JSON.parse(io.stderr.text)).toEqual({
+      error: { code: 'STRATA_USAGE', message: "missing required argument 'target'", data: { reason: 'commander.missingArgument' } },
+    })
+  })
+})
