@@ -2,3 +2,4 @@ export type { ByteRange, GetOptions, GetResult, ObjectInfo, ObjectStore, PutOpti
 export { MAX_KEY_BYTES, validateKey, validatePrefix } from './keys.js'
 export { LocalStore } from './local-store.js'
 export type { LocalStoreOptions } from './local-store.js'
+export { CachingStore, type CachingStoreOptions, type CacheStats } from './caching-store.js'
