@@ -7,7 +7,16 @@ import { StrataError } from './strata-error.js'
 export class ConflictError extends StrataError {
   readonly code = 'STRATA_CONFLICT' as const
   constructor(
-    readonly data: { key: string; condition: 'if-none-match' | 'if-match'; branch?: string; expected?: string },
+    readonly data: {
+      key: string
+      condition: 'if-none-match' | 'if-match'
+      branch?: string
+      expected?: string
+      /** The branch head found instead of the expected one, when known. */
+      actual?: string
+      /** Pages both this change and the concurrent one changed (from `commitWithRetry`), ascending. */
+      overlapping?: number[]
+    },
     message?: string,
   ) {
     super(

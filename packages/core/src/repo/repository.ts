@@ -19,6 +19,7 @@ import { decodeStoreMarker, encodeStoreMarker } from '../format/store-marker.js'
 import type { ObjectStore } from '../store/object-store.js'
 import { ChainLoader, locatePage, shortId, type ChainLevel, type FallbackStoreResolver, type ResolvedTable, type StoreHandle } from './chain.js'
 import { commit, type CommitOptions, type CommitResult } from './commit.js'
+import { commitWithRetry, type CommitWithRetryOptions, type CommitWithRetryResult } from './retry.js'
 import { exportSnapshot, readDatabase, type ExportOptions, type ExportResult } from './export-snapshot.js'
 import { diffPages, type PageDiff } from './diff-pages.js'
 import { historyOf, type LogEntry, type LogOptions } from './history.js'
@@ -340,6 +341,14 @@ export class Repository {
   /** Commit page writes and/or a new page count to a branch (see {@link CommitOptions}). */
   commit(branch: string, opts: CommitOptions): Promise<CommitResult> {
     return commit(this, branch, opts)
+  }
+
+  /**
+   * Commit like {@link commit}, rebasing onto concurrent commits that touched other pages and
+   * retrying; overlapping changes fail with `ConflictError` listing the pages (see `commitWithRetry`).
+   */
+  commitWithRetry(branch: string, opts: CommitWithRetryOptions): Promise<CommitWithRetryResult> {
+    return commitWithRetry(this, branch, opts)
   }
 
   /** Flatten a branch into a standalone snapshot (no fallback) and move the branch to it. */
