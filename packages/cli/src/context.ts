@@ -1,4 +1,5 @@
 import { InvalidArgumentError, Repository, type ObjectStore } from '@strata/core'
+import { ExitCode } from './exit-codes.js'
 import type { CliIo } from './io.js'
 import { toJson } from './json.js'
 import { progressDisplay, type ProgressDisplay } from './progress-bar.js'
@@ -19,6 +20,8 @@ export interface GlobalOptions {
 export class CommandContext {
   readonly io: CliIo
   readonly globals: GlobalOptions
+  /** The exit code of a command that succeeded but has news for scripts (`verify` found problems). */
+  exitCode: ExitCode = ExitCode.ok
   #stores: ObjectStore[] = []
   #emitted = false
 

@@ -23,7 +23,7 @@ export async function run(argv: readonly string[], io: CliIo = processIo()): Pro
   const built = buildProgram(io)
   try {
     await built.program.parseAsync([...argv], { from: 'user' })
-    return ExitCode.ok
+    return built.contexts.find((c) => c.exitCode !== ExitCode.ok)?.exitCode ?? ExitCode.ok
   } catch (e) {
     if (e instanceof CommanderError && (e.code === 'commander.helpDisplayed' || e.code === 'commander.version')) return ExitCode.ok
     const json = built.program.opts<{ json?: boolean }>().json === true || wantsJson(argv)

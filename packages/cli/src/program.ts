@@ -10,12 +10,14 @@ import { registerBranchDelete } from './commands/branch-delete.js'
 import { registerBranchList } from './commands/branch-list.js'
 import { registerBranchRename } from './commands/branch-rename.js'
 import { registerExport } from './commands/export.js'
+import { registerGc } from './commands/gc.js'
 import { registerImport } from './commands/import.js'
 import { registerInit } from './commands/init.js'
 import { registerLog } from './commands/log.js'
 import { registerMaterialize } from './commands/materialize.js'
 import { registerShow } from './commands/show.js'
 import { registerSql } from './commands/sql.js'
+import { registerVerify } from './commands/verify.js'
 
 /** The version of this package, from its package.json (one level above both `src/` and `dist/`). */
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version
@@ -97,6 +99,8 @@ export function buildProgram(io: CliIo): BuiltProgram {
   registerShow(program, app)
   registerMaterialize(program, app)
   registerExport(program, app)
+  registerGc(program, app)
+  registerVerify(program, app)
   return { program, active: () => active, contexts }
 }
 

@@ -11,9 +11,8 @@ export function registerBranchDelete(parent: Command, app: App): void {
     .action(async (name: string, _opts: unknown, self: Command) => {
       const ctx = app.context(self)
       const repo = await ctx.repository()
-      const branch = await repo.getBranch(name)
-      await repo.deleteBranch(name)
-      ctx.emit({ deleted: name, branchId: branch.branchId, head: branch.head }, () => [`Deleted branch ${name} (was ${branch.head.slice(0, 12)})`])
+      const result = await repo.deleteBranch(name)
+      ctx.emit({ deleted: result.name, branchId: result.branchId, head: result.head }, () => [`Deleted branch ${name} (was ${result.head.slice(0, 12)})`])
     })
   examples(cmd, 'strata branch delete experiment')
 }

@@ -2,7 +2,6 @@ import type { Command } from 'commander'
 import { CliError } from '../cli-error.js'
 import { examples, type App } from '../app.js'
 import { formatBytes, shortId } from '../render.js'
-import { sqliteLayer } from '../sqlite-layer.js'
 
 /** `strata export <branch|snapshot> <out.db> [--check] [--overwrite]`: write a plain SQLite file. */
 export function registerExport(parent: Command, app: App): void {
@@ -28,9 +27,8 @@ export function registerExport(parent: Command, app: App): void {
       }
       let check: { ok: boolean; messages: string[] } | null = null
       if (opts.check) {
-        const { integrityCheck } = await sqliteLayer()
-        if (!integrityCheck) throw new CliError('STRATA_INTERNAL', '--check needs @strata/sqlite, which does not provide integrityCheck')
-        check = await integrityCheck(out)
+        const { integrityCheck } = await import('@strata/sqlite')
+        check = integrityCheck(out)
         if (!check.ok) {
           throw new CliError(
             'STRATA_INTEGRITY_CHECK_FAILED',

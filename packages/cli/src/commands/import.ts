@@ -1,9 +1,7 @@
-import { stat } from 'node:fs/promises'
 import type { Command } from 'commander'
-import { InvalidDatabaseError, MAIN_BRANCH, type ImportOptions, type ImportResult, type Repository } from '@strata/core'
+import { MAIN_BRANCH, type ImportOptions, type ImportResult, type Repository } from '@strata/core'
 import { examples, type App } from '../app.js'
 import { formatBytes, shortId } from '../render.js'
-import { sqliteLayer } from '../sqlite-layer.js'
 
 /** `strata import <file.db> [--branch main] [-m MSG]`: a SQLite file becomes a standalone snapshot on a new branch. */
 export function registerImport(parent: Command, app: App): void {
@@ -37,11 +35,9 @@ export function registerImport(parent: Command, app: App): void {
   examples(cmd, 'strata import ./prod.db', 'strata import ./fixture.sqlite --branch fixtures/base -m "fixture v3"')
 }
 
+// Through SQLite (a consistent copy via the backup API), so a database in WAL mode or with a hot
+// journal imports its committed state instead of being refused or half-read.
 async function importFile(repo: Repository, file: string, opts: ImportOptions): Promise<ImportResult> {
-  // Checked here because opening a missing path with SQLite would create an empty database there.
-  const st = await stat(file).catch(() => null)
-  if (!st) throw new InvalidDatabaseError({ path: file, reason: 'the file does not exist' })
-  if (!st.isFile()) throw new InvalidDatabaseError({ path: file, reason: 'it is not a regular file' })
-  const { importLiveDatabase } = await sqliteLayer()
-  return importLiveDatabase ? importLiveDatabase(repo, file, opts) : repo.importDatabase(file, opts)
+  const { importLiveDatabase } = await import('@strata/sqlite')
+  return importLiveDatabase(repo, file, opts)
 }

@@ -1,11 +1,9 @@
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import type { Command } from 'commander'
+import type { LiveCommitResult, LiveDatabase } from '@strata/sqlite'
 import { InvalidArgumentError } from '@strata/core'
 import { CliError } from '../cli-error.js'
 import { examples, type App } from '../app.js'
 import { shortId, table } from '../render.js'
-import { sqliteLayer, type SqlDatabase } from '../sqlite-layer.js'
 import { splitStatements } from '../sql-split.js'
 
 /** The environment variable naming the local cache directory of live branches. */
@@ -30,17 +28,17 @@ export function registerSql(parent: Command, app: App): void {
     .argument('<sql>', 'one or more SQL statements separated by ";"')
     .option('-m, --message <msg>', 'commit message (default: the SQL)')
     .option('--author <name>', 'author recorded in the history (default $USER)')
-    .option('--cache-dir <dir>', `where the branch's local database file lives (default $${CACHE_DIR_ENV} or <tmp>/strata-cache)`)
+    .option('--cache-dir <dir>', `where the branch's local database file lives (default $${CACHE_DIR_ENV}, else $XDG_CACHE_HOME/strata or <tmp>/strata)`)
     .action(async (branch: string, sql: string, opts: { message?: string; author?: string; cacheDir?: string }, self: Command) => {
       const ctx = app.context(self)
       const statements = splitStatements(sql)
       if (statements.length === 0) throw new InvalidArgumentError({ argument: 'SQL', reason: 'it contains no statement' })
       const repo = await ctx.repository()
-      const { openBranch } = await sqliteLayer()
-      if (!openBranch) throw new CliError('STRATA_INTERNAL', '@strata/sqlite does not provide openBranch')
-      const cacheDir = opts.cacheDir ?? ctx.io.env[CACHE_DIR_ENV] ?? join(tmpdir(), 'strata-cache')
-      const live = await openBranch(repo, branch, { mode: 'file', cacheDir })
-      let committed: { changed: boolean; snapshot: string }
+      // Loaded on demand: better-sqlite3 is a native module that most commands never need.
+      const { openBranch } = await import('@strata/sqlite')
+      const cacheDir = opts.cacheDir ?? ctx.io.env[CACHE_DIR_ENV]
+      const live = await openBranch(repo, branch, { mode: 'file', ...(cacheDir ? { cacheDir } : {}) })
+      let committed: LiveCommitResult
       let result: ResultSet | null
       let changes: number
       try {
@@ -64,6 +62,8 @@ export function registerSql(parent: Command, app: App): void {
           rows: result?.rows.map((r) => r.map(jsonCell)) ?? null,
           changed: committed.changed,
           snapshot: committed.snapshot,
+          previous: committed.previous,
+          pagesChanged: committed.pagesChanged,
         },
         () => (result ? [...table(result.columns, result.rows), `(${result.rows.length} row${result.rows.length === 1 ? '' : 's'})`] : []),
       )
@@ -76,7 +76,7 @@ export function registerSql(parent: Command, app: App): void {
   )
 }
 
-function runStatements(db: SqlDatabase, statements: readonly string[]): { result: ResultSet | null; changes: number } {
+function runStatements(db: LiveDatabase, statements: readonly string[]): { result: ResultSet | null; changes: number } {
   let result: ResultSet | null = null
   let changes = 0
   statements.forEach((text, i) => {
