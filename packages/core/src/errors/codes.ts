@@ -45,3 +45,9 @@ export type ErrorCode =
   | 'STRATA_STORE_ERROR'
   /** The operation was aborted by its caller. */
   | 'STRATA_ABORTED'
+  /** A live database has changes not yet committed, and the operation would lose them. */
+  | 'STRATA_UNCOMMITTED_CHANGES'
+  /** The operation is not possible in the object's current state (e.g. a closed handle, an open SQL transaction). */
+  | 'STRATA_INVALID_STATE'
+  /** The store does not enforce conditional writes (compare-and-swap), and the caller did not opt in to using it anyway. */
+  | 'STRATA_UNSAFE_STORE'
