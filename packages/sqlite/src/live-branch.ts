@@ -1,0 +1,307 @@
+import { InvalidArgumentError, type OperationOptions, type Repository, type SnapshotId } from '@strata/core'
+import { defaultCacheRoot, workingDirectory } from './cache-dir.js'
+import type { CapturedChanges, ChangeTracker, ChangeTrackerFactory } from './change-tracker.js'
+import { InvalidStateError, UncommittedChangesError } from './errors/index.js'
+import { hydrateFile } from './file-working-database.js'
+import { fullScanTracker } from './full-scan-tracker.js'
+import { LiveBranches, type OverwriteOptions, type SwitchOptions, type SwitchResult } from './live-branches.js'
+import type { LiveCommitOptions, LiveCommitResult } from './live-commit.js'
+import { hydrateMemory } from './memory-working-database.js'
+import { PageHashes } from './page-hashes.js'
+import type { LiveDatabase } from './sqlite-types.js'
+import type { LiveMode, WorkingDatabase } from './working-database.js'
+
+/** Options of {@link openBranch}. */
+export interface OpenBranchOptions extends OperationOptions {
+  /**
+   * `file` (default): hydrate into a working file under {@link cacheDir} — streamed, so the
+   * database may be larger than memory. `memory`: read the whole database into memory and
+   * deserialize it.
+   */
+  mode?: LiveMode
+  /**
+   * Root directory of working files (file mode). Files go to `<cacheDir>/<storeId>/`. Default:
+   * `$XDG_CACHE_HOME/strata` if set, else `<os temp dir>/strata`.
+   */
+  cacheDir?: string
+  /** How changes are found at commit time. Default: {@link fullScanTracker}. */
+  changeTracker?: ChangeTrackerFactory
+}
+
+/** Options of {@link LiveBranch.close}. */
+export interface CloseOptions extends LiveCommitOptions {
+  /**
+   * What to do with uncommitted changes: `commit` them (with this object's message, author and
+   * tags) or `discard` them. Required when there are any: without it, closing a handle with
+   * uncommitted changes throws `UncommittedChangesError` and leaves the handle open.
+   */
+  uncommitted?: 'commit' | 'discard'
+}
+
+/** Everything a hydrated branch consists of. */
+interface Hydrated {
+  branch: string
+  head: SnapshotId
+  /** The snapshot the branch's commits stack on. */
+  base: SnapshotId
+  working: WorkingDatabase
+  committed: PageHashes
+}
+
+/**
+ * Open branch `branch` of `repo` as a live better-sqlite3 database (see {@link LiveBranch}).
+ * Throws `BranchNotFoundError` for an unknown branch; damage in the store surfaces as core's
+ * errors (`MissingPageError`, `CorruptPageError`, …) and leaves nothing behind.
+ */
+export async function openBranch(repo: Repository, branch: string, opts: OpenBranchOptions = {}): Promise<LiveBranch> {
+  const mode = opts.mode ?? 'file'
+  if (mode !== 'file' && mode !== 'memory') throw new InvalidArgumentError({ argument: 'mode', reason: `${String(mode)} is neither "file" nor "memory"` })
+  const dir = workingDirectory(opts.cacheDir ?? defaultCacheRoot(), repo.storeId)
+  const handle = new LiveBranch(repo, mode, dir, opts.changeTracker ?? fullScanTracker)
+  await handle._attach(branch, opts)
+  return handle
+}
+
+/**
+ * A branch open as a live better-sqlite3 database: run SQL on {@link db}, {@link commit} the
+ * changed pages as a new snapshot, switch or promote branches through {@link branches}, and
+ * {@link close} with an explicit decision about uncommitted work.
+ *
+ * Commits compare the database with the head it was hydrated from (or last committed) and hand
+ * only the pages that differ to the core commit, with compare-and-swap on that head: a
+ * concurrent writer makes the commit fail with `ConflictError`, never lose an update. Operations
+ * on one handle run one at a time, in call order. Neither the handle nor its database may be
+ * shared between threads.
+ */
+export class LiveBranch {
+  /** The repository the branch belongs to. */
+  readonly repo: Repository
+  /** Where the working database lives. */
+  readonly mode: LiveMode
+  /** The branches facade: current, list, create, switch, delete, overwrite. */
+  readonly branches: LiveBranches
+
+  readonly #dir: string
+  readonly #trackerFactory: ChangeTrackerFactory
+  #state: (Hydrated & { tracker: ChangeTracker }) | null = null
+  #closed = false
+  #tail: Promise<unknown> = Promise.resolve()
+
+  /** Internal: use {@link openBranch}. */
+  constructor(repo: Repository, mode: LiveMode, dir: string, trackerFactory: ChangeTrackerFactory) {
+    this.repo = repo
+    this.mode = mode
+    this.#dir = dir
+    this.#trackerFactory = trackerFactory
+    this.branches = new LiveBranches({
+      repo,
+      current: () => this.current,
+      assertOpen: (op) => void this.#live(op),
+      exclusive: (fn) => this.#exclusive(fn),
+      switchTo: (name, opts) => this.#exclusive(() => this.#switchTo(name, opts)),
+      overwrite: (target, opts) => this.#exclusive(() => this.#overwrite(target, opts)),
+    })
+  }
+
+  /** The better-sqlite3 database. A switch replaces it (and closes the previous one). */
+  get db(): LiveDatabase {
+    return this.#live('use the database').working.db
+  }
+
+  /** The name of the branch open in this handle. */
+  get current(): string {
+    return this.#live('read the current branch').branch
+  }
+
+  /** The snapshot the database was hydrated from or last committed as. */
+  get head(): SnapshotId {
+    return this.#live('read the head').head
+  }
+
+  /** The working file (file mode), or null (memory mode). */
+  get path(): string | null {
+    return this.#live('read the working path').working.path
+  }
+
+  /** True once {@link close} has completed. */
+  get closed(): boolean {
+    return this.#closed
+  }
+
+  /** Internal: hydrate the first branch. */
+  async _attach(branch: string, opts: OperationOptions): Promise<void> {
+    this.#install(await this.#hydrate(branch, opts))
+  }
+
+  /**
+   * Commit the database's changes since {@link head} as a new snapshot of the current branch.
+   * Only pages that differ from the head are handed to the core commit, which stores the
+   * branch's delta against its base. Nothing changed → no snapshot and `changed: false`.
+   * Throws `ConflictError` if the branch moved since {@link head} (the changes stay uncommitted),
+   * `InvalidStateError` while a SQL transaction is open.
+   */
+  async commit(opts: LiveCommitOptions = {}): Promise<LiveCommitResult> {
+    this.#live('commit')
+    return this.#exclusive(() => this.#commitNow(opts))
+  }
+
+  /**
+   * True if the database differs from {@link head}. With the full-scan tracker this reads and
+   * hashes pages until the first difference (the whole database when nothing changed).
+   */
+  async hasUncommittedChanges(): Promise<boolean> {
+    this.#live('check for changes')
+    return this.#exclusive(async () => this.#live('check for changes').tracker.hasChanges())
+  }
+
+  /**
+   * Close the handle: commit or discard uncommitted changes as `uncommitted` says, close the
+   * database and remove the working file. With uncommitted changes and no `uncommitted` option
+   * it throws `UncommittedChangesError` and the handle stays open. Returns the commit's result
+   * when it committed something, else null. Closing a closed handle does nothing.
+   */
+  async close(opts: CloseOptions = {}): Promise<LiveCommitResult | null> {
+    if (this.#closed) return null
+    return this.#exclusive(async () => {
+      if (this.#closed) return null
+      const state = this.#live('close')
+      let result: LiveCommitResult | null = null
+      if (opts.uncommitted === 'commit') result = await this.#commitNow(opts)
+      else if (opts.uncommitted === undefined && state.tracker.hasChanges()) {
+        throw new UncommittedChangesError({ branch: state.branch, operation: 'closing the handle' })
+      } else if (opts.uncommitted !== undefined && opts.uncommitted !== 'discard') {
+        throw new InvalidArgumentError({ argument: 'uncommitted', reason: `${String(opts.uncommitted)} is neither "commit" nor "discard"` })
+      }
+      state.tracker.dispose()
+      await state.working.dispose()
+      this.#state = null
+      this.#closed = true
+      return result && result.changed ? result : null
+    })
+  }
+
+  // ---- internals ---------------------------------------------------------------------------
+
+  #live(operation: string): Hydrated & { tracker: ChangeTracker } {
+    if (this.#closed || !this.#state) throw new InvalidStateError({ operation, reason: 'the live branch handle is closed' })
+    return this.#state
+  }
+
+  #exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#tail.then(fn, fn)
+    this.#tail = run.catch(() => {})
+    return run
+  }
+
+  async #hydrate(branch: string, opts: OperationOptions): Promise<Hydrated> {
+    const info = await this.repo.getBranch(branch)
+    const target = { snapshot: info.head, branch }
+    const table = await this.repo.resolve(info.head, branch)
+    const committed = PageHashes.fromResolved(table)
+    const working = this.mode === 'file' ? await hydrateFile(this.repo, target, this.#dir, opts) : await hydrateMemory(this.repo, target, opts)
+    return { branch, head: info.head, base: info.base, working, committed }
+  }
+
+  #install(h: Hydrated): void {
+    const state = { ...h, tracker: null as unknown as ChangeTracker }
+    state.tracker = this.#trackerFactory({ working: h.working, committed: () => state.committed })
+    this.#state = state
+  }
+
+  /** Record that `changes`, compared with the committed state, are now committed as `head`. */
+  #accept(changes: CapturedChanges, head: SnapshotId): void {
+    const state = this.#live('commit')
+    state.committed = state.committed.withChanges(changes.pageCount, changes.hashes)
+    state.head = head
+    state.tracker.committed(changes)
+  }
+
+  async #commitNow(opts: LiveCommitOptions): Promise<LiveCommitResult> {
+    const state = this.#live('commit')
+    const changes = state.tracker.capture()
+    if (changes.writes.size === 0 && changes.pageCount === state.committed.pageCount) {
+      // Nothing to store, so nothing can be lost: no round trip, no conflict check.
+      return { ...(await this.#unchanged(state)), pagesScanned: changes.pagesScanned }
+    }
+    const result = await this.repo.commit(state.branch, {
+      writes: changes.writes,
+      pageCount: changes.pageCount,
+      expectedHead: state.head,
+      ...commitFields(opts),
+    })
+    this.#accept(changes, result.snapshot)
+    return { ...result, pagesChanged: changes.writes.size, pagesScanned: changes.pagesScanned }
+  }
+
+  async #unchanged({ branch, head, base }: Hydrated): Promise<LiveCommitResult> {
+    const m = await this.repo.snapshot(head)
+    // A commit that changed nothing keeps the head, whose own pages are the branch's delta.
+    const owns = head !== base
+    return {
+      changed: false,
+      snapshot: head,
+      previous: head,
+      branch,
+      pageCount: m.pageCount,
+      ownPages: owns ? m.pages.pageNos.length : 0,
+      pagesUploaded: 0,
+      bytesWritten: 0,
+      pagesChanged: 0,
+      pagesScanned: 0,
+    }
+  }
+
+  async #switchTo(name: string, opts: SwitchOptions): Promise<SwitchResult> {
+    const state = this.#live('switch branches')
+    const policy = opts.onUncommitted ?? 'refuse'
+    if (policy !== 'refuse' && policy !== 'commit' && policy !== 'discard') {
+      throw new InvalidArgumentError({ argument: 'onUncommitted', reason: `${String(policy)} is not "refuse", "commit" or "discard"` })
+    }
+    // Fail on an unknown target before touching the current branch.
+    await this.repo.getBranch(name)
+    let commit: LiveCommitResult | null = null
+    if (policy === 'refuse' && state.tracker.hasChanges()) {
+      throw new UncommittedChangesError({ branch: state.branch, operation: `switching to "${name}"` })
+    }
+    if (policy === 'commit') commit = await this.#commitNow(opts)
+    const next = await this.#hydrate(name, opts)
+    state.tracker.dispose()
+    await state.working.dispose()
+    this.#install(next)
+    return { branch: name, head: next.head, commit }
+  }
+
+  async #overwrite(target: string, opts: OverwriteOptions): Promise<LiveCommitResult> {
+    const state = this.#live('overwrite a branch')
+    const info = await this.repo.getBranch(target)
+    const expectedHead = opts.expectedHead ?? info.head
+    const table = await this.repo.resolve(expectedHead, target)
+    if (table.pageSize !== state.working.pageSize) {
+      throw new InvalidArgumentError({ argument: 'target', reason: `branch "${target}" has ${table.pageSize}-byte pages, this database ${state.working.pageSize}-byte pages` })
+    }
+    const changes = state.tracker.capture(PageHashes.fromResolved(table))
+    const result = await this.repo.commit(target, {
+      writes: changes.writes,
+      pageCount: changes.pageCount,
+      expectedHead,
+      operation: 'overwrite',
+      ...commitFields(opts),
+    })
+    if (target === state.branch) {
+      state.committed = PageHashes.fromResolved(table).withChanges(changes.pageCount, changes.hashes)
+      state.head = result.snapshot
+      state.tracker.committed(changes)
+    }
+    return { ...result, pagesChanged: changes.writes.size, pagesScanned: changes.pagesScanned }
+  }
+}
+
+function commitFields(opts: LiveCommitOptions): LiveCommitOptions {
+  const out: LiveCommitOptions = {}
+  if (opts.message !== undefined) out.message = opts.message
+  if (opts.author !== undefined) out.author = opts.author
+  if (opts.tags !== undefined) out.tags = opts.tags
+  if (opts.onProgress !== undefined) out.onProgress = opts.onProgress
+  if (opts.signal !== undefined) out.signal = opts.signal
+  return out
+}

@@ -1,0 +1,18 @@
+import type { CommitResult, OperationOptions } from '@strata/core'
+
+/** Options of a live commit. */
+export interface LiveCommitOptions extends OperationOptions {
+  message?: string
+  /** Default: the repository's default author. */
+  author?: string
+  /** Labels recorded in the snapshot's history. */
+  tags?: string[]
+}
+
+/** What a live commit did. */
+export interface LiveCommitResult extends CommitResult {
+  /** Pages whose content differed from the branch head and were handed to the commit. */
+  pagesChanged: number
+  /** Pages the change tracker read and hashed to find them. */
+  pagesScanned: number
+}

@@ -1,0 +1,51 @@
+import { PAGE_HASH_BYTES, hashAtEqual, lockBytePage, pageHashOf, type PageNo, type PageSize, type ResolvedTable } from '@strata/core'
+
+/**
+ * The 16-byte content hash of every page of one database state (page p at offset (p-1)·16), as
+ * core's `hashPage` computes it. Built from a snapshot's resolved page table — manifests only, no
+ * page is downloaded — and kept up to date by commits, so comparing a working database with its
+ * committed state never fetches anything. The lock-byte page has no hash and compares equal:
+ * SQLite stores nothing there and Strata never stores it.
+ */
+export class PageHashes {
+  readonly pageSize: PageSize
+  #pageCount: number
+  #bytes: Uint8Array
+  readonly #lockPage: number
+
+  private constructor(pageSize: PageSize, pageCount: number, bytes: Uint8Array) {
+    this.pageSize = pageSize
+    this.#pageCount = pageCount
+    this.#bytes = bytes
+    this.#lockPage = lockBytePage(pageSize)
+  }
+
+  /** The hashes of every page of a resolved snapshot. */
+  static fromResolved(t: ResolvedTable): PageHashes {
+    const bytes = new Uint8Array(t.pageCount * PAGE_HASH_BYTES)
+    for (let p = 1; p <= t.pageCount; p++) {
+      const h = pageHashOf(t, p as PageNo)
+      if (h) bytes.set(h, (p - 1) * PAGE_HASH_BYTES)
+    }
+    return new PageHashes(t.pageSize, t.pageCount, bytes)
+  }
+
+  /** Pages in this state. */
+  get pageCount(): number {
+    return this.#pageCount
+  }
+
+  /** True if page `p` exists in this state and its hash equals `hash`. */
+  matches(p: number, hash: Uint8Array): boolean {
+    if (p === this.#lockPage) return true
+    return p <= this.#pageCount && hashAtEqual(this.#bytes, (p - 1) * PAGE_HASH_BYTES, hash, 0)
+  }
+
+  /** A copy with `pageCount` pages and the given pages' hashes replaced. */
+  withChanges(pageCount: number, hashes: ReadonlyMap<number, Uint8Array>): PageHashes {
+    const bytes = new Uint8Array(pageCount * PAGE_HASH_BYTES)
+    bytes.set(this.#bytes.subarray(0, Math.min(this.#pageCount, pageCount) * PAGE_HASH_BYTES))
+    for (const [p, h] of hashes) if (p <= pageCount) bytes.set(h, (p - 1) * PAGE_HASH_BYTES)
+    return new PageHashes(this.pageSize, pageCount, bytes)
+  }
+}
