@@ -53,13 +53,8 @@ interface Hydrated {
  * Throws `BranchNotFoundError` for an unknown branch; damage in the store surfaces as core's
  * errors (`MissingPageError`, `CorruptPageError`, …) and leaves nothing behind.
  */
-export async function openBranch(repo: Repository, branch: string, opts: OpenBranchOptions = {}): Promise<LiveBranch> {
-  const mode = opts.mode ?? 'file'
-  if (mode !== 'file' && mode !== 'memory') throw new InvalidArgumentError({ argument: 'mode', reason: `${String(mode)} is neither "file" nor "memory"` })
-  const dir = workingDirectory(opts.cacheDir ?? defaultCacheRoot(), repo.storeId)
-  const handle = new LiveBranch(repo, mode, dir, opts.changeTracker ?? fullScanTracker)
-  await handle._attach(branch, opts)
-  return handle
+export function openBranch(repo: Repository, branch: string, opts: OpenBranchOptions = {}): Promise<LiveBranch> {
+  return LiveBranch.open(repo, branch, opts)
 }
 
 /**
@@ -87,8 +82,17 @@ export class LiveBranch {
   #closed = false
   #tail: Promise<unknown> = Promise.resolve()
 
-  /** Internal: use {@link openBranch}. */
-  constructor(repo: Repository, mode: LiveMode, dir: string, trackerFactory: ChangeTrackerFactory) {
+  /** The same as {@link openBranch}. */
+  static async open(repo: Repository, branch: string, opts: OpenBranchOptions = {}): Promise<LiveBranch> {
+    const mode = opts.mode ?? 'file'
+    if (mode !== 'file' && mode !== 'memory') throw new InvalidArgumentError({ argument: 'mode', reason: `${String(mode)} is neither "file" nor "memory"` })
+    const dir = workingDirectory(opts.cacheDir ?? defaultCacheRoot(), repo.storeId)
+    const handle = new LiveBranch(repo, mode, dir, opts.changeTracker ?? fullScanTracker)
+    await handle.#install(await handle.#hydrate(branch, opts))
+    return handle
+  }
+
+  private constructor(repo: Repository, mode: LiveMode, dir: string, trackerFactory: ChangeTrackerFactory) {
     this.repo = repo
     this.mode = mode
     this.#dir = dir
@@ -126,11 +130,6 @@ export class LiveBranch {
   /** True once {@link close} has completed. */
   get closed(): boolean {
     return this.#closed
-  }
-
-  /** Internal: hydrate the first branch. */
-  async _attach(branch: string, opts: OperationOptions): Promise<void> {
-    this.#install(await this.#hydrate(branch, opts))
   }
 
   /**
@@ -202,9 +201,15 @@ export class LiveBranch {
     return { branch, head: info.head, base: info.base, working, committed }
   }
 
-  #install(h: Hydrated): void {
+  /** Make `h` the handle's state; on failure `h` is disposed and the previous state stays. */
+  async #install(h: Hydrated): Promise<void> {
     const state = { ...h, tracker: null as unknown as ChangeTracker }
-    state.tracker = this.#trackerFactory({ working: h.working, committed: () => state.committed })
+    try {
+      state.tracker = this.#trackerFactory({ working: h.working, committed: () => state.committed })
+    } catch (e) {
+      await h.working.dispose()
+      throw e
+    }
     this.#state = state
   }
 
@@ -264,10 +269,10 @@ export class LiveBranch {
       throw new UncommittedChangesError({ branch: state.branch, operation: `switching to "${name}"` })
     }
     if (policy === 'commit') commit = await this.#commitNow(opts)
-    const next = await this.#hydrate(name, opts)
+    await this.#install(await this.#hydrate(name, opts))
     state.tracker.dispose()
     await state.working.dispose()
-    this.#install(next)
+    const next = this.#live('switch branches')
     return { branch: name, head: next.head, commit }
   }
 
