@@ -51,8 +51,9 @@ export function registerSql(parent: Command, app: App): void {
         // After a successful commit there is nothing left to discard; after a failure, discarding is the point.
         await live.close({ uncommitted: 'discard' })
       }
-      if (committed.changed) ctx.log(`committed ${shortId(committed.snapshot)} on ${branch}`)
-      else ctx.log(`no pages changed; nothing committed (${branch} stays at ${shortId(committed.snapshot)})`)
+      const rows = `${changes} row${changes === 1 ? '' : 's'} changed`
+      if (committed.changed) ctx.log(`${rows}; committed ${shortId(committed.snapshot)} on ${branch} (${committed.pagesChanged} page${committed.pagesChanged === 1 ? '' : 's'} changed)`)
+      else ctx.log(`${rows}; no page changed, nothing committed (${branch} stays at ${shortId(committed.snapshot)})`)
       ctx.emit(
         {
           branch,
