@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { TEST_S3_CREDENTIALS, TEST_S3_REGION, newS3TestLocation, s3TestTarget, type S3TestLocation } from '@strata/s3/testing'
+import { newS3TestLocation, s3TestEnv, s3TestTarget, type S3TestLocation } from '@strata/s3/testing'
 import { assertBuilt, dump, json, makeFixture, strata } from './helpers.js'
 
 // The throwaway-branch story of the CLI, end to end, on every kind of store: import a database,
@@ -37,14 +37,7 @@ const BACKENDS: Backend[] = [
       const target = s3TestTarget()
       const loc: S3TestLocation = await newS3TestLocation('cli-story', target)
       // The CLI configures S3 from the standard AWS environment only, like any AWS tool.
-      const env: Record<string, string> = target.real
-        ? {}
-        : {
-            AWS_ENDPOINT_URL_S3: target.endpoint,
-            AWS_REGION: TEST_S3_REGION,
-            AWS_ACCESS_KEY_ID: TEST_S3_CREDENTIALS.accessKeyId,
-            AWS_SECRET_ACCESS_KEY: TEST_S3_CREDENTIALS.secretAccessKey,
-          }
+      const env = s3TestEnv(target)
       return { store: loc.url('strata/repo'), env, cleanup: () => loc.cleanup() }
     },
   },

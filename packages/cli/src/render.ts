@@ -1,4 +1,4 @@
-/** Helpers that turn results into text for people. Nothing here is used for `--json`. */
+// Helpers that turn results into text for people. Nothing here is used for `--json`.
 
 /** `1.5 MiB`, `512 B`. */
 export function formatBytes(n: number): string {
