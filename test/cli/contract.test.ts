@@ -1,9 +1,10 @@
+import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { mkdtemp, readdir, rm, unlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { assertBuilt, json, jsonError, listing, makeFixture, strata, type CliRun } from './helpers.js'
+import { BIN, assertBuilt, json, jsonError, listing, makeFixture, strata, type CliRun } from './helpers.js'
 
 // The CLI's contract with scripts: --json documents, exit codes, error reports, and that bad
 // input is refused without writing anything to the store.
@@ -137,6 +138,16 @@ describe('exit codes', () => {
     const h = await strata(['sql', '--help'])
     expect(h.code).toBe(0)
     expect(h.stdout).toContain('Example:')
+  })
+
+  it('0 and silence when the reader closes stdout early (strata … | head)', async () => {
+    const child = spawn(process.execPath, [BIN, 'branch', 'list'], { cwd: dir, env: { ...process.env, STRATA_STORE: store } })
+    child.stdout.destroy()
+    let stderr = ''
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve))
+    expect(stderr).toBe('')
+    expect(code).toBe(0)
   })
 
   it('1 for a store without a repository, which is not created', async () => {
