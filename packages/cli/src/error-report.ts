@@ -64,7 +64,8 @@ export function reportError(e: unknown, commandPath: string, debug = false): Err
     message = e instanceof Error ? e.message : String(e)
     exitCode = ExitCode.failure
   }
-  const hint = HINTS[code]
+  // Engine messages often name the command to run next already; a second hint would only repeat it.
+  const hint = /`strata /.test(message) ? undefined : HINTS[code]
   const lines = [`strata: ${message}`]
   if (hint) lines.push(`hint: ${hint}`)
   if (exitCode === ExitCode.usage) lines.push(`Try: ${commandPath} --help`)
