@@ -17,6 +17,12 @@ export interface Ref {
   updatedAt: string
   /** ISO-8601 time after which gc may delete the branch, or null. */
   expiresAt: string | null
+  /**
+   * Set while the branch is being renamed: the name it moves to. A ref with this set is fenced —
+   * no commit, materialize, reset or delete moves it any more — and it goes away when the rename
+   * finishes (re-running a rename that stopped half-way finishes it). Absent on ordinary refs.
+   */
+  movedTo?: string
 }
 
 /** Encode a ref. */
@@ -30,6 +36,7 @@ export function decodeRef(key: string, bytes: Uint8Array): Ref {
   const head = r.string('head')
   const base = r.string('base')
   if (!isSnapshotId(head) || !isSnapshotId(base)) throw new CorruptObjectError({ key, reason: 'head or base is not a snapshot id' })
+  const movedTo = r.optionalString('movedTo')
   return {
     name: r.string('name'),
     branchId: r.string('branchId') as BranchId,
@@ -37,5 +44,6 @@ export function decodeRef(key: string, bytes: Uint8Array): Ref {
     base,
     updatedAt: r.string('updatedAt'),
     expiresAt: r.optionalString('expiresAt'),
+    ...(movedTo === null ? {} : { movedTo }),
   }
 }

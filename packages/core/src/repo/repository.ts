@@ -29,7 +29,7 @@ import { importDatabase, type ImportOptions, type ImportResult } from './import-
 import { materialize, type MaterializeOptions } from './materialize.js'
 import { fetchPages } from './page-fetcher.js'
 import type { OperationOptions } from './progress.js'
-import { assertNameFree, createRef, listRefNames, readRef, requireRef } from './refs.js'
+import { assertNameFree, createRef, listRefNames, moveRef, readRef, requireRef } from './refs.js'
 import { DEFAULT_SEGMENT_BYTES } from './segment-writer.js'
 
 /** Tuning and policy for a repository. */
@@ -243,18 +243,16 @@ export class Repository {
   }
 
   /**
-   * Rename a branch: the new name gets the same branch id and head, then the old name is
-   * removed. `main` cannot be renamed. A crash in between leaves both names on the same branch.
+   * Rename a branch: the new name gets the same branch id, head and base, then the old name is
+   * removed. `main` cannot be renamed. Safe against concurrent commits, renames and deletes of
+   * the branch (see `moveRef`): a commit either lands before the rename or fails, never vanishes.
+   * A rename interrupted half-way is finished by running it again.
    */
   async renameBranch(from: string, to: string): Promise<BranchInfo> {
     validateName(from)
     validateName(to)
     if (from === MAIN_BRANCH) throw new ProtectedBranchError({ name: from, operation: 'renamed' })
-    const { ref } = await requireRef(this.store, from)
-    await assertNameFree(this.store, to, from)
-    const moved: Ref = { ...ref, name: to, updatedAt: this.nowIso() }
-    await createRef(this.store, moved)
-    await this.store.delete([refKey(from)])
+    const moved = await moveRef(this.store, from, to, this.nowIso())
     return toBranchInfo(moved, await this.branchRecord(moved))
   }
 

@@ -1,0 +1,164 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { Repository, foldName } from '@strata/core'
+import { tempDir } from '@strata/core/testing'
+import { syntheticDb, writeDb } from './support/databases.js'
+import { checkRepository } from './support/oracle.js'
+import { runWorkersTogether } from './support/run-node.js'
+import { TARGETS } from './support/targets.js'
+import type { BranchOp, BranchOpResult } from './workers/brancher.js'
+
+const PAGE_SIZE = 512
+const PROCESSES = 4
+const ROUNDS_PER_SCENARIO = 8
+
+const cleanups: (() => Promise<void>)[] = []
+afterEach(async () => {
+  for (const c of cleanups.splice(0)) await c()
+})
+
+type Scenario = 'create-same' | 'create-case' | 'rename-delete-commit' | 'rename-create-same-target'
+const SCENARIOS: Scenario[] = ['create-same', 'create-case', 'rename-delete-commit', 'rename-create-same-target']
+
+/** The operation of process `i` in round `r`. */
+function opOf(scenario: Scenario, r: number, i: number): BranchOp {
+  switch (scenario) {
+    case 'create-same':
+      return { op: 'create', name: `same/r${r}` }
+    case 'create-case':
+      return { op: 'create', name: [`fold-r${r}`, `Fold-r${r}`, `FOLD-r${r}`, `foLD-r${r}`][i]! }
+    case 'rename-delete-commit':
+      return ([
+        { op: 'rename', from: `m-r${r}`, to: `ma-r${r}` },
+        { op: 'rename', from: `m-r${r}`, to: `mb-r${r}` },
+        { op: 'delete', name: `m-r${r}` },
+        { op: 'commit', branch: `m-r${r}`, page: 2, writer: 9, counter: r + 1 },
+      ] as const)[i]!
+    case 'rename-create-same-target':
+      return ([
+        { op: 'rename', from: `x-r${r}`, to: `y-r${r}` },
+        { op: 'rename', from: `z-r${r}`, to: `y-r${r}` },
+        { op: 'create', name: `y-r${r}` },
+        { op: 'create', name: `Y-r${r}` },
+      ] as const)[i]!
+  }
+}
+
+for (const target of TARGETS) {
+  describe(`branch create / delete / rename races between processes (${target.name})`, () => {
+    it(`${PROCESSES} processes, ${SCENARIOS.length} scenarios × ${ROUNDS_PER_SCENARIO} rounds: one winner per name, no lost commit, no branch under two names`, async () => {
+      const t = await target.make()
+      cleanups.push(t.cleanup)
+      const dir = await tempDir('strata-rel-')
+      cleanups.push(dir.cleanup)
+      const repo = await Repository.init(t.store, { segmentBytes: 4 * PAGE_SIZE })
+      await repo.importDatabase(await writeDb(dir.path, 'base.db', syntheticDb(PAGE_SIZE, 16)))
+      const rounds = SCENARIOS.length * ROUNDS_PER_SCENARIO
+      const scenarioOf = (round: number): Scenario => SCENARIOS[round % SCENARIOS.length]!
+      const branchIds = new Map<number, Map<string, string>>()
+
+      const results = await runWorkersTogether<BranchOpResult[]>(
+        'brancher.ts',
+        Array.from({ length: PROCESSES }, (_, i) => ({ store: t.child, pageSize: PAGE_SIZE, rounds: Array.from({ length: rounds }, (_, r) => opOf(scenarioOf(r), r, i)) })),
+        {
+          rounds,
+          beforeRound: async (r) => {
+            const ids = new Map<string, string>()
+            if (scenarioOf(r) === 'rename-delete-commit') ids.set(`m-r${r}`, (await repo.createBranch(`m-r${r}`)).branchId)
+            if (scenarioOf(r) === 'rename-create-same-target') {
+              ids.set(`x-r${r}`, (await repo.createBranch(`x-r${r}`)).branchId)
+              ids.set(`z-r${r}`, (await repo.createBranch(`z-r${r}`)).branchId)
+            }
+            branchIds.set(r, ids)
+          },
+        },
+      )
+
+      const fresh = await Repository.open(t.store)
+      const branches = await fresh.listBranches()
+      const byName = new Map(branches.map((b) => [b.name, b]))
+      const violations: string[] = []
+      const check = (cond: boolean, what: string): void => {
+        if (!cond) violations.push(what)
+      }
+      // Identity: no branch lives under two names.
+      const seenIds = new Map<string, string>()
+      for (const b of branches) {
+        const other = seenIds.get(b.branchId)
+        check(other === undefined, `branch ${b.branchId} lives under two names: ${other} and ${b.name}`)
+        seenIds.set(b.branchId, b.name)
+      }
+      // The case rule holds between processes too.
+      const seenFolds = new Map<string, string>()
+      for (const b of branches) {
+        const other = seenFolds.get(foldName(b.name))
+        check(other === undefined, `names that differ only in case: ${other} and ${b.name}`)
+        seenFolds.set(foldName(b.name), b.name)
+      }
+
+      const tally: Record<Scenario, { ok: number; failed: number }> = Object.fromEntries(SCENARIOS.map((s) => [s, { ok: 0, failed: 0 }])) as never
+      for (let r = 0; r < rounds; r++) {
+        const scenario = scenarioOf(r)
+        const round = results.map((perProcess) => perProcess[r]!)
+        const ok = round.flatMap((x, i) => (x.ok ? [i] : []))
+        tally[scenario].ok += ok.length
+        tally[scenario].failed += round.length - ok.length
+        const codes = round.filter((x) => !x.ok).map((x) => x.code)
+        const why = `round ${r} (${scenario}): ${JSON.stringify(round)}`
+        const sameId = (a: string | undefined, b: string | undefined, what: string): void => check(a !== undefined && a === b, `${what}: ${why}`)
+        switch (scenario) {
+          case 'create-same': {
+            check(ok.length === 1, `not exactly one creator won: ${why}`)
+            check(codes.every((c) => c === 'STRATA_BRANCH_EXISTS'), `unexpected error: ${why}`)
+            if (ok.length === 1) sameId(byName.get(`same/r${r}`)?.branchId, round[ok[0]!]!.value, 'the winner is not the branch that exists')
+            break
+          }
+          case 'create-case': {
+            check(ok.length <= 1, `several names differing only in case were created: ${why}`)
+            check(codes.every((c) => c === 'STRATA_BRANCH_EXISTS'), `unexpected error: ${why}`)
+            const live = branches.filter((b) => foldName(b.name) === `fold-r${r}`).map((b) => b.branchId)
+            check(JSON.stringify(live) === JSON.stringify(ok.map((i) => round[i]!.value)), `the branches that exist (${live}) are not the creators that won: ${why}`)
+            break
+          }
+          case 'rename-delete-commit': {
+            const id = branchIds.get(r)!.get(`m-r${r}`)!
+            const [renameA, renameB, del, commit] = round
+            check(!(renameA!.ok && renameB!.ok), `two renames of one branch both succeeded: ${why}`)
+            const holders = branches.filter((b) => b.branchId === id)
+            if (renameA!.ok || renameB!.ok || del!.ok) check(!byName.has(`m-r${r}`), `the old name survived: ${why}`)
+            if (commit!.ok) {
+              // The branch may be gone (deleted), but wherever it lives its history has the commit.
+              for (const h of holders) {
+                const log = await fresh.log(h.name)
+                check(log.some((e) => e.id === commit!.value), `commit ${commit!.value} lost on ${h.name}: ${why}`)
+              }
+            }
+            if (holders.length === 0) check(del!.ok, `branch vanished without a delete: ${why}`)
+            break
+          }
+          case 'rename-create-same-target': {
+            const y = byName.get(`y-r${r}`) ?? byName.get(`Y-r${r}`)
+            // Three contenders for `y` settle by create-only (one wins); `Y` is its case twin, and
+            // case twins that see each other both back off, so there may be no winner at all.
+            check(ok.length <= 1, `several of two renames and two creates of one name won: ${why}`)
+            check(codes.every((c) => c === 'STRATA_BRANCH_EXISTS'), `unexpected error: ${why}`)
+            check((y === undefined) === (ok.length === 0), `a name exists although no one won, or the reverse: ${why}`)
+            const winner = ok[0]
+            if (winner === 0) sameId(y?.branchId, branchIds.get(r)!.get(`x-r${r}`), 'y is not the renamed x')
+            if (winner === 1) sameId(y?.branchId, branchIds.get(r)!.get(`z-r${r}`), 'y is not the renamed z')
+            if (winner !== undefined && winner >= 2) sameId(y?.branchId, round[winner]!.value, 'y is not the created branch')
+            // A rename that lost leaves its source where it was.
+            if (winner !== 0) sameId(byName.get(`x-r${r}`)?.branchId, branchIds.get(r)!.get(`x-r${r}`), 'x moved although its rename failed')
+            if (winner !== 1) sameId(byName.get(`z-r${r}`)?.branchId, branchIds.get(r)!.get(`z-r${r}`), 'z moved although its rename failed')
+            break
+          }
+        }
+      }
+      expect(violations).toEqual([])
+      await checkRepository(t.store)
+      console.info(
+        `[reliability] ${target.name}: branch races, ${PROCESSES} processes × ${rounds} rounds: ` +
+          SCENARIOS.map((s) => `${s} ${tally[s].ok} ok / ${tally[s].failed} refused`).join('; '),
+      )
+    }, 180_000)
+  })
+}
