@@ -39,3 +39,18 @@ export const segmentKey = (id: SegmentId): string => `${SEGMENTS_PREFIX}${id}`
 
 /** `pins/` — prefix of pins: roots held for other stores that stack on this one. */
 export const PINS_PREFIX = 'pins/'
+
+/**
+ * `pins/{dependentStoreId}/{snapshotId}` — a pin record: another store (identified by the UUID
+ * of its format marker) stacks on snapshot `snapshotId` of this one, so gc keeps it.
+ */
+export const pinKey = (dependentStoreId: string, snapshot: SnapshotId): string => `${PINS_PREFIX}${dependentStoreId}/${snapshot}`
+
+/** `holds/` — prefix of holds: snapshots and branches gc must keep regardless of retention and expiry. */
+export const HOLDS_PREFIX = 'holds/'
+
+/** `holds/snapshot/{snapshotId}` — a hold on one snapshot. */
+export const snapshotHoldKey = (id: SnapshotId): string => `${HOLDS_PREFIX}snapshot/${id}`
+
+/** `holds/branch/{encodedName}` — a hold on a branch name: it never expires and keeps its whole history. */
+export const branchHoldKey = (name: string): string => `${HOLDS_PREFIX}branch/${encodeName(name)}`
