@@ -110,6 +110,15 @@ export class ChainLoader {
     return m
   }
 
+  /**
+   * Drop cached manifests of `ids` in the home store, and every resolved table (any may read
+   * them), so that snapshots gc deleted stop looking present to this process.
+   */
+  forget(ids: Iterable<SnapshotId>): void {
+    for (const id of ids) this.#manifests.delete(`${this.home.id}/${id}`)
+    this.#tables.clear()
+  }
+
   /** The store a fallback points into. */
   async storeFor(from: StoreHandle, fb: Fallback): Promise<StoreHandle> {
     if (!fb.store || fb.store.id === this.home.id) return fb.store ? this.home : from

@@ -30,14 +30,18 @@ import { readRoots, type RetentionPolicy } from './roots.js'
 //   were not listed at all); its fallback is the ref's base and its carried segments are the
 //   old head's, both marked from the ref as read in (4) — or, if it landed before (4), its new
 //   head is marked directly.
-// - A branch deleted during gc keeps its objects for this run (they were marked); the next gc
-//   frees them.
+// - A branch deleted during gc: deleted before (4), its garbage goes in this run; after (4),
+//   in the next. Either way only what no root reaches is touched.
 // - A branch moved during gc to a snapshot some root keeps (another head, a tag, retained
-//   history, a hold): that snapshot is marked, so moving to it is safe. Moving a ref (reset,
-//   create-from-snapshot-id) to a snapshot that *no* root keeps any more — garbage already — is
-//   the one unsafe race: if it happens after (4) and before the sweep, gc deletes it. The
-//   re-read in (4) shrinks that window to the sweep itself; holding the snapshot first (a hold
-//   is a root) closes it.
+//   history, a hold) — e.g. `reset`, whose new head reads the target's pages and stacks on its
+//   fallback: those are marked, so the move is safe. Moving to a snapshot that *no* root keeps
+//   any more (history past retention that is not yet deleted, or create-from-snapshot-id of
+//   such a snapshot) is the one unsafe race: if it lands after (4) and before the sweep, gc
+//   deletes what the new head reads. The re-read in (4) shrinks that window to the sweep
+//   itself; holding the snapshot first (a hold is a root) closes it.
+// - Compaction in (3) moves refs by compare-and-swap like any commit; its new objects are
+//   written after (1), so they are never candidates, and the heads it replaced are judged by
+//   the roots read in (4).
 // - Garbage snapshots younger than grace are kept, and so is everything they read: any manifest
 //   gc leaves behind is complete. The sweep deletes manifests first, then branch records, then
 //   segments, so a crash mid-sweep never leaves a manifest whose segments are gone.
@@ -187,8 +191,6 @@ export async function gc(repo: Repository, opts: GcOptions = {}): Promise<GcResu
   const graceMarks: MarkSet = { ...marks, snapshots: new Map(marks.snapshots), segments: new Map(marks.segments), fallbackTargets: new Set(), crossStore: [] }
   await markSnapshots(repo, youngSnapshots.map((c) => ({ id: c.id as SnapshotId, referencedBy: 'a snapshot younger than the grace period' })), graceMarks, { strict: false })
 
-  const isMarked = (c: SweepCandidate, m: MarkSet): boolean =>
-    c.kind === 'snapshot' ? m.snapshots.has(c.id as SnapshotId) : c.kind === 'segment' ? m.segments.has(c.id as SegmentId) : m.branches.has(c.id as BranchId)
   const doomed: SweepCandidate[] = []
   const graced = totals()
   for (const c of listed) {
@@ -206,6 +208,7 @@ export async function gc(repo: Repository, opts: GcOptions = {}): Promise<GcResu
     for (let i = 0; i < doomed.length; i += DELETE_BATCH) {
       const batch = doomed.slice(i, i + DELETE_BATCH)
       await repo.store.delete(batch.map((c) => c.info.key))
+      repo.chains.forget(batch.flatMap((c) => (c.kind === 'snapshot' ? [c.id as SnapshotId] : [])))
       for (const c of batch) add(freed, c)
       progress('sweep', Math.min(doomed.length, i + DELETE_BATCH), doomed.length)
     }
@@ -246,6 +249,11 @@ export function classify(info: ObjectInfo): SweepCandidate | null {
     return BRANCH_ID.test(id) ? { info, kind: 'branch', id } : null
   }
   return null
+}
+
+/** True if mark set `m` keeps the listed object `c`. */
+export function isMarked(c: SweepCandidate, m: MarkSet): boolean {
+  return c.kind === 'snapshot' ? m.snapshots.has(c.id as SnapshotId) : c.kind === 'segment' ? m.segments.has(c.id as SegmentId) : m.branches.has(c.id as BranchId)
 }
 
 function totals(): ObjectTotals {

@@ -34,6 +34,14 @@ export class Lru<K, V> {
     }
   }
 
+  /** Forget `key`. */
+  delete(key: K): void {
+    const e = this.#map.get(key)
+    if (!e) return
+    this.#map.delete(key)
+    this.#weight -= e.weight
+  }
+
   /** Forget everything. */
   clear(): void {
     this.#map.clear()

@@ -31,6 +31,15 @@ import { fetchPages } from './page-fetcher.js'
 import type { OperationOptions } from './progress.js'
 import { assertNameFree, createRef, listRefNames, moveRef, readRef, requireRef } from './refs.js'
 import { DEFAULT_SEGMENT_BYTES } from './segment-writer.js'
+import { compact, type CompactOptions, type CompactResult } from './compact.js'
+import { deleteBranch, type DeleteBranchOptions, type DeleteBranchResult } from './delete-branch.js'
+import { gc, type GcOptions, type GcResult } from './gc.js'
+import { hold, listHolds, unhold, type HoldOptions } from './holds.js'
+import type { Keyed } from './roots.js'
+import { stats, type StatsOptions, type StatsResult } from './stats.js'
+import { verify, type VerifyOptions, type VerifyResult } from './verify.js'
+import { whyAlive, type WhyAliveOptions, type WhyAliveResult } from './why-alive.js'
+import type { HoldRecord } from '../format/hold-record.js'
 
 /** Tuning and policy for a repository. */
 export interface RepositoryOptions {
@@ -258,14 +267,12 @@ export class Repository {
 
   /**
    * Delete branch `name`: its ref goes and the name is free at once. Snapshots other branches
-   * stack on stay readable; what nothing references any more is garbage for gc. `main` cannot be
-   * deleted.
+   * stack on stay readable; what nothing references any more is garbage for gc. `main` and held
+   * branches cannot be deleted. `detachChildren` materializes the branches stacked on it first
+   * (see `deleteBranch` in delete-branch.ts).
    */
-  async deleteBranch(name: string): Promise<void> {
-    validateName(name)
-    if (name === MAIN_BRANCH) throw new ProtectedBranchError({ name, operation: 'deleted' })
-    await requireRef(this.store, name)
-    await this.store.delete([refKey(name)])
+  deleteBranch(name: string, opts: DeleteBranchOptions = {}): Promise<DeleteBranchResult> {
+    return deleteBranch(this, name, opts)
   }
 
   /** The record of the branch a ref points at (null if it is gone: the store is damaged). */
@@ -417,6 +424,48 @@ export class Repository {
       tags: m.tags,
       operation: m.operation,
     }
+  }
+
+  // ---- lifecycle ---------------------------------------------------------------------------
+
+  /** Collect garbage: see `gc` in gc.ts for roots, retention, grace and the safety argument. */
+  gc(opts: GcOptions = {}): Promise<GcResult> {
+    return gc(this, opts)
+  }
+
+  /** Check that every branch is fully readable, collecting every problem (see `verify`). */
+  verify(opts: VerifyOptions = {}): Promise<VerifyResult> {
+    return verify(this, opts)
+  }
+
+  /** Per-branch and store-wide sizes as gc sees them (see `stats`). */
+  stats(opts: StatsOptions = {}): Promise<StatsResult> {
+    return stats(this, opts)
+  }
+
+  /** The roots that keep a snapshot or segment alive, with paths (see `whyAlive`). */
+  whyAlive(spec: string, opts: WhyAliveOptions = {}): Promise<WhyAliveResult> {
+    return whyAlive(this, spec, opts)
+  }
+
+  /** Rewrite mostly-dead or small segments of `branch`'s head, or of every head (see `compact`). */
+  compact(branch?: string, opts: CompactOptions = {}): Promise<CompactResult> {
+    return compact(this, branch, opts)
+  }
+
+  /** Hold a branch or snapshot so gc keeps it regardless of retention and expiry (see `hold`). */
+  hold(spec: string, opts: HoldOptions = {}): Promise<Keyed<HoldRecord>> {
+    return hold(this, spec, opts)
+  }
+
+  /** Remove the hold on a branch or snapshot; null if it held nothing (see `unhold`). */
+  unhold(spec: string): Promise<Keyed<HoldRecord> | null> {
+    return unhold(this, spec)
+  }
+
+  /** Every hold, sorted by key. */
+  listHolds(): Promise<Keyed<HoldRecord>[]> {
+    return listHolds(this)
   }
 
   /** Release the store's resources. */

@@ -4,7 +4,7 @@ import type { SnapshotId } from '../format/ids.js'
 import { HOLDS_PREFIX, PINS_PREFIX, REFS_PREFIX, TAGS_PREFIX, refKey } from '../format/keys.js'
 import type { SnapshotManifest } from '../format/manifest.js'
 import { decodePinRecord, type PinRecord } from '../format/pin-record.js'
-import { decodeRef } from '../format/ref.js'
+import { decodeRef, type Ref } from '../format/ref.js'
 import { decodeTagRecord, type TagRecord } from '../format/tag-record.js'
 import type { ObjectStore } from '../store/object-store.js'
 import type { VersionedRef } from './refs.js'
@@ -103,7 +103,7 @@ export async function readRoots(repo: Repository, opts: ReadRootsOptions = {}): 
   const policy = retentionOf(opts.retention)
   const store = repo.store
   const [refs, tags, holds, pins] = await Promise.all([
-    readAll(store, REFS_PREFIX, (key, bytes) => ({ ref: decodeRef(key, bytes) })),
+    readAll(store, REFS_PREFIX, decodeRef),
     readAll(store, TAGS_PREFIX, decodeTagRecord),
     readAll(store, HOLDS_PREFIX, decodeHoldRecord),
     readAll(store, PINS_PREFIX, decodePinRecord),
@@ -112,7 +112,7 @@ export async function readRoots(repo: Repository, opts: ReadRootsOptions = {}): 
   const live: VersionedRef[] = []
   const expired: VersionedRef[] = []
   for (const r of refs) {
-    const ref = r.record.ref
+    const ref = r.record
     if (opts.without?.has(ref.name)) continue
     const vr = { ref, version: r.version }
     const expiry = ref.expiresAt === null ? NaN : Date.parse(ref.expiresAt)
@@ -125,17 +125,7 @@ export async function readRoots(repo: Repository, opts: ReadRootsOptions = {}): 
     live.map(async ({ ref }) => {
       const snapshots: RootSnapshot[] = [{ id: ref.head, via: 'head', depth: 0 }]
       if (ref.base !== ref.head) snapshots.push({ id: ref.base, via: 'base' })
-      const keepAll = heldBranches.has(ref.name)
-      // The head's manifest is needed for its parent; a missing head is damage, reported by mark.
-      let id: SnapshotId | null = await parentOf(repo, ref.head, ref.branchId)
-      for (let depth = 1; id !== null; depth++) {
-        const m = await manifestOrNull(repo, id)
-        if (!m || m.branchId !== ref.branchId) break
-        const age = now - Date.parse(m.createdAt)
-        if (!keepAll && depth >= policy.keepLast && !(age < policy.keepWithinMs)) break
-        snapshots.push({ id, via: 'history', depth })
-        id = m.parent
-      }
+      snapshots.push(...(await retainedHistory((id) => manifestOrNull(repo, id), ref, policy, now, heldBranches.has(ref.name))))
       roots.push({ kind: 'branch', name: ref.name, key: refKey(ref.name), snapshots })
     }),
   )
@@ -155,9 +145,31 @@ export async function readRoots(repo: Repository, opts: ReadRootsOptions = {}): 
   }
 }
 
-async function parentOf(repo: Repository, head: SnapshotId, branchId: string): Promise<SnapshotId | null> {
-  const m = await manifestOrNull(repo, head)
-  return m && m.branchId === branchId ? m.parent : null
+/**
+ * The history behind `ref.head` that `policy` retains (the head itself excluded), newest first:
+ * the walk follows `parent` links while the parent exists, was committed on the same branch and
+ * is kept by the policy (or `keepAll`). `load` returns null for a snapshot that does not exist.
+ */
+export async function retainedHistory(
+  load: (id: SnapshotId) => Promise<SnapshotManifest | null>,
+  ref: Ref,
+  policy: Required<RetentionPolicy>,
+  nowMs: number,
+  keepAll: boolean,
+): Promise<RootSnapshot[]> {
+  const out: RootSnapshot[] = []
+  const head = await load(ref.head)
+  // A missing head is damage that mark (or verify) reports; the branch then has no history here.
+  let id: SnapshotId | null = head && head.branchId === ref.branchId ? head.parent : null
+  for (let depth = 1; id !== null; depth++) {
+    const m = await load(id)
+    if (!m || m.branchId !== ref.branchId) break
+    const age = nowMs - Date.parse(m.createdAt)
+    if (!keepAll && depth >= policy.keepLast && !(age < policy.keepWithinMs)) break
+    out.push({ id, via: 'history', depth })
+    id = m.parent
+  }
+  return out
 }
 
 /** The manifest of `id`, or null if it does not exist (corrupt manifests still throw). */
