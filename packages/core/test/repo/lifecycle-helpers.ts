@@ -1,0 +1,100 @@
+import {
+  FORMAT_KEY,
+  branchKey,
+  decodeManifest,
+  refKey,
+  segmentKey,
+  snapshotKey,
+  type BranchId,
+  type GetOptions,
+  type GetResult,
+  type ObjectInfo,
+  type ObjectStore,
+  type PutOptions,
+  type SnapshotId,
+} from '../../src/index.js'
+
+/** Retention that keeps heads only, and no grace: what tests use to see garbage go at once. */
+export const EAGER = { graceMs: 0, retention: { keepLast: 1, keepWithinMs: 0 } } as const
+
+/** Every key in the store, sorted. */
+export async function keysOf(store: ObjectStore, prefix = ''): Promise<string[]> {
+  const keys: string[] = []
+  for await (const o of store.list(prefix)) keys.push(o.key)
+  return keys.sort()
+}
+
+/** Total bytes of every object in the store. */
+export async function bytesOf(store: ObjectStore, prefix = ''): Promise<number> {
+  let n = 0
+  for await (const o of store.list(prefix)) n += o.size
+  return n
+}
+
+/**
+ * The keys a set of branches needs when only their heads are kept, computed from the store's
+ * raw bytes (no cache): the format marker, each ref and branch record, every snapshot down each
+ * head's fallback chain, and every segment those snapshots reference.
+ */
+export async function keysNeededBy(store: ObjectStore, refs: { name: string; branchId: string; head: SnapshotId }[]): Promise<string[]> {
+  const keys = new Set<string>([FORMAT_KEY])
+  for (const r of refs) {
+    keys.add(refKey(r.name))
+    keys.add(branchKey(r.branchId as BranchId))
+    let id: SnapshotId | null = r.head
+    while (id) {
+      const got = await store.get(snapshotKey(id))
+      if (!got) throw new Error(`snapshot ${id} is missing`)
+      const m = decodeManifest(id, got.body)
+      keys.add(snapshotKey(id))
+      for (const s of m.segments) keys.add(segmentKey(s.id))
+      id = m.fallback?.snapshot ?? null
+    }
+  }
+  return [...keys].sort()
+}
+
+/**
+ * A store wrapper that runs a callback once at a chosen moment of gc: right after the first full
+ * listing of the store, or right before the first delete. Everything else is forwarded.
+ */
+export class HookStore implements ObjectStore {
+  afterFullList: (() => Promise<void>) | null = null
+  beforeDelete: (() => Promise<void>) | null = null
+
+  constructor(readonly inner: ObjectStore) {}
+
+  get url(): string {
+    return this.inner.url
+  }
+
+  get(key: string, opts?: GetOptions): Promise<GetResult | null> {
+    return this.inner.get(key, opts)
+  }
+
+  head(key: string, opts?: { signal?: AbortSignal }): Promise<ObjectInfo | null> {
+    return this.inner.head(key, opts)
+  }
+
+  put(key: string, body: Uint8Array, opts?: PutOptions): Promise<{ version: string }> {
+    return this.inner.put(key, body, opts)
+  }
+
+  async *list(prefix: string, opts?: { signal?: AbortSignal }): AsyncIterable<ObjectInfo> {
+    yield* this.inner.list(prefix, opts)
+    if (prefix === '' && this.afterFullList) {
+      const hook = this.afterFullList
+      this.afterFullList = null
+      await hook()
+    }
+  }
+
+  async delete(keys: readonly string[]): Promise<void> {
+    if (this.beforeDelete) {
+      const hook = this.beforeDelete
+      this.beforeDelete = null
+      await hook()
+    }
+    return this.inner.delete(keys)
+  }
+}
