@@ -54,3 +54,18 @@ export const snapshotHoldKey = (id: SnapshotId): string => `${HOLDS_PREFIX}snaps
 
 /** `holds/branch/{encodedName}` — a hold on a branch name: it never expires and keeps its whole history. */
 export const branchHoldKey = (name: string): string => `${HOLDS_PREFIX}branch/${encodeName(name)}`
+
+/** `pins/{dependentStoreId}/` — prefix of every pin one dependent store holds here. */
+export const pinsOfStorePrefix = (dependentStoreId: string): string => `${PINS_PREFIX}${dependentStoreId}/`
+
+/** `bases/` — prefix of base-store records: the other stores this one stacks on. */
+export const BASES_PREFIX = 'bases/'
+
+/** `bases/{storeId}` — where base store `storeId` lives now (`BaseStoreRecord`); CAS-updated by repoint. */
+export const baseStoreKey = (storeId: string): string => `${BASES_PREFIX}${storeId}`
+
+/** `doctor/` — prefix of the scratch objects `probeStore` writes and removes again. */
+export const DOCTOR_PREFIX = 'doctor/'
+
+/** `doctor/{runId}/{name}` — one scratch object of a store probe. */
+export const doctorKey = (runId: string, name: string): string => `${DOCTOR_PREFIX}${runId}/${name}`

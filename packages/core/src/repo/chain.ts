@@ -22,10 +22,12 @@ export interface StoreHandle {
 
 /**
  * Opens the store a cross-store fallback names. It must refuse (throw `StoreNotAllowedError`)
- * any store the caller has not allowed; Strata then checks that the opened store's identity is
- * the one the fallback recorded.
+ * any store the caller has not allowed, before sending it any request; Strata then checks that
+ * the opened store's identity is the one the fallback recorded. `store` is what the fallback
+ * recorded (identity, and the URL at the time it was written), `snapshot` the snapshot wanted
+ * there, `from` the store holding the fallback. The default resolver is `AllowlistResolver`.
  */
-export type FallbackStoreResolver = (store: { url: string; id: string }, snapshot: SnapshotId) => Promise<StoreHandle>
+export type FallbackStoreResolver = (store: { url: string; id: string }, snapshot: SnapshotId, from?: StoreHandle) => Promise<StoreHandle>
 
 /** One level of a fallback chain: a snapshot and the store it lives in. */
 export interface ChainLevel {
@@ -129,9 +131,13 @@ export class ChainLoader {
         if (!this.resolveStore) {
           throw new StoreNotAllowedError({ url, snapshot: fb.snapshot, reason: 'cross-store fallbacks are not allowed (no store is on the allowlist)' })
         }
-        const handle = await this.resolveStore({ url, id }, fb.snapshot)
+        const handle = await this.resolveStore({ url, id }, fb.snapshot, from)
         if (handle.id !== id) {
-          throw new StoreNotAllowedError({ url, snapshot: fb.snapshot, reason: `the store there has identity ${handle.id}, but the fallback recorded ${id}: it was moved or swapped` })
+          throw new StoreNotAllowedError({
+            url: handle.store.url,
+            snapshot: fb.snapshot,
+            reason: `the store there has identity ${handle.id}, but the fallback recorded ${id}: it was moved or swapped (if it moved, run repoint)`,
+          })
         }
         return handle
       })()
@@ -139,6 +145,16 @@ export class ChainLoader {
       p.catch(() => this.#stores.delete(`${id} ${url}`))
     }
     return p
+  }
+
+  /**
+   * Forget the opened handle of store `id` (every URL), so the next read resolves its location
+   * again — after `repoint` moved it. Cached manifests stay: they are immutable and identified
+   * by store identity, not location.
+   */
+  forgetStore(id: string): void {
+    for (const k of this.#stores.keys()) if (k.startsWith(`${id} `)) this.#stores.delete(k)
+    this.#tables.clear()
   }
 
   /**

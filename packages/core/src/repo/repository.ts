@@ -6,6 +6,8 @@ import {
   ProtectedBranchError,
   RepositoryExistsError,
   SnapshotNotFoundError,
+  StoreError,
+  UnsafeStoreError,
   isStrataError,
 } from '../errors/index.js'
 import { encodeBranchRecord, decodeBranchRecord, type BranchRecord } from '../format/branch-record.js'
@@ -31,6 +33,12 @@ import { fetchPages } from './page-fetcher.js'
 import type { OperationOptions } from './progress.js'
 import { assertNameFree, createRef, listRefNames, moveRef, readRef, requireRef } from './refs.js'
 import { DEFAULT_SEGMENT_BYTES } from './segment-writer.js'
+import { crossStoreDependencies, crossStoreLinks, stackOnOtherStore, type CrossStoreDependency, type CrossStoreLink, type CrossStoreSource } from './cross-store.js'
+import { probeCompareAndSwap } from './doctor.js'
+import { AllowlistResolver, type StoreOpener } from './fallback-stores.js'
+import { listPins, prunePins, removePins, type PinInfo, type PinSelector, type PrunePinsOptions, type PrunePinsResult } from './pins.js'
+import { repoint, type RepointResult } from './repoint.js'
+import { normalizeStoreUrl, parseStoreRef } from '../format/store-ref.js'
 import { compact, type CompactOptions, type CompactResult } from './compact.js'
 import { deleteBranch, type DeleteBranchOptions, type DeleteBranchResult } from './delete-branch.js'
 import { gc, type GcOptions, type GcResult } from './gc.js'
@@ -49,8 +57,25 @@ export interface RepositoryOptions {
   concurrency?: number
   /** Largest single ranged read; adjacent pages are coalesced up to it. Default 1 MiB. */
   maxRunBytes?: number
-  /** Opens stores that cross-store fallbacks name. Default: none is allowed. */
+  /**
+   * Store URLs (or paths) that cross-store fallbacks may open, besides this store: an exact match
+   * after `normalizeStoreUrl`. A store is opened only if its URL is on this list — never because a
+   * manifest names it. Default: none.
+   */
+  allowStores?: readonly string[]
+  /** Opens an allowed store by URL (e.g. `(url) => S3Store.fromUrl(url)`). Default: `file:` URLs only. */
+  openStore?: StoreOpener
+  /**
+   * Opens stores that cross-store fallbacks name: a custom policy instead of `allowStores` (give
+   * one or the other). Default: an {@link AllowlistResolver} over `allowStores`.
+   */
   fallbackStores?: FallbackStoreResolver
+  /**
+   * `init` only: create the repository even if the store does not enforce conditional writes
+   * (compare-and-swap). Without it, `init` probes the store and refuses with `UnsafeStoreError`.
+   * Only safe when a single writer will ever use the store. Default false.
+   */
+  unsafeNoCas?: boolean
   /** Author recorded when an operation names none. Default `$USER` or `unknown`. */
   defaultAuthor?: string
   /** The clock (tests). */
@@ -71,6 +96,8 @@ export interface BranchInfo {
   createdAt: string
   updatedAt: string
   expiresAt: string | null
+  /** For a branch just created from another store: what it stacks on there and whether it is pinned. */
+  crossStore?: CrossStoreSource
 }
 
 /** A branch or snapshot named by the caller, resolved. */
@@ -102,6 +129,8 @@ export interface SnapshotSummary {
   createdAt: string
   tags: string[]
   operation: string
+  /** Fallbacks of the chain that cross into other stores, and whether each is pinned there. */
+  crossStore: CrossStoreLink[]
 }
 
 /** The protected branch: it cannot be deleted or renamed. */
@@ -118,9 +147,11 @@ export class Repository {
   readonly store: ObjectStore
   /** The store's identity (UUID). */
   readonly storeId: string
-  readonly options: Required<Omit<RepositoryOptions, 'fallbackStores'>> & Pick<RepositoryOptions, 'fallbackStores'>
+  readonly options: Required<Omit<RepositoryOptions, 'fallbackStores' | 'openStore'>> & Pick<RepositoryOptions, 'fallbackStores' | 'openStore'>
   /** Loads manifests and resolves chains (cached). */
   readonly chains: ChainLoader
+  /** The allowlist that opens other stores for cross-store fallbacks (null with a custom `fallbackStores`, or none allowed). */
+  readonly allowlist: AllowlistResolver | null
 
   private constructor(store: ObjectStore, storeId: string, options: RepositoryOptions) {
     this.store = store
@@ -131,9 +162,20 @@ export class Repository {
       maxRunBytes: options.maxRunBytes ?? 1024 * 1024,
       defaultAuthor: options.defaultAuthor ?? process.env.USER ?? 'unknown',
       now: options.now ?? (() => new Date()),
+      allowStores: (options.allowStores ?? []).map(normalizeStoreUrl),
+      openStore: options.openStore,
+      unsafeNoCas: options.unsafeNoCas ?? false,
       fallbackStores: options.fallbackStores,
     }
-    this.chains = new ChainLoader(this.handle, options.fallbackStores)
+    if (options.fallbackStores && options.allowStores && options.allowStores.length > 0) {
+      throw new InvalidArgumentError({ argument: 'fallbackStores', reason: 'give either allowStores or a custom fallbackStores resolver, not both' })
+    }
+    this.allowlist =
+      options.fallbackStores || this.options.allowStores.length === 0
+        ? null
+        : new AllowlistResolver(this.handle, { allow: this.options.allowStores, ...(options.openStore ? { open: options.openStore } : {}) })
+    this.options.fallbackStores = options.fallbackStores ?? this.allowlist?.resolve
+    this.chains = new ChainLoader(this.handle, this.options.fallbackStores)
   }
 
   /** This repository's store with its identity. */
@@ -143,11 +185,19 @@ export class Repository {
 
   /**
    * Create a repository in an empty store: writes the format marker (create-only).
-   * `RepositoryExistsError` if the store already holds one.
+   * `RepositoryExistsError` if the store already holds one. First probes that the store enforces
+   * conditional writes (see `probeCompareAndSwap`; its scratch objects are removed again) and
+   * refuses one that does not with `UnsafeStoreError`, unless `unsafeNoCas` is set. The probe runs
+   * at init only; `probeStore` (`strata doctor`) checks a store at any time.
    */
   static async init(store: ObjectStore, options: RepositoryOptions = {}): Promise<Repository> {
     const storeId = randomUUID()
     const now = (options.now ?? (() => new Date()))()
+    if (!options.unsafeNoCas && !(await store.head(FORMAT_KEY))) {
+      const cas = await probeCompareAndSwap(store)
+      if (cas.error && cas.createOnly === 'failed') throw new StoreError({ operation: 'init', key: FORMAT_KEY, store: store.url, retryable: false }, { cause: new Error(cas.error) })
+      if (!cas.ok) throw new UnsafeStoreError({ store: store.url, createOnly: cas.createOnly, replaceIfVersion: cas.replaceIfVersion })
+    }
     try {
       await store.put(FORMAT_KEY, encodeStoreMarker({ storeId, createdAt: now.toISOString() }), { ifNoneMatch: '*' })
     } catch (e) {
@@ -203,16 +253,23 @@ export class Repository {
   }
 
   /**
-   * Create branch `name` stacked on `from` (a branch name or snapshot id; default `main`).
-   * O(1): writes a branch record and a ref, copies no page and reads no manifest.
+   * Create branch `name` stacked on `from` (default `main`): a branch name or snapshot id of this
+   * store, or `<store-url>#<branch-or-snapshot>` in another store (see `parseStoreRef`). O(1):
+   * writes a branch record and a ref, copies no page and reads no manifest. From another store it
+   * also reads the base's manifest once, writes a stub snapshot that falls back into it, and pins
+   * the base snapshot there unless `pin: false` (see `stackOnOtherStore`); that store must be on
+   * the allowlist.
    */
-  async createBranch(name: string, opts: { from?: string; ttlMs?: number } = {}): Promise<BranchInfo> {
+  async createBranch(name: string, opts: { from?: string; ttlMs?: number; pin?: boolean } = {}): Promise<BranchInfo> {
     validateName(name)
     if (opts.ttlMs !== undefined && (!Number.isFinite(opts.ttlMs) || opts.ttlMs <= 0)) {
       throw new InvalidArgumentError({ argument: 'ttl', reason: 'must be a positive duration' })
     }
-    const source = await this.resolveTarget(opts.from ?? MAIN_BRANCH)
-    await assertNameFree(this.store, name)
+    const other = parseStoreRef(opts.from ?? MAIN_BRANCH)
+    // Name first for another store: stacking there writes a pin and a stub.
+    if (other) await assertNameFree(this.store, name)
+    const source = other ? await stackOnOtherStore(this, other, opts.pin === undefined ? {} : { pin: opts.pin }) : { ...(await this.resolveTarget(opts.from ?? MAIN_BRANCH)), crossStore: null }
+    if (!other) await assertNameFree(this.store, name)
     const now = this.options.now()
     const record: BranchRecord = {
       id: newBranchId(),
@@ -231,7 +288,7 @@ export class Repository {
       expiresAt: opts.ttlMs === undefined ? null : new Date(now.getTime() + opts.ttlMs).toISOString(),
     }
     await createRef(this.store, ref)
-    return toBranchInfo(ref, record)
+    return source.crossStore ? { ...toBranchInfo(ref, record), crossStore: source.crossStore } : toBranchInfo(ref, record)
   }
 
   /** The branch named `name`; `BranchNotFoundError` if there is none. */
@@ -423,7 +480,35 @@ export class Repository {
       createdAt: m.createdAt,
       tags: m.tags,
       operation: m.operation,
+      crossStore: await crossStoreLinks(levels),
     }
+  }
+
+  // ---- other stores ------------------------------------------------------------------------
+
+  /** The other stores this repository stacks on and what it needs there (see `crossStoreDependencies`). */
+  crossStoreDependencies(opts: { check?: boolean } = {}): Promise<CrossStoreDependency[]> {
+    return crossStoreDependencies(this, opts)
+  }
+
+  /** Move a base store's location after checking identity and checksums (see `repoint`). */
+  repoint(oldUrl: string, newUrl: string): Promise<RepointResult> {
+    return repoint(this, oldUrl, newUrl)
+  }
+
+  /** Pins other stores hold in this one (see `listPins`). */
+  listPins(): Promise<PinInfo[]> {
+    return listPins(this)
+  }
+
+  /** Remove pins of this store by dependent store and/or snapshot (see `removePins`). */
+  removePins(selector: PinSelector): Promise<PinInfo[]> {
+    return removePins(this, selector)
+  }
+
+  /** Remove the pins this store holds in its base stores that it no longer needs (see `prunePins`). */
+  prunePins(opts: PrunePinsOptions = {}): Promise<PrunePinsResult> {
+    return prunePins(this, opts)
   }
 
   // ---- lifecycle ---------------------------------------------------------------------------
@@ -470,6 +555,7 @@ export class Repository {
 
   /** Release the store's resources. */
   async close(): Promise<void> {
+    await this.allowlist?.close()
     await this.store.close?.()
   }
 
