@@ -1,4 +1,5 @@
 import { InvalidArgumentError, Repository, type ObjectStore } from '@strata/core'
+import { allowedStores, crossStoreOptions } from './allowed-stores.js'
 import { ExitCode } from './exit-codes.js'
 import type { CliIo } from './io.js'
 import { toJson } from './json.js'
@@ -10,6 +11,8 @@ export interface GlobalOptions {
   store?: string
   json?: boolean
   quiet?: boolean
+  /** Stores cross-store fallbacks may open (`--allow-store`, repeatable; plus `STRATA_ALLOW_STORES`). */
+  allowStore?: string[]
 }
 
 /**
@@ -56,7 +59,12 @@ export class CommandContext {
 
   /** Open the repository in the store: `NotARepositoryError` (exit 1, "run `strata init`") if there is none. */
   async repository(): Promise<Repository> {
-    return Repository.open(await this.openStore({ create: false }))
+    return Repository.open(await this.openStore({ create: false }), this.crossStoreOptions())
+  }
+
+  /** The allowlist and opener for stores reached through cross-store fallbacks; opened stores close with the command. */
+  crossStoreOptions(): ReturnType<typeof crossStoreOptions> {
+    return crossStoreOptions(allowedStores(this.globals.allowStore, this.io.env), (s) => void this.#stores.push(s))
   }
 
   /** A log line for people on stderr; silent with `--json` or `--quiet`. */

@@ -31,7 +31,8 @@ const HINTS: Record<string, string> = {
   STRATA_CORRUPT_OBJECT: 'the store is damaged; run `strata verify --deep` to find every problem',
   STRATA_CHECKSUM_MISMATCH: 'the store is damaged; run `strata verify --deep` to find every problem',
   STRATA_UNSUPPORTED_FORMAT: 'upgrade strata to a version that reads this store',
-  STRATA_STORE_NOT_ALLOWED: 'the branch falls back to a snapshot in another store, which this command may not open',
+  STRATA_STORE_NOT_ALLOWED: 'the branch stacks on a snapshot in another store: allow that store with --allow-store <url> (or STRATA_ALLOW_STORES); if it moved, run `strata repoint`',
+  STRATA_UNSAFE_STORE: 'check the store with `strata doctor`; pass --unsafe-no-cas only if a single writer will ever use it',
   STRATA_INTERNAL: 'this is a bug; run again with STRATA_DEBUG=1 for a stack trace and report it',
 }
 

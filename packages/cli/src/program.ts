@@ -5,6 +5,10 @@ import { CommandContext } from './context.js'
 import { ExitCode } from './exit-codes.js'
 import type { CliIo } from './io.js'
 import { STORE_ENV } from './store-location.js'
+import { ALLOW_STORES_ENV, collect } from './allowed-stores.js'
+import { registerDoctor } from './commands/doctor.js'
+import { registerPins } from './commands/pins.js'
+import { registerRepoint } from './commands/repoint.js'
 import { registerBranchCreate } from './commands/branch-create.js'
 import { registerBranchDelete } from './commands/branch-delete.js'
 import { registerBranchList } from './commands/branch-list.js'
@@ -45,6 +49,7 @@ export function buildProgram(io: CliIo): BuiltProgram {
     .option('--store <url-or-path>', `the store: a directory, file:///dir or s3://bucket/prefix (default $${STORE_ENV})`)
     .option('--json', 'print exactly one JSON document on stdout (errors as JSON on stderr)')
     .option('-q, --quiet', 'no progress bars or log lines on stderr')
+    .option('--allow-store <url>', `a store that branches stacked on other stores may read from (repeatable; also $${ALLOW_STORES_ENV}, comma-separated)`, collect)
     .exitOverride()
     .configureOutput({
       writeOut: (s) => void io.stdout.write(s),
@@ -69,6 +74,7 @@ export function buildProgram(io: CliIo): BuiltProgram {
       'Environment:',
       `  ${STORE_ENV}        the store when --store is not given`,
       '  AWS_*               S3 configuration for s3:// stores (AWS_ENDPOINT_URL_S3, AWS_REGION, AWS_PROFILE, …)',
+      `  ${ALLOW_STORES_ENV} stores cross-store fallbacks may open (comma-separated URLs), like --allow-store`,
       '  STRATA_DEBUG=1      print stack traces of errors',
       '',
       `Exit codes: ${ExitCode.ok} ok, ${ExitCode.failure} operational error, ${ExitCode.usage} usage error, ${ExitCode.problems} verify found problems`,
@@ -101,6 +107,9 @@ export function buildProgram(io: CliIo): BuiltProgram {
   registerExport(program, app)
   registerGc(program, app)
   registerVerify(program, app)
+  registerPins(program, app)
+  registerRepoint(program, app)
+  registerDoctor(program, app)
   return { program, active: () => active, contexts }
 }
 

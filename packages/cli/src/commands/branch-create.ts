@@ -8,12 +8,24 @@ export function registerBranchCreate(parent: Command, app: App): void {
     .command('create')
     .description('create a branch stacked on a branch head or snapshot (copies no data)')
     .argument('<name>', "new branch name: letters, digits, '_', '-', '.', '/'-separated segments")
-    .option('--from <branch|snapshot>', 'where to branch from', 'main')
-    .action(async (name: string, opts: { from: string }, self: Command) => {
+    .option('--from <branch|snapshot>', 'where to branch from: a branch or snapshot here, or <store-url>#<branch|snapshot> in another store (allow it with --allow-store)', 'main')
+    .option('--no-pin', 'from another store: do not pin the base snapshot there (gc in that store may then delete it)')
+    .action(async (name: string, opts: { from: string; pin: boolean }, self: Command) => {
       const ctx = app.context(self)
       const repo = await ctx.repository()
-      const branch = await repo.createBranch(name, { from: opts.from })
-      ctx.emit(branch, () => [`Created branch ${branch.name} from ${opts.from} at ${shortId(branch.head)}`])
+      const branch = await repo.createBranch(name, { from: opts.from, pin: opts.pin })
+      const x = branch.crossStore
+      ctx.emit(branch, () => [
+        `Created branch ${branch.name} from ${opts.from} at ${shortId(branch.head)}`,
+        ...(x ? [x.pinned ? `stacks on ${shortId(x.snapshot)} in ${x.store.url} (pinned there)` : `stacks on ${shortId(x.snapshot)} in ${x.store.url}, UNPINNED: ${x.unpinnedReason}`] : []),
+      ])
+      if (x && !x.pinned) ctx.log(`warning: gc in ${x.store.url} may delete snapshot ${shortId(x.snapshot)}; materialize the branch to keep it independent`)
     })
-  examples(cmd, 'strata branch create experiment', 'strata branch create fix/login --from staging', 'strata branch create before-migration --from 3f2a9c1e')
+  examples(
+    cmd,
+    'strata branch create experiment',
+    'strata branch create fix/login --from staging',
+    'strata branch create before-migration --from 3f2a9c1e',
+    'strata branch create mine --from s3://team-base/prod#main --allow-store s3://team-base/prod',
+  )
 }

@@ -35,6 +35,17 @@ export function registerShow(parent: Command, app: App): void {
           ['DEPTH', 'SNAPSHOT', 'PAGES', 'OWN', 'STORE'],
           s.chain.map((c, i) => [i, c.id, c.pageCount, c.ownPages, c.store]),
         ).map((l) => `  ${l}`),
+        ...(s.crossStore.length > 0
+          ? [
+              '',
+              'other stores:',
+              ...s.crossStore.map(
+                (x) =>
+                  `  ${x.snapshot} in ${x.store.url}: ` +
+                  (x.pinned === true ? 'pinned' : x.pinned === false ? 'UNPINNED (gc in that store may delete it; materialize to cut the dependency)' : 'pin status unknown'),
+              ),
+            ]
+          : []),
       ])
     })
   examples(cmd, 'strata show main', 'strata show 3f2a9c1e --json')
