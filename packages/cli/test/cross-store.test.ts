@@ -67,6 +67,9 @@ describe('strata across stores', () => {
 
     const show = await strata(['--store', local, 'show', 'mine'], env)
     expect(show.stdout).toMatch(new RegExp(`other stores:\\n  [0-9a-f]{32} in ${baseUrl}: pinned`))
+    const verify = await strata(['--store', local, 'verify'], env)
+    expect(verify.code, verify.stderr).toBe(0)
+    expect(verify.stdout).toMatch(new RegExp(`stacks on ${baseUrl} \\(store [0-9a-f-]{36}, ok\\): 1 snapshot\\(s\\), pinned`))
     const pins = await json<{ pins: { dependentStore: { url: string } }[] }>(['--store', base, 'pins'])
     expect(pins.pins.map((p) => p.dependentStore.url)).toEqual([pathToFileURL(local).href])
     // Without the allowlist the branch cannot be read, and says why.

@@ -30,14 +30,17 @@ export function registerVerify(parent: Command, app: App): void {
       }
       const c = result.checked
       const summary = `${c.refs} branch(es), ${c.snapshots} snapshot(s), ${c.segments} segment(s), ${c.pages} page(s)${opts.deep ? ' re-hashed' : ''}`
-      ctx.emit(result, () =>
-        result.ok
-          ? [`ok: checked ${summary}`]
-          : [
-              `${result.problems.length} problem(s) found (checked ${summary}):`,
-              ...result.problems.map((p) => `  ${p.code}: ${p.message}`),
-            ],
+      const others = result.crossStore.map(
+        (d) =>
+          `stacks on ${d.url} (store ${d.storeId}, ${d.status}): ${d.snapshots.length} snapshot(s)` +
+          (d.snapshots.some((s) => s.pinned === false) ? ', some UNPINNED (gc there may delete them)' : d.snapshots.length > 0 && d.snapshots.every((s) => s.pinned) ? ', pinned' : ''),
       )
+      ctx.emit(result, () => [
+        ...(result.ok
+          ? [`ok: checked ${summary}`]
+          : [`${result.problems.length} problem(s) found (checked ${summary}):`, ...result.problems.map((p) => `  ${p.code}: ${p.message}`)]),
+        ...others,
+      ])
       if (!result.ok) {
         ctx.log('the store is damaged: export what is still readable (strata export) and restore the missing objects from a backup')
         ctx.exitCode = ExitCode.problems

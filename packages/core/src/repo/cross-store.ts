@@ -9,7 +9,7 @@ import { formatStoreRef, normalizeStoreUrl, type StoreRef } from '../format/stor
 import type { ObjectStore } from '../store/object-store.js'
 import type { ChainLevel, StoreHandle } from './chain.js'
 import { putManifest } from './commit.js'
-import { emptyMarkSet, markSnapshots, rootStarts } from './mark.js'
+import { emptyMarkSet, markSnapshots, rootStarts, type MarkSet } from './mark.js'
 import { MAIN_BRANCH, Repository, type Target } from './repository.js'
 import { readRoots } from './roots.js'
 
@@ -254,11 +254,15 @@ export interface CrossStoreDependency {
  * pins), grouped by base store, plus base stores it has a record of but no longer needs (with no
  * snapshots). With `check` (default true) each allowed base is opened to confirm its identity
  * and whether each snapshot is pinned; a disallowed one is never contacted. Damage in this store
- * is skipped here (verify reports it).
+ * is skipped here (verify reports it). `marks`: a mark of this store's roots already made (by
+ * stats), so it is not repeated.
  */
-export async function crossStoreDependencies(repo: Repository, opts: { check?: boolean } = {}): Promise<CrossStoreDependency[]> {
-  const scan = await readRoots(repo, { expire: false, protectedBranch: MAIN_BRANCH })
-  const marks = await markSnapshots(repo, rootStarts(scan.roots), emptyMarkSet(), { strict: false })
+export async function crossStoreDependencies(repo: Repository, opts: { check?: boolean; marks?: MarkSet } = {}): Promise<CrossStoreDependency[]> {
+  let marks = opts.marks
+  if (!marks) {
+    const scan = await readRoots(repo, { expire: false, protectedBranch: MAIN_BRANCH })
+    marks = await markSnapshots(repo, rootStarts(scan.roots), emptyMarkSet(), { strict: false })
+  }
   const byStore = new Map<string, { recorded: Set<string>; snapshots: Map<SnapshotId, SnapshotId[]> }>()
   const entry = (id: string): { recorded: Set<string>; snapshots: Map<SnapshotId, SnapshotId[]> } => {
     let e = byStore.get(id)

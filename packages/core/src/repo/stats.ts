@@ -2,6 +2,7 @@ import type { SegmentId, SnapshotId } from '../format/ids.js'
 import { BRANCHES_PREFIX, HOLDS_PREFIX, PINS_PREFIX, REFS_PREFIX, SEGMENTS_PREFIX, SNAPSHOTS_PREFIX, TAGS_PREFIX, refKey } from '../format/keys.js'
 import type { ObjectInfo } from '../store/object-store.js'
 import { LOCK_PAGE_LEVEL } from './chain.js'
+import { crossStoreDependencies, type CrossStoreDependency } from './cross-store.js'
 import { classify, isMarked, type SweepCandidate } from './gc.js'
 import { markRoots } from './mark.js'
 import type { OperationOptions } from './progress.js'
@@ -67,6 +68,8 @@ export interface StoreStats {
 export interface StatsResult {
   branches: BranchStats[]
   store: StoreStats
+  /** Other stores this one stacks on, what it needs there and whether it is pinned (see `crossStoreDependencies`). */
+  crossStore: CrossStoreDependency[]
 }
 
 /** Options for stats. */
@@ -170,7 +173,7 @@ export async function stats(repo: Repository, opts: StatsOptions = {}): Promise<
       exclusiveBytes,
     })
   }
-  return { branches, store }
+  return { branches, store, crossStore: await crossStoreDependencies(repo, { marks }) }
 }
 
 function withoutBranch(scan: RootScan, name: string): RootScan {

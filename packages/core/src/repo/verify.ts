@@ -15,6 +15,7 @@ import { decodePinRecord } from '../format/pin-record.js'
 import { decodeRef, type Ref } from '../format/ref.js'
 import { decodeTagRecord } from '../format/tag-record.js'
 import { ChainLoader, pageHashOf, type ChainLevel, type ResolvedTable, type StoreHandle } from './chain.js'
+import { crossStoreDependencies, type CrossStoreDependency } from './cross-store.js'
 import { exportSnapshot } from './export-snapshot.js'
 import type { OperationOptions } from './progress.js'
 import type { Repository } from './repository.js'
@@ -101,6 +102,12 @@ export interface VerifyResult {
     /** Distinct stored page images: located within a present segment, and re-hashed when deep. */
     pages: number
   }
+  /**
+   * Other stores this one stacks on, what it needs there and whether it is pinned (see
+   * `crossStoreDependencies`). Informational: a base that cannot be read is also a
+   * `fallback-store` problem; an unpinned one is not a problem until gc there frees it.
+   */
+  crossStore: CrossStoreDependency[]
 }
 
 interface Target {
@@ -358,6 +365,11 @@ export async function verify(repo: Repository, opts: VerifyOptions = {}): Promis
     ok: problems.length === 0,
     problems,
     checked: { refs: refs.length, snapshots: levels.size, segments: segments.size, pages },
+    // Damage that keeps the dependencies from being listed is already among the problems.
+    crossStore: await crossStoreDependencies(repo).catch((e: unknown) => {
+      if (isStrataError(e)) return []
+      throw e
+    }),
   }
 }
 

@@ -105,6 +105,12 @@ describe('stacking on another store', () => {
     expect(show.crossStore).toEqual([
       { from: { snapshot: show.chain[1]!.id, store: w.localStore.url }, store: { url: w.baseStore.url, id: w.base.storeId }, recordedUrl: w.baseStore.url, snapshot: w.imported.snapshot, pinned: true },
     ])
+    // verify and stats list the dependency; the base store's own stats are unaffected.
+    const dep = { storeId: w.base.storeId, url: w.baseStore.url, recordedUrls: [w.baseStore.url], status: 'ok', error: null, snapshots: [{ snapshot: w.imported.snapshot, dependents: [show.chain[1]!.id], pinned: true }] }
+    const verified = await repo.verify()
+    expect(verified).toMatchObject({ ok: true, crossStore: [dep] })
+    expect((await repo.stats()).crossStore).toEqual([dep])
+    expect((await w.base.stats()).crossStore).toEqual([])
     await repo.close()
   }, 30_000)
 
