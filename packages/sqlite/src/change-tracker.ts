@@ -15,6 +15,10 @@ export interface CapturedChanges {
   readonly hashes: ReadonlyMap<number, Uint8Array>
   /** Pages read and hashed to find the changes (the cost of this capture). */
   readonly pagesScanned: number
+  /** The name of the tracker (or method) that found the changes, e.g. `wal` or `full-scan`. */
+  readonly via?: string
+  /** Set when a tracker fell back to another method: why its own could not be used. */
+  readonly fallback?: string
 }
 
 /** What a change tracker works with. */
@@ -31,7 +35,7 @@ export interface TrackerContext {
  * equally consistent path, and never download pages from the store.
  */
 export interface ChangeTracker {
-  /** A short name for diagnostics (`full-scan`). */
+  /** A short name for diagnostics (`wal`, `full-scan`). */
   readonly name: string
   /**
    * The pages that differ from `against` (default: the committed state), read synchronously so

@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto'
-import { closeSync, openSync, readSync, statSync } from 'node:fs'
+import { closeSync, fstatSync, ftruncateSync, openSync, readSync, statSync, writeSync } from 'node:fs'
 import { mkdir, open, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { encodeName, exportSnapshot, type OperationOptions, type PageSize, type Repository, type Target } from '@strata/core'
 import { InvalidStateError } from './errors/index.js'
-import { formatBytesOf, isWalFormat, setFormatBytes, type FormatBytes } from './header-mode.js'
+import { formatBytesOf, setFormatBytes, type FormatBytes } from './header-mode.js'
 import type { LiveDatabase } from './sqlite-types.js'
+import { readFully } from './wal-file.js'
 import { assertScannable, scanPragma, type PageVisitor, type ScanResult, type WorkingDatabase } from './working-database.js'
 
 /** Bytes read per system call while scanning the working file. */
@@ -14,49 +15,138 @@ const SCAN_CHUNK_BYTES = 1024 * 1024
 
 /**
  * Hydrate `target` into a new working file in `dir` (streamed through export, so the database
- * may be larger than memory) and open it. The file keeps the stored journal mode: a database
- * stored in WAL mode runs in WAL mode, any other runs with `journal_mode=DELETE`. Switching a
- * rollback database to WAL would rewrite header fields of page 1 (change counter), so every
- * session would look changed.
+ * may be larger than memory) and open it in WAL mode with automatic checkpoints off, so that a
+ * change tracker can read the changed pages from the WAL (see `wal-tracker.ts`).
+ *
+ * A database stored with a rollback journal gets header bytes 18/19 set to 2 (WAL) in the local
+ * file before SQLite opens it: SQLite then simply runs in WAL mode. Switching with
+ * `PRAGMA journal_mode=WAL` instead would be a write transaction in rollback mode, which also
+ * bumps the change counter (offsets 24 and 92) — a page-1 difference in every session. Commits
+ * restore the stored bytes 18/19 (see `header-mode.ts`).
  */
-export async function hydrateFile(repo: Repository, target: Target, dir: string, opts: OperationOptions = {}): Promise<WorkingDatabase> {
+export async function hydrateFile(repo: Repository, target: Target, dir: string, opts: OperationOptions = {}): Promise<FileWorkingDatabase> {
   await mkdir(dir, { recursive: true })
   const stem = target.branch ? encodeName(target.branch) : target.snapshot
   const path = join(dir, `${stem}.${randomBytes(6).toString('hex')}.sqlite`)
   const result = await exportSnapshot(repo, target, path, opts)
   try {
-    const header = new Uint8Array(100)
-    const fh = await open(path, 'r')
+    const fh = await open(path, 'r+')
+    let storedFormat: FormatBytes
     try {
+      const header = new Uint8Array(100)
       await fh.read(header, 0, header.byteLength, 0)
+      storedFormat = formatBytesOf(header)
+      if (storedFormat.write !== LOCAL_FORMAT.write || storedFormat.read !== LOCAL_FORMAT.read) {
+        await fh.write(Uint8Array.of(LOCAL_FORMAT.write, LOCAL_FORMAT.read), 0, 2, 18)
+      }
     } finally {
       await fh.close()
     }
-    const storedFormat = formatBytesOf(header)
-    const db = new Database(path, { fileMustExist: true })
-    try {
-      db.pragma(isWalFormat(storedFormat) ? 'journal_mode = WAL' : 'journal_mode = DELETE')
-    } catch (e) {
-      db.close()
-      throw e
-    }
-    return new FileWorkingDatabase(db, path, result.pageSize as PageSize, storedFormat)
+    return new FileWorkingDatabase(openWal(path), path, result.pageSize as PageSize, storedFormat)
   } catch (e) {
     await removeWorkingFile(path)
     throw e
   }
 }
 
+/** Header bytes 18/19 of every working file: WAL. */
+const LOCAL_FORMAT: FormatBytes = { write: 2, read: 2 }
+
+/** Open a working file whose header says WAL, with automatic checkpoints off and an empty WAL. */
+function openWal(path: string): LiveDatabase {
+  const db = new Database(path, { fileMustExist: true })
+  try {
+    // The header says WAL already: this switches nothing and writes nothing, but fails loudly
+    // where WAL is impossible.
+    const mode = db.pragma('journal_mode = WAL', { simple: true })
+    if (mode !== 'wal') throw new InvalidStateError({ operation: 'open the working database', reason: `SQLite runs it in ${String(mode)} mode, not WAL` })
+    db.pragma('wal_autocheckpoint = 0')
+    // Starts the WAL generation a change tracker follows (its salts are in the wal-index).
+    db.pragma('wal_checkpoint(TRUNCATE)')
+    return db
+  } catch (e) {
+    db.close()
+    throw e
+  }
+}
+
 /** A live branch's working file. */
-class FileWorkingDatabase implements WorkingDatabase {
+export class FileWorkingDatabase implements WorkingDatabase {
   readonly mode = 'file' as const
+  #db: LiveDatabase
+  #storedFormat: FormatBytes
+  #released = false
 
   constructor(
-    readonly db: LiveDatabase,
+    db: LiveDatabase,
     readonly path: string,
     readonly pageSize: PageSize,
-    readonly storedFormat: FormatBytes,
-  ) {}
+    storedFormat: FormatBytes,
+  ) {
+    this.#db = db
+    this.#storedFormat = storedFormat
+  }
+
+  get db(): LiveDatabase {
+    return this.#db
+  }
+
+  get storedFormat(): FormatBytes {
+    return this.#storedFormat
+  }
+
+  /**
+   * Turn the working file into another state of the database in place: write `pages` (page
+   * number → one page image each, page 1 with its stored header bytes), cut or extend the file
+   * to `pageCount` pages and reopen it — `db` is a new connection afterwards. The caller vouches
+   * that every page not in `pages` already holds the new state's content. Synchronous, so no SQL
+   * runs in between. Throws `InvalidStateError` and changes nothing if the connection is closed,
+   * in a transaction, busy, or its WAL cannot be emptied; on a write error the overwritten pages
+   * are put back and the old content reopened (as a new connection) before the error is thrown.
+   */
+  rewrite(pages: ReadonlyMap<number, Uint8Array>, pageCount: number): void {
+    const operation = 'rewrite the working database'
+    assertScannable(this.#db, this.pageSize, operation)
+    const row = (scanPragma(this.#db, 'wal_checkpoint(TRUNCATE)', operation, false) as { busy: number }[])[0]
+    const wal = statSync(this.path + '-wal', { throwIfNoEntry: false })
+    if (!row || row.busy !== 0 || (wal && wal.size > 0)) {
+      throw new InvalidStateError({ operation, reason: 'the WAL could not be checkpointed completely (a reader holds it)' })
+    }
+    const size = this.pageSize
+    const fd = openSync(this.path, 'r+')
+    try {
+      const oldBytes = fstatSync(fd).size
+      const undo = new Map<number, Uint8Array>()
+      for (const p of pages.keys()) {
+        if (p * size > oldBytes) continue
+        const old = new Uint8Array(size)
+        readFully(fd, old, (p - 1) * size)
+        undo.set(p, old)
+      }
+      this.#db.close()
+      const storedFormat = pages.has(1) ? formatBytesOf(pages.get(1)!) : this.#storedFormat
+      try {
+        for (const [p, page] of pages) {
+          let image = page
+          if (p === 1) {
+            image = page.slice()
+            setFormatBytes(image, LOCAL_FORMAT)
+          }
+          writeFully(fd, image, (p - 1) * size)
+        }
+        ftruncateSync(fd, pageCount * size)
+      } catch (e) {
+        for (const [p, old] of undo) writeFully(fd, old, (p - 1) * size)
+        ftruncateSync(fd, oldBytes)
+        this.#db = openWal(this.path)
+        throw e
+      }
+      this.#db = openWal(this.path)
+      this.#storedFormat = storedFormat
+    } finally {
+      closeSync(fd)
+    }
+  }
 
   scan(visit: PageVisitor): ScanResult {
     if (!this.db.open) return this.#scanClosed(visit)
@@ -113,9 +203,16 @@ class FileWorkingDatabase implements WorkingDatabase {
   }
 
   async dispose(): Promise<void> {
-    if (this.db.open) this.db.close()
+    if (this.#db.open) this.#db.close()
+    if (this.#released) return
+    this.#released = true
     await removeWorkingFile(this.path)
   }
+}
+
+function writeFully(fd: number, bytes: Uint8Array, position: number): void {
+  let done = 0
+  while (done < bytes.byteLength) done += writeSync(fd, bytes, done, bytes.byteLength - done, position + done)
 }
 
 /** Remove a working file and the side files SQLite may have left next to it. */

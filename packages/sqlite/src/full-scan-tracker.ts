@@ -23,7 +23,7 @@ export class FullScanTracker implements ChangeTracker {
         hashes.set(p, h)
       }
     })
-    return { pageCount, writes, hashes, pagesScanned: pageCount }
+    return { pageCount, writes, hashes, pagesScanned: pageCount, via: this.name }
   }
 
   hasChanges(): boolean {

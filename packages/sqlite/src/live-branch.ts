@@ -1,15 +1,23 @@
-import { InvalidArgumentError, type OperationOptions, type Repository, type SnapshotId } from '@strata/core'
+import { InvalidArgumentError, fetchPages, isStrataError, type OperationOptions, type PageNo, type Repository, type SnapshotId } from '@strata/core'
 import { defaultCacheRoot, workingDirectory } from './cache-dir.js'
 import type { CapturedChanges, ChangeTracker, ChangeTrackerFactory } from './change-tracker.js'
 import { InvalidStateError, UncommittedChangesError } from './errors/index.js'
-import { hydrateFile } from './file-working-database.js'
-import { fullScanTracker } from './full-scan-tracker.js'
+import { FileWorkingDatabase, hydrateFile } from './file-working-database.js'
 import { LiveBranches, type OverwriteOptions, type SwitchOptions, type SwitchResult } from './live-branches.js'
 import type { LiveCommitOptions, LiveCommitResult } from './live-commit.js'
 import { hydrateMemory } from './memory-working-database.js'
 import { PageHashes } from './page-hashes.js'
+import { repositoryWithCache, type SegmentCacheOption } from './segment-cache.js'
 import type { LiveDatabase } from './sqlite-types.js'
+import { walTracker } from './wal-tracker.js'
 import type { LiveMode, WorkingDatabase } from './working-database.js'
+
+/**
+ * A switch patches the working file in place when the pages to rewrite take at most this many
+ * bytes (they are fetched into memory first) and at most half the target; beyond that it
+ * hydrates the target afresh.
+ */
+const MAX_PATCH_BYTES = 64 * 1024 * 1024
 
 /** Options of {@link openBranch}. */
 export interface OpenBranchOptions extends OperationOptions {
@@ -24,8 +32,19 @@ export interface OpenBranchOptions extends OperationOptions {
    * `$XDG_CACHE_HOME/strata` if set, else `<os temp dir>/strata`.
    */
   cacheDir?: string
-  /** How changes are found at commit time. Default: {@link fullScanTracker}. */
+  /**
+   * How changes are found at commit time. Default: `walTracker` — the changed pages are read
+   * from the working file's WAL; a full scan where the WAL cannot be trusted and in memory mode.
+   */
   changeTracker?: ChangeTrackerFactory
+  /**
+   * A local disk cache of segments and manifests (immutable, so never stale) in front of the
+   * store, shared by every branch, handle and process using the same directory: switching
+   * between branches that share ancestry downloads only what differs. Default: on for stores
+   * that are not local directories, in `<cacheDir>/segments`; `false` turns it off, an object
+   * sets `dir` and `maxBytes` (default 1 GiB). See {@link repositoryWithCache}.
+   */
+  segmentCache?: SegmentCacheOption
 }
 
 /** Options of {@link LiveBranch.close}. */
@@ -69,7 +88,10 @@ export function openBranch(repo: Repository, branch: string, opts: OpenBranchOpt
  * shared between threads.
  */
 export class LiveBranch {
-  /** The repository the branch belongs to. */
+  /**
+   * The repository the handle works through: the one passed to {@link openBranch}, or — with
+   * the segment cache on — the same repository reading through that cache.
+   */
   readonly repo: Repository
   /** Where the working database lives. */
   readonly mode: LiveMode
@@ -86,8 +108,10 @@ export class LiveBranch {
   static async open(repo: Repository, branch: string, opts: OpenBranchOptions = {}): Promise<LiveBranch> {
     const mode = opts.mode ?? 'file'
     if (mode !== 'file' && mode !== 'memory') throw new InvalidArgumentError({ argument: 'mode', reason: `${String(mode)} is neither "file" nor "memory"` })
-    const dir = workingDirectory(opts.cacheDir ?? defaultCacheRoot(), repo.storeId)
-    const handle = new LiveBranch(repo, mode, dir, opts.changeTracker ?? fullScanTracker)
+    const root = opts.cacheDir ?? defaultCacheRoot()
+    const dir = workingDirectory(root, repo.storeId)
+    const data = await repositoryWithCache(repo, opts.segmentCache, root)
+    const handle = new LiveBranch(data, mode, dir, opts.changeTracker ?? walTracker)
     await handle.#install(await handle.#hydrate(branch, opts))
     return handle
   }
@@ -145,8 +169,9 @@ export class LiveBranch {
   }
 
   /**
-   * True if the database differs from {@link head}. With the full-scan tracker this reads and
-   * hashes pages until the first difference (the whole database when nothing changed).
+   * True if the database differs from {@link head}. The WAL tracker reads the WAL's pages; the
+   * full-scan tracker reads and hashes pages until the first difference (the whole database when
+   * nothing changed).
    */
   async hasUncommittedChanges(): Promise<boolean> {
     this.#live('check for changes')
@@ -226,7 +251,7 @@ export class LiveBranch {
     const changes = state.tracker.capture()
     if (changes.writes.size === 0 && changes.pageCount === state.committed.pageCount) {
       // Nothing to store, so nothing can be lost: no round trip, no conflict check.
-      return { ...(await this.#unchanged(state)), pagesScanned: changes.pagesScanned }
+      return { ...(await this.#unchanged(state)), ...trackingOf(changes) }
     }
     const result = await this.repo.commit(state.branch, {
       writes: changes.writes,
@@ -235,7 +260,7 @@ export class LiveBranch {
       ...commitFields(opts),
     })
     this.#accept(changes, result.snapshot)
-    return { ...result, pagesChanged: changes.writes.size, pagesScanned: changes.pagesScanned }
+    return { ...result, pagesChanged: changes.writes.size, ...trackingOf(changes) }
   }
 
   async #unchanged({ branch, head, base }: Hydrated): Promise<LiveCommitResult> {
@@ -269,11 +294,69 @@ export class LiveBranch {
       throw new UncommittedChangesError({ branch: state.branch, operation: `switching to "${name}"` })
     }
     if (policy === 'commit') commit = await this.#commitNow(opts)
-    await this.#install(await this.#hydrate(name, opts))
-    state.tracker.dispose()
-    await state.working.dispose()
+    const patched = await this.#patchTo(state, name, opts)
+    if (patched) {
+      state.tracker.dispose()
+      const next = { ...patched, tracker: null as unknown as ChangeTracker }
+      try {
+        next.tracker = this.#trackerFactory({ working: patched.working, committed: () => next.committed })
+      } catch (e) {
+        // The file already holds the target: without a tracker the handle cannot go on.
+        await patched.working.dispose()
+        this.#state = null
+        this.#closed = true
+        throw e
+      }
+      this.#state = next
+    } else {
+      await this.#install(await this.#hydrate(name, opts))
+      state.tracker.dispose()
+      await state.working.dispose()
+    }
     const next = this.#live('switch branches')
     return { branch: name, head: next.head, commit }
+  }
+
+  /**
+   * Switch by difference: rewrite in the working file only the pages where the target differs
+   * from the committed state (from page tables — manifests only) or where the working file has
+   * uncommitted changes, fetched first. Null when that does not apply (memory mode, another page
+   * size, too many pages, a connection that cannot be checkpointed): the caller hydrates afresh.
+   */
+  async #patchTo(state: Hydrated & { tracker: ChangeTracker }, name: string, opts: OperationOptions): Promise<Hydrated | null> {
+    const working = state.working
+    if (!(working instanceof FileWorkingDatabase)) return null
+    const info = await this.repo.getBranch(name)
+    const table = await this.repo.resolve(info.head, name)
+    if (table.pageSize !== working.pageSize) return null
+    const wanted = new Set(state.committed.differingPages(table))
+    const dirty = dirtyPages(state.tracker, table.pageCount)
+    if (!dirty) return null
+    for (const p of dirty) wanted.add(p)
+    if (wanted.size * table.pageSize > MAX_PATCH_BYTES || wanted.size > table.pageCount / 2) return null
+    const pages = new Map<number, Uint8Array>()
+    let loaded = 0
+    await fetchPages(
+      table,
+      (p, page) => void pages.set(p, page.slice()),
+      {
+        concurrency: this.repo.options.concurrency,
+        maxRunBytes: this.repo.options.maxRunBytes,
+        ...(opts.signal ? { signal: opts.signal } : {}),
+        onPages: (n) => opts.onProgress?.({ phase: 'fetch', loaded: (loaded += n), total: wanted.size }),
+      },
+      [...wanted].sort((a, b) => a - b) as PageNo[],
+    )
+    // SQL may have run while the pages were fetched: what it changed must be rewritten too.
+    const again = dirtyPages(state.tracker, table.pageCount)
+    if (!again || again.some((p) => !wanted.has(p))) return null
+    try {
+      working.rewrite(pages, table.pageCount)
+    } catch (e) {
+      if (isStrataError(e, 'STRATA_INVALID_STATE')) return null
+      throw e
+    }
+    return { branch: name, head: info.head, base: info.base, working, committed: PageHashes.fromResolved(table) }
   }
 
   async #overwrite(target: string, opts: OverwriteOptions): Promise<LiveCommitResult> {
@@ -297,8 +380,34 @@ export class LiveBranch {
       state.head = result.snapshot
       state.tracker.committed(changes)
     }
-    return { ...result, pagesChanged: changes.writes.size, pagesScanned: changes.pagesScanned }
+    return { ...result, pagesChanged: changes.writes.size, ...trackingOf(changes) }
   }
+}
+
+/** The fields of a live commit's result that say how its changes were found. */
+function trackingOf(c: CapturedChanges): Pick<LiveCommitResult, 'pagesScanned' | 'via' | 'fallback'> {
+  const out: Pick<LiveCommitResult, 'pagesScanned' | 'via' | 'fallback'> = { pagesScanned: c.pagesScanned }
+  if (c.via !== undefined) out.via = c.via
+  if (c.fallback !== undefined) out.fallback = c.fallback
+  return out
+}
+
+/**
+ * The pages (up to `pageCount`) a working file must have rewritten to drop its uncommitted
+ * changes: those that differ from the committed state, and those past its current end. Null if
+ * the tracker cannot read the database now.
+ */
+function dirtyPages(tracker: ChangeTracker, pageCount: number): number[] | null {
+  let changes: CapturedChanges
+  try {
+    changes = tracker.capture()
+  } catch (e) {
+    if (isStrataError(e, 'STRATA_INVALID_STATE')) return null
+    throw e
+  }
+  const out = [...changes.writes.keys()].filter((p) => p <= pageCount)
+  for (let p = changes.pageCount + 1; p <= pageCount; p++) out.push(p)
+  return out
 }
 
 function commitFields(opts: LiveCommitOptions): LiveCommitOptions {

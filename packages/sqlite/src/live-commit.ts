@@ -15,4 +15,8 @@ export interface LiveCommitResult extends CommitResult {
   pagesChanged: number
   /** Pages the change tracker read and hashed to find them. */
   pagesScanned: number
+  /** How the changes were found (`wal`, `full-scan`, or a custom tracker's name). */
+  via?: string
+  /** Set when the tracker fell back from its own method (e.g. a WAL it could not trust): why. */
+  fallback?: string
 }

@@ -41,6 +41,21 @@ export class PageHashes {
     return p <= this.#pageCount && hashAtEqual(this.#bytes, (p - 1) * PAGE_HASH_BYTES, hash, 0)
   }
 
+  /**
+   * The pages of resolved table `t` whose content differs from this state (by recorded hash),
+   * including every page past this state's page count; ascending, without the lock-byte page.
+   * Reads no page: manifests only.
+   */
+  differingPages(t: ResolvedTable): number[] {
+    const out: number[] = []
+    for (let p = 1; p <= t.pageCount; p++) {
+      if (p === this.#lockPage) continue
+      const h = pageHashOf(t, p as PageNo)
+      if (!h || !this.matches(p, h)) out.push(p)
+    }
+    return out
+  }
+
   /** A copy with `pageCount` pages and the given pages' hashes replaced. */
   withChanges(pageCount: number, hashes: ReadonlyMap<number, Uint8Array>): PageHashes {
     const bytes = new Uint8Array(pageCount * PAGE_HASH_BYTES)

@@ -55,7 +55,9 @@ export function scanPragma(db: LiveDatabase, source: string, operation: string, 
   try {
     return db.pragma(source, { simple })
   } catch (e) {
-    throw new InvalidStateError({ operation, reason: `SQLite refused ${source} (${(e as Error).message}); finish open statements first` }, { cause: e })
+    // better-sqlite3 refuses any statement while a query of the connection is being iterated.
+    const busy = /busy|in progress/i.test((e as Error).message)
+    throw new InvalidStateError({ operation, reason: `SQLite refused ${source} (${(e as Error).message})${busy ? '; finish open statements first' : ''}` }, { cause: e })
   }
 }
 
