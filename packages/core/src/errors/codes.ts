@@ -51,3 +51,7 @@ export type ErrorCode =
   | 'STRATA_INVALID_STATE'
   /** The store does not enforce conditional writes (compare-and-swap), and the caller did not opt in to using it anyway. */
   | 'STRATA_UNSAFE_STORE'
+  /** A tag with that name (or one differing only in case) exists already; tags never move. */
+  | 'STRATA_TAG_EXISTS'
+  /** No tag has that name. */
+  | 'STRATA_TAG_NOT_FOUND'

@@ -7,7 +7,7 @@ export class SnapshotNotFoundError extends StrataError {
     super(
       data.candidates && data.candidates.length > 1
         ? `"${data.ref}" matches several snapshots (${data.candidates.slice(0, 5).join(', ')}…); give more characters`
-        : `no branch or snapshot matches "${data.ref}"`,
+        : `no branch, tag or snapshot matches "${data.ref}"`,
     )
   }
 }

@@ -1,6 +1,7 @@
 import { isStrataError } from '../errors/index.js'
 import type { SnapshotId } from '../format/ids.js'
 import type { Repository } from './repository.js'
+import { tagsBySnapshot } from './tags.js'
 
 /** One snapshot in a branch's history. */
 export interface LogEntry {
@@ -10,6 +11,7 @@ export interface LogEntry {
   message: string
   author: string
   createdAt: string
+  /** Tags recorded in the snapshot's metadata at commit, then the names of tags (`createTag`) on it. */
   tags: string[]
   operation: string
   pageCount: number
@@ -28,7 +30,7 @@ export interface LogOptions {
   since?: Date
   /** Only snapshots created at or before this time. */
   until?: Date
-  /** Only snapshots carrying this tag in their metadata. */
+  /** Only snapshots carrying this tag: in their metadata, or as a tag (`createTag`) naming them. */
   tag?: string
 }
 
@@ -41,6 +43,7 @@ export async function historyOf(repo: Repository, from: SnapshotId, opts: LogOpt
   let id: SnapshotId | null = from
   const limit = opts.limit ?? Infinity
   const seen = new Set<string>()
+  const tagged = await tagsBySnapshot(repo)
   while (id && out.length < limit && !seen.has(id)) {
     const self: SnapshotId = id
     seen.add(self)
@@ -55,7 +58,8 @@ export async function historyOf(repo: Repository, from: SnapshotId, opts: LogOpt
     const created = Date.parse(m.createdAt)
     if (opts.since && created < opts.since.getTime()) continue
     if (opts.until && created > opts.until.getTime()) continue
-    if (opts.tag !== undefined && !m.tags.includes(opts.tag)) continue
+    const tags = [...new Set([...m.tags, ...(tagged.get(self) ?? [])])]
+    if (opts.tag !== undefined && !tags.includes(opts.tag)) continue
     out.push({
       id: self,
       parent: m.parent,
@@ -63,7 +67,7 @@ export async function historyOf(repo: Repository, from: SnapshotId, opts: LogOpt
       message: m.message,
       author: m.author,
       createdAt: m.createdAt,
-      tags: m.tags,
+      tags,
       operation: m.operation,
       pageCount: m.pageCount,
       ownPages: m.pages.pageNos.length,

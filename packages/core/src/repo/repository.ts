@@ -12,7 +12,7 @@ import {
 } from '../errors/index.js'
 import { encodeBranchRecord, decodeBranchRecord, type BranchRecord } from '../format/branch-record.js'
 import { isSnapshotId, isSnapshotIdPrefix, newBranchId, type SnapshotId } from '../format/ids.js'
-import { FORMAT_KEY, SNAPSHOTS_PREFIX, branchKey, refKey, snapshotKey } from '../format/keys.js'
+import { FORMAT_KEY, SNAPSHOTS_PREFIX, branchKey, refKey, snapshotKey, tagKey } from '../format/keys.js'
 import type { SnapshotManifest } from '../format/manifest.js'
 import { validateName } from '../format/names.js'
 import type { PageNo } from '../format/page.js'
@@ -48,6 +48,8 @@ import { stats, type StatsOptions, type StatsResult } from './stats.js'
 import { verify, type VerifyOptions, type VerifyResult } from './verify.js'
 import { whyAlive, type WhyAliveOptions, type WhyAliveResult } from './why-alive.js'
 import type { HoldRecord } from '../format/hold-record.js'
+import { decodeTagRecord, type TagRecord } from '../format/tag-record.js'
+import { createTag, deleteTag, getTag, listTags, tagsBySnapshot, type CreateTagOptions } from './tags.js'
 
 /** Tuning and policy for a repository. */
 export interface RepositoryOptions {
@@ -127,6 +129,7 @@ export interface SnapshotSummary {
   message: string
   author: string
   createdAt: string
+  /** Tags in the snapshot's metadata, then the names of tags (`createTag`) on it. */
   tags: string[]
   operation: string
   /** Fallbacks of the chain that cross into other stores, and whether each is pinned there. */
@@ -342,8 +345,9 @@ export class Repository {
   // ---- snapshots ---------------------------------------------------------------------------
 
   /**
-   * Resolve a spec to a snapshot: a branch name (its head) or a snapshot id or unique prefix of
-   * at least 4 hex digits. Branch names win over prefixes.
+   * Resolve a spec to a snapshot: a branch name (its head), a tag name (its snapshot), or a
+   * snapshot id or unique prefix of at least 4 hex digits. Branch names win over tag names, and
+   * both over prefixes.
    */
   async resolveTarget(spec: string): Promise<Target> {
     let nameError: unknown = null
@@ -351,6 +355,8 @@ export class Repository {
       validateName(spec)
       const r = await readRef(this.store, spec)
       if (r) return { snapshot: r.ref.head, branch: spec }
+      const tag = await this.store.get(tagKey(spec))
+      if (tag) return { snapshot: decodeTagRecord(tagKey(spec), tag.body).snapshot, branch: null }
     } catch (e) {
       if (!isStrataError(e, 'STRATA_INVALID_NAME')) throw e
       nameError = e
@@ -478,10 +484,32 @@ export class Repository {
       message: m.message,
       author: m.author,
       createdAt: m.createdAt,
-      tags: m.tags,
+      tags: [...new Set([...m.tags, ...((await tagsBySnapshot(this)).get(target.snapshot) ?? [])])],
       operation: m.operation,
       crossStore: await crossStoreLinks(levels),
     }
+  }
+
+  // ---- tags --------------------------------------------------------------------------------
+
+  /** Tag the snapshot a branch, tag or snapshot spec names; create-only (see `createTag`). */
+  createTag(name: string, spec: string, opts: CreateTagOptions = {}): Promise<TagRecord> {
+    return createTag(this, name, spec, opts)
+  }
+
+  /** The tag named `name`, or null. */
+  getTag(name: string): Promise<TagRecord | null> {
+    return getTag(this, name)
+  }
+
+  /** Every tag, sorted by name. */
+  listTags(): Promise<TagRecord[]> {
+    return listTags(this)
+  }
+
+  /** Delete a tag and return it; `TagNotFoundError` if there is none (see `deleteTag`). */
+  deleteTag(name: string): Promise<TagRecord> {
+    return deleteTag(this, name)
   }
 
   // ---- other stores ------------------------------------------------------------------------
