@@ -61,7 +61,7 @@ async function world() {
         return s
       },
     })
-  return { baseUrl, baseStore, base, imported, localStore, local, from: `${baseUrl}#main`, close: () => Promise.all([baseStore.close(), ...opened.map((s) => s.close())]) }
+  return { baseUrl, baseStore, base, imported, localStore, local, from: `${baseUrl}#main`, close: () => Promise.all([baseStore.close(), ...opened.map((s) => s.close?.())]) }
 }
 
 const toBase = (url: string) => recorder.requests.filter((r) => r.url.startsWith(`/${loc.bucket}/${url.slice(`s3://${loc.bucket}/`.length)}/`))
