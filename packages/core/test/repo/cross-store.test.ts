@@ -75,8 +75,10 @@ describe('stacking on another store', () => {
     expect(await w.localStore.head(baseStoreKey(w.base.storeId))).not.toBeNull()
 
     expect(sameBytes(await repo.readDatabase('feature'), w.db, PS)).toBe(true)
-    // A second branch on the same base shares the stub.
+    // A second branch on the same base shares the stub, whether the base is named by branch or snapshot prefix.
     expect((await repo.createBranch('other', { from: w.from })).head).toBe(b.head)
+    const bySnapshot = await repo.createBranch('pinned-version', { from: `${w.baseStore.url}#${w.imported.snapshot.slice(0, 8)}` })
+    expect(bySnapshot).toMatchObject({ head: b.head, sourceBranch: null, crossStore: { branch: null, snapshot: w.imported.snapshot } })
     const pins = await w.base.listPins()
     expect(pins).toEqual([expect.objectContaining({ snapshot: w.imported.snapshot, dependentStore: { url: w.localStore.url, id: repo.storeId }, snapshotExists: true })])
     await repo.close()
