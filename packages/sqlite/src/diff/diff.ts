@@ -1,0 +1,158 @@
+import Database from 'better-sqlite3'
+import { InvalidArgumentError, type OperationOptions, type Repository, type SnapshotId } from '@strata/core'
+import { readPageOwners } from './page-owners.js'
+import { tableRowDiff, type TableRowDiff } from './row-diff.js'
+import { schemaDiff, type SchemaChange } from './schema-diff.js'
+import { SideFiles } from './side-files.js'
+import { isVirtual, schemaObjects, type SchemaObject } from './sql-catalog.js'
+import { attributePages, type TableDiff } from './table-diff.js'
+
+/**
+ * How deep a diff looks:
+ * - `pages`: how many pages differ, from page tables alone (no page is downloaded);
+ * - `tables`: which tables and indexes own the differing pages (exports both sides);
+ * - `rows`: schema changes, then added, removed and changed rows per table (exports both sides).
+ */
+export type DiffLevel = 'pages' | 'tables' | 'rows'
+
+/** Options of {@link diff}. */
+export interface DiffOptions extends OperationOptions {
+  /** Default `pages`. */
+  level?: DiffLevel
+  /** `rows` only: compare just this table (and list only schema changes of its objects). */
+  table?: string
+  /** `rows` only: rows listed per table and kind (added, removed, changed); the counts are always exact. Default 100; 0 lists none. */
+  maxRows?: number
+  /** Where the two sides are exported for `tables` and `rows` (removed afterwards). Default: the OS temp directory. */
+  workDir?: string
+}
+
+/** One side of a diff. */
+export interface DiffSide {
+  /** The branch, tag or snapshot spec as given. */
+  spec: string
+  snapshot: SnapshotId
+  /** The branch, when the spec named one. */
+  branch: string | null
+  pageCount: number
+}
+
+/** Page counts of a diff. */
+export interface PageCounts {
+  pageSize: number
+  /** Pages in both whose bytes differ. */
+  changed: number
+  /** Pages past `a`'s end that `b` has. */
+  added: number
+  /** Pages past `b`'s end that `a` had. */
+  removed: number
+}
+
+/** What differs between two branches or snapshots, at the level asked for. */
+export interface DiffResult {
+  a: DiffSide
+  b: DiffSide
+  level: DiffLevel
+  /** No page differs (same content, even if the snapshots differ). */
+  identical: boolean
+  pages: PageCounts
+  /** `tables` and `rows`: the owners of the differing pages with counts; null at `pages`. */
+  tables: TableDiff[] | null
+  /** `rows`: schema changes (listed before row changes); null otherwise. */
+  schema: SchemaChange[] | null
+  /** `rows`: tables present on both sides whose rows differ (or the table asked for); null otherwise. */
+  rows: TableRowDiff[] | null
+}
+
+/** The attached name of side `b` in the analysing connection (side `a` is `main`). */
+const SCHEMA_B = 'strata_b'
+
+/**
+ * Compare branches, tags or snapshots `aSpec` and `bSpec` of `repo` at `opts.level`.
+ *
+ * `pages` reads page tables only (manifests; the levels two chains share are read once). When no
+ * page differs every level answers at once, with nothing downloaded. Otherwise `tables` and
+ * `rows` export both sides to temporary files (every page of each, checked against the
+ * snapshot's checksum) and let SQLite analyse them: `dbstat` maps each differing page to its
+ * table or index on each side — one pass over each file's b-trees — and the row comparison runs
+ * as SQL over one connection with both files attached (see {@link tableRowDiff}), so rows are
+ * never loaded into memory beyond the listed ones. A table none of whose pages differ on either
+ * side, with the same root page and definition, has identical rows and is skipped.
+ *
+ * This is a function of `@strata/sqlite` taking the repository, rather than a method of
+ * `Repository`, because the table and row levels need SQLite and `@strata/core` stays free of
+ * it; `repo.diffPages` is the core-only page level.
+ *
+ * Throws what resolving the specs throws, and `InvalidArgumentError` for an unknown `table`.
+ */
+export async function diff(repo: Repository, aSpec: string, bSpec: string, opts: DiffOptions = {}): Promise<DiffResult> {
+  const level = opts.level ?? 'pages'
+  if (level !== 'pages' && level !== 'tables' && level !== 'rows') throw new InvalidArgumentError({ argument: 'level', reason: `${String(level)} is not pages, tables or rows` })
+  const maxRows = opts.maxRows ?? 100
+  if (!Number.isInteger(maxRows) || maxRows < 0) throw new InvalidArgumentError({ argument: 'maxRows', reason: `${maxRows} is not a whole number ≥ 0` })
+  const pd = await repo.diffPages(aSpec, bSpec)
+  const samePageSize = (await repo.snapshot(pd.b.snapshot)).pageSize === pd.pageSize
+  const identical = samePageSize && pd.changed.length === 0 && pd.added.length === 0 && pd.removed.length === 0
+  const result: DiffResult = {
+    a: { spec: aSpec, snapshot: pd.a.snapshot, branch: pd.a.branch, pageCount: pd.a.pageCount },
+    b: { spec: bSpec, snapshot: pd.b.snapshot, branch: pd.b.branch, pageCount: pd.b.pageCount },
+    level,
+    identical,
+    pages: { pageSize: pd.pageSize, changed: pd.changed.length, added: pd.added.length, removed: pd.removed.length },
+    tables: null,
+    schema: null,
+    rows: null,
+  }
+  if (level === 'pages') return result
+  if (identical && (level === 'tables' || opts.table === undefined)) return { ...result, tables: [], ...(level === 'rows' ? { schema: [], rows: [] } : {}) }
+
+  const files = await SideFiles.create(opts.workDir)
+  let db: Database.Database | null = null
+  try {
+    const exportOpts = opts.signal ? { signal: opts.signal } : {}
+    const [fa, fb] = await Promise.all([files.write(repo, pd.a, 'a', exportOpts), files.write(repo, pd.b, 'b', exportOpts)])
+    db = new Database(fa.path, { readonly: true, fileMustExist: true })
+    db.prepare('ATTACH DATABASE ? AS ' + SCHEMA_B).run(fb.path)
+    const ownersA = readPageOwners(db, 'main', fa.path)
+    const ownersB = readPageOwners(db, SCHEMA_B, fb.path)
+    result.tables = attributePages(pd, ownersA, ownersB, samePageSize)
+    if (level === 'rows') Object.assign(result, compareRows(db, result.tables, samePageSize, opts.table, maxRows))
+    return result
+  } finally {
+    db?.close()
+    await files.dispose()
+  }
+}
+
+function compareRows(
+  db: Database.Database,
+  tables: readonly TableDiff[],
+  samePageSize: boolean,
+  only: string | undefined,
+  maxRows: number,
+): { schema: SchemaChange[]; rows: TableRowDiff[] } {
+  const objectsA = schemaObjects(db, 'main')
+  const objectsB = schemaObjects(db, SCHEMA_B)
+  if (only !== undefined && !objectsA.has(`table:${only}`) && !objectsB.has(`table:${only}`)) {
+    const known = [...new Set([...objectsA.values(), ...objectsB.values()].filter((o) => o.type === 'table').map((o) => o.name))].sort()
+    throw new InvalidArgumentError({ argument: 'table', reason: `no table "${only}" on either side (tables: ${known.join(', ') || 'none'})` })
+  }
+  let schema = schemaDiff(db, 'main', objectsA, SCHEMA_B, objectsB)
+  if (only !== undefined) schema = schema.filter((c) => c.table === only)
+
+  const touched = new Set(tables.filter((t) => t.type === 'table').map((t) => t.name))
+  const rows: TableRowDiff[] = []
+  for (const [key, ta] of objectsA) {
+    const tb = objectsB.get(key)
+    if (ta.type !== 'table' || !tb || isVirtual(ta) || isVirtual(tb)) continue
+    if (only !== undefined ? ta.name !== only : !mayDiffer(ta, tb, touched, samePageSize)) continue
+    const d = tableRowDiff(db, ta.name, 'main', SCHEMA_B, maxRows)
+    if (only !== undefined || d.added + d.removed + d.changed > 0) rows.push(d)
+  }
+  return { schema, rows: rows.sort((p, q) => (p.table < q.table ? -1 : p.table > q.table ? 1 : 0)) }
+}
+
+/** Whether a table's rows can differ: some page it owns differs, or its definition or root moved. */
+function mayDiffer(a: SchemaObject, b: SchemaObject, touched: ReadonlySet<string>, samePageSize: boolean): boolean {
+  return !samePageSize || touched.has(a.name) || a.rootpage !== b.rootpage || a.sql !== b.sql
+}

@@ -1,0 +1,50 @@
+import Database from 'better-sqlite3'
+import type { OperationOptions, PageRange, Repository, Target } from '@strata/core'
+import { readPageOwners, type OwnerType } from './page-owners.js'
+import { SideFiles } from './side-files.js'
+
+/** A run of pages served by one snapshot and owned by one table, index or structure. */
+export interface OwnedPageRange extends PageRange {
+  /** Table or index name, `sqlite_schema`, `(freelist)` or `(other)`. */
+  owner: string
+  ownerType: OwnerType
+}
+
+/** Options of {@link pageMapWithOwners}. */
+export interface PageMapOwnersOptions extends OperationOptions {
+  /** Where the export goes (removed afterwards). Default: the OS temp directory. */
+  workDir?: string
+}
+
+/**
+ * `repo.pageMap(spec)` with each run split further by the table or index that owns its pages:
+ * which snapshot (and store) serves each page range, and what SQLite keeps there. Exports the
+ * branch or snapshot once to a temporary file and reads `dbstat` on it, so it costs a full
+ * download; `repo.pageMap` alone reads manifests only.
+ */
+export async function pageMapWithOwners(repo: Repository, spec: string, opts: PageMapOwnersOptions = {}): Promise<{ target: Target; pageCount: number; ranges: OwnedPageRange[] }> {
+  const map = await repo.pageMap(spec)
+  const files = await SideFiles.create(opts.workDir)
+  let db: Database.Database | null = null
+  try {
+    const side = await files.write(repo, map.target, 'map', opts.signal ? { signal: opts.signal } : {})
+    db = new Database(side.path, { readonly: true, fileMustExist: true })
+    const owners = readPageOwners(db, 'main', side.path)
+    const ranges: OwnedPageRange[] = []
+    for (const r of map.ranges) {
+      for (let p = r.from; p <= r.to; p++) {
+        const n = owners.owner[p - 1]!
+        const last = ranges[ranges.length - 1]
+        if (last && last.to === p - 1 && last.depth === r.depth && last.snapshot === r.snapshot && last.owner === owners.names[n]) {
+          last.to = p
+        } else {
+          ranges.push({ ...r, from: p, to: p, owner: owners.names[n]!, ownerType: owners.types[n]! })
+        }
+      }
+    }
+    return { target: map.target, pageCount: map.pageCount, ranges }
+  } finally {
+    db?.close()
+    await files.dispose()
+  }
+}

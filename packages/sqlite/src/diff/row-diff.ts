@@ -1,0 +1,159 @@
+import type BetterSqlite3 from 'better-sqlite3'
+import { plainValue, quoteId, rowidAlias, tableColumns, type ColumnInfo, type SqlValue } from './sql-catalog.js'
+
+/** One added, removed or changed row. */
+export interface RowChange {
+  /** The key columns and their values (`{}` for a table compared without a key). */
+  key: Record<string, SqlValue>
+  /** Removed: every column in `a`. Changed: the changed columns in `a`. Added: null. */
+  before: Record<string, SqlValue> | null
+  /** Added: every column in `b`. Changed: the changed columns in `b`. Removed: null. */
+  after: Record<string, SqlValue> | null
+}
+
+/** How rows of a table were matched between the two sides. */
+export type RowKeyKind = 'primary key' | 'rowid' | 'none'
+
+/** The row differences of one table present on both sides. */
+export interface TableRowDiff {
+  table: string
+  keyKind: RowKeyKind
+  /** The columns rows were matched on (`['rowid']` for the rowid); empty without a key. */
+  key: string[]
+  /** Why the comparison is limited, when it is (no key). */
+  note: string | null
+  /** Exact counts. */
+  added: number
+  removed: number
+  changed: number
+  /** The first rows of each kind in key order, at most `maxRows` each. */
+  rows: { added: RowChange[]; removed: RowChange[]; changed: RowChange[] }
+  /** Some counted rows are not listed. */
+  truncated: boolean
+}
+
+/**
+ * Compare the rows of `table` between schemas `schemaA` and `schemaB` of one connection, in SQL:
+ * rows are matched on the primary key when both sides declare the same one, else on the rowid;
+ * a row is changed when any column differs in type or value (binary comparison, so `'A'` vs
+ * `'a'` and `1` vs `1.0` are changes). A column present on one side only reads as NULL on the
+ * other, so filling a new column shows as changed rows and adding one that stays NULL does not.
+ * A table with neither a shared key nor a usable rowid is compared as sets of distinct rows:
+ * counts of rows only in `a` or only in `b`, no changed rows (a change shows as removed plus
+ * added). `maxRows` caps the rows listed per kind; the counts are always exact.
+ */
+export function tableRowDiff(db: BetterSqlite3.Database, table: string, schemaA: string, schemaB: string, maxRows: number): TableRowDiff {
+  const colsA = tableColumns(db, schemaA, table)
+  const colsB = tableColumns(db, schemaB, table)
+  const pkA = primaryKey(colsA)
+  const pkB = primaryKey(colsB)
+  const names = [...colsA.map((c) => c.name), ...colsB.map((c) => c.name).filter((n) => !colsA.some((c) => c.name === n))]
+  const qa = `${quoteId(schemaA)}.${quoteId(table)}`
+  const qb = `${quoteId(schemaB)}.${quoteId(table)}`
+  const inA = new Set(colsA.map((c) => c.name))
+  const inB = new Set(colsB.map((c) => c.name))
+  const colX = (n: string): string => (inA.has(n) ? `x.${quoteId(n)}` : 'NULL')
+  const colY = (n: string): string => (inB.has(n) ? `y.${quoteId(n)}` : 'NULL')
+
+  let keyKind: RowKeyKind
+  let key: string[]
+  let keyExpr: (alias: 'x' | 'y') => string[]
+  let match: string
+  if (pkA.length > 0 && pkA.join('\0') === pkB.join('\0')) {
+    keyKind = 'primary key'
+    key = pkA
+    keyExpr = (t) => key.map((k) => `${t}.${quoteId(k)}`)
+    // IS rather than =: a rowid table's non-integer primary key may hold NULLs.
+    match = key.map((k) => `x.${quoteId(k)} IS y.${quoteId(k)}`).join(' AND ')
+  } else {
+    const alias = rowidAlias(db, table, [
+      { schema: schemaA, columns: colsA },
+      { schema: schemaB, columns: colsB },
+    ])
+    if (alias === null) return keylessDiff(db, table, qa, qb, names, colX, colY, maxRows)
+    keyKind = 'rowid'
+    key = ['rowid']
+    keyExpr = (t) => [`${t}.${alias}`]
+    match = `x.${alias} = y.${alias}`
+  }
+  const differs = (n: string): string => `(typeof(${colX(n)}) IS NOT typeof(${colY(n)}) OR +${colX(n)} IS NOT +${colY(n)} COLLATE BINARY)`
+  const anyDiffers = names.map(differs).join(' OR ')
+  const onlyIn = (from: string, self: 'x' | 'y', other: string, otherAlias: 'x' | 'y'): string =>
+    `FROM ${from} AS ${self} WHERE NOT EXISTS (SELECT 1 FROM ${other} AS ${otherAlias} WHERE ${match})`
+  const fromAdded = onlyIn(qb, 'y', qa, 'x')
+  const fromRemoved = onlyIn(qa, 'x', qb, 'y')
+  const fromChanged = `FROM ${qa} AS x JOIN ${qb} AS y ON ${match} WHERE ${anyDiffers}`
+  const count = (from: string): number => Number((db.prepare(`SELECT count(*) AS n ${from}`).get() as { n: number }).n)
+  const counts = { added: count(fromAdded), removed: count(fromRemoved), changed: count(fromChanged) }
+
+  const keyOf = (values: readonly unknown[]): Record<string, SqlValue> => Object.fromEntries(key.map((k, i) => [k, plainValue(values[i])]))
+  const list = (sql: string): unknown[][] => (maxRows > 0 ? (db.prepare(sql).safeIntegers(true).raw(true).all(maxRows) as unknown[][]) : [])
+  const sideRows = (from: string, t: 'x' | 'y', cols: readonly ColumnInfo[]): RowChange[] => {
+    const k = keyExpr(t)
+    return list(`SELECT ${[...k, ...cols.map((c) => `${t}.${quoteId(c.name)}`)].join(', ')} ${from} ORDER BY ${k.join(', ')} LIMIT ?`).map((r) => {
+      const row = Object.fromEntries(cols.map((c, i) => [c.name, plainValue(r[k.length + i])]))
+      return t === 'y' ? { key: keyOf(r), before: null, after: row } : { key: keyOf(r), before: row, after: null }
+    })
+  }
+  const kx = keyExpr('x')
+  const changed = list(
+    `SELECT ${[...kx, ...names.map(differs), ...names.map(colX), ...names.map(colY)].join(', ')} ${fromChanged} ORDER BY ${kx.join(', ')} LIMIT ?`,
+  ).map((r) => {
+    const before: Record<string, SqlValue> = {}
+    const after: Record<string, SqlValue> = {}
+    names.forEach((n, i) => {
+      if (Number(r[kx.length + i]) === 0) return
+      before[n] = plainValue(r[kx.length + names.length + i])
+      after[n] = plainValue(r[kx.length + 2 * names.length + i])
+    })
+    return { key: keyOf(r), before, after }
+  })
+  const rows = { added: sideRows(fromAdded, 'y', colsB), removed: sideRows(fromRemoved, 'x', colsA), changed }
+  return { table, keyKind, key, note: null, ...counts, rows, truncated: counts.added > rows.added.length || counts.removed > rows.removed.length || counts.changed > rows.changed.length }
+}
+
+function primaryKey(cols: readonly ColumnInfo[]): string[] {
+  return cols
+    .filter((c) => c.pk > 0)
+    .sort((p, q) => p.pk - q.pk)
+    .map((c) => c.name)
+}
+
+function keylessDiff(
+  db: BetterSqlite3.Database,
+  table: string,
+  qa: string,
+  qb: string,
+  names: readonly string[],
+  colX: (n: string) => string,
+  colY: (n: string) => string,
+  maxRows: number,
+): TableRowDiff {
+  const selA = `SELECT ${names.map((n) => `${colX(n)} AS ${quoteId(n)}`).join(', ')} FROM ${qa} AS x`
+  const selB = `SELECT ${names.map((n) => `${colY(n)} AS ${quoteId(n)}`).join(', ')} FROM ${qb} AS y`
+  const onlyB = `${selB} EXCEPT ${selA}`
+  const onlyA = `${selA} EXCEPT ${selB}`
+  const count = (q: string): number => Number((db.prepare(`SELECT count(*) AS n FROM (${q})`).get() as { n: number }).n)
+  const list = (q: string): Record<string, SqlValue>[] =>
+    maxRows > 0
+      ? (db.prepare(`${q} LIMIT ?`).safeIntegers(true).raw(true).all(maxRows) as unknown[][]).map((r) => Object.fromEntries(names.map((n, i) => [n, plainValue(r[i])])))
+      : []
+  const added = count(onlyB)
+  const removed = count(onlyA)
+  const rows = {
+    added: list(onlyB).map((after) => ({ key: {}, before: null, after })),
+    removed: list(onlyA).map((before) => ({ key: {}, before, after: null })),
+    changed: [],
+  }
+  return {
+    table,
+    keyKind: 'none',
+    key: [],
+    note: 'no primary key shared by both sides and no usable rowid: compared as sets of distinct rows (duplicates count once; a changed row shows as removed and added)',
+    added,
+    removed,
+    changed: 0,
+    rows,
+    truncated: added > rows.added.length || removed > rows.removed.length,
+  }
+}
