@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import pLimit from 'p-limit'
 import {
   BranchNotFoundError,
   InvalidArgumentError,
@@ -303,12 +304,17 @@ export class Repository {
 
   /** Every branch, sorted by name. */
   async listBranches(): Promise<BranchInfo[]> {
-    const out: BranchInfo[] = []
-    for (const name of await listRefNames(this.store)) {
-      const r = await readRef(this.store, name)
-      if (r) out.push(toBranchInfo(r.ref, await this.branchRecord(r.ref)))
-    }
-    return out
+    const limit = pLimit(this.options.concurrency)
+    const names = await listRefNames(this.store)
+    const infos = await Promise.all(
+      names.map((name) =>
+        limit(async () => {
+          const r = await readRef(this.store, name)
+          return r ? toBranchInfo(r.ref, await this.branchRecord(r.ref)) : null
+        }),
+      ),
+    )
+    return infos.filter((b): b is BranchInfo => b !== null)
   }
 
   /**
