@@ -71,20 +71,20 @@ export async function copyPrepared(from: string, to: string): Promise<void> {
 }
 
 /** Run the operation on the repository (the thing the child is killed in, and the rerun). */
-export async function runOp(op: CrashOp, repo: Repository, dir: string): Promise<void> {
+export async function runOp(op: CrashOp, repo: Repository, dir: string, opts: { signal?: AbortSignal } = {}): Promise<void> {
   switch (op) {
     case 'import':
-      await repo.importDatabase(dbFile(dir), { branch: 'main' })
+      await repo.importDatabase(dbFile(dir), { branch: 'main', ...opts })
       return
     case 'commit':
-      await repo.commit('b', { writes: crashCommitWrites(), message: 'the interrupted commit' })
+      await repo.commit('b', { writes: crashCommitWrites(), message: 'the interrupted commit', ...opts })
       return
     case 'materialize':
-      await repo.materialize('b')
+      await repo.materialize('b', opts)
       return
     case 'gc':
       // History beyond the heads is garbage too, so b's head has mostly-dead segments to compact.
-      await repo.gc({ graceMs: 0, retention: { keepLast: 1, keepWithinMs: 0 } })
+      await repo.gc({ graceMs: 0, retention: { keepLast: 1, keepWithinMs: 0 }, ...opts })
       return
   }
 }

@@ -157,11 +157,16 @@ async function writeSnapshot(
   })
   const fresh = [...delta.entries()].filter(([, e]) => e.bytes).sort((a, b) => a[0] - b[0])
   let uploaded = 0
-  for (const [p, e] of fresh) {
-    await writer.add(p as PageNo, e.bytes!, e.hash)
-    opts.onProgress?.({ phase: 'upload', loaded: ++uploaded, total: fresh.length })
-  }
-  const written = await writer.finish()
+  const written = await (async () => {
+    for (const [p, e] of fresh) {
+      await writer.add(p as PageNo, e.bytes!, e.hash)
+      opts.onProgress?.({ phase: 'upload', loaded: ++uploaded, total: fresh.length })
+    }
+    return writer.finish()
+  })().catch(async (e: unknown) => {
+    await writer.settle()
+    throw e
+  })
 
   // Segment list: new segments, then each carried segment once.
   const segments: SegmentRef[] = [...written.segments]

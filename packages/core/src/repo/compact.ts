@@ -154,7 +154,11 @@ export async function compactHead(repo: Repository, plan: CompactionPlan, opts: 
     },
     { concurrency: repo.options.concurrency, maxRunBytes: repo.options.maxRunBytes, ...(opts.signal ? { signal: opts.signal } : {}) },
     moving,
-  )
+  ).catch(async (e: unknown) => {
+    // A failed read must not leave uploads running after compaction has failed.
+    await writer.settle()
+    throw e
+  })
   const written = await writer.finish()
 
   const segments: SegmentRef[] = [...written.segments]

@@ -129,6 +129,10 @@ export async function importDatabase(repo: Repository, path: string, opts: Impor
       }
       opts.onProgress?.({ phase: 'upload', loaded: first + n - 1, total: info.pageCount })
     }
+  } catch (e) {
+    // A failed read or upload must not leave uploads running after import has failed.
+    await writer.settle()
+    throw e
   } finally {
     await fh.close()
   }

@@ -34,7 +34,11 @@ export async function materialize(repo: Repository, branch: string, opts: Materi
     concurrency: Math.max(2, Math.ceil(repo.options.concurrency / 2)),
     ...(opts.signal ? { signal: opts.signal } : {}),
   })
-  const checksum = await streamPages(repo, t, { snapshot: current.ref.head, branch }, 'materialize', (p, page, hash) => writer.add(p, page, hash), opts)
+  const checksum = await streamPages(repo, t, { snapshot: current.ref.head, branch }, 'materialize', (p, page, hash) => writer.add(p, page, hash), opts).catch(async (e: unknown) => {
+    // A failed read must not leave uploads running after materialize has failed.
+    await writer.settle()
+    throw e
+  })
   const written = await writer.finish()
   const encoded = encodeManifest({
     pageSize: t.pageSize,

@@ -75,21 +75,23 @@ export async function fetchPages(t: ResolvedTable, sink: PageSink, opts: FetchOp
 
   const limit = pLimit(Math.max(1, opts.concurrency))
   let failed: unknown = null
-  await Promise.all(
+  // Settle every run before failing: runs already under way still call `sink`, and the caller
+  // must not see the failure while they do (its cleanup would race them).
+  await Promise.allSettled(
     runs.map((run) =>
       limit(async () => {
         if (failed) return
-        if (opts.signal?.aborted) throw new AbortedError({ operation: 'read' })
         try {
+          if (opts.signal?.aborted) throw new AbortedError({ operation: 'read' })
           await fetchRun(run, size, sink, opts.signal)
           opts.onPages?.(run.pages.length)
         } catch (e) {
           failed ??= e
-          throw e
         }
       }),
     ),
   )
+  if (failed) throw failed
 }
 
 async function fetchRun(run: Run, size: number, sink: PageSink, signal: AbortSignal | undefined): Promise<void> {

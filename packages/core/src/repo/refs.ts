@@ -89,9 +89,9 @@ export const TWIN_WAIT_MS = 2000
  * compare-and-swap that fences `from` (sets `movedTo`), so a concurrent commit or second rename
  * either lands before it — and the fence fails with `ConflictError`, renaming nothing — or finds
  * the branch fenced and fails. Then the ref `to` is created and `from` deleted. If `to` is taken
- * (`BranchExistsError`), the fence is lifted again. A rename stopped after the fence is finished
- * by running it again; until then `from` refuses changes, reads still work, and both names are
- * taken.
+ * (`BranchExistsError`) or cannot be created, the fence is lifted again. A rename stopped after
+ * the fence (a crash, a store failure) is finished by running it again; until then `from`
+ * refuses changes, reads still work, and both names are taken.
  */
 export async function moveRef(store: ObjectStore, from: string, to: string, updatedAt: string): Promise<Ref> {
   const current = await readRef(store, from)
@@ -118,11 +118,15 @@ export async function moveRef(store: ObjectStore, from: string, to: string, upda
   try {
     await createRef(store, moved, { ignore: from })
   } catch (e) {
-    if (!isStrataError(e, 'STRATA_BRANCH_EXISTS')) throw e
-    const there = await readRef(store, to)
-    // Created by an earlier run of this rename that stopped before deleting `from`.
-    const resumed = there !== null && there.ref.branchId === moved.branchId && there.ref.movedTo === undefined && current.ref.movedTo === to
-    if (!resumed) {
+    // `to` may be ours after all: made by an earlier run of this rename, or by this put although
+    // the store reported a failure. Then finish; if `to` is not ours, give `from` back.
+    let there: VersionedRef | null
+    try {
+      there = await readRef(store, to)
+    } catch {
+      throw e // Cannot tell: `from` stays fenced, and running the rename again finishes it.
+    }
+    if (there === null || there.ref.branchId !== moved.branchId || there.ref.movedTo !== undefined) {
       await store.put(refKey(from), encodeRef(unfenced), { ifMatch: fence.version }).catch(() => {})
       throw e
     }

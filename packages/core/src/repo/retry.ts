@@ -70,35 +70,48 @@ export async function commitWithRetry(repo: Repository, branch: string, opts: Co
   if (!Number.isInteger(maxAttempts) || maxAttempts < 1) throw new InvalidArgumentError({ argument: 'maxAttempts', reason: `${maxAttempts} is not a whole number ≥ 1` })
   // The writes are replayed on every attempt, so an iterable that can be read once is copied.
   const writes: [number, Uint8Array][] = [...(opts.writes ?? [])].map(([p, page]) => [p, page])
-  let expected = opts.expectedHead ?? (await requireRef(repo.store, branch)).ref.head
+  const retryable = (e: unknown): boolean =>
+    isStrataError(e, 'STRATA_CONFLICT') || (retryStoreErrors && isStrataError(e, 'STRATA_STORE_ERROR') && e.data.retryable === true)
+  let expected: SnapshotId | null = opts.expectedHead ?? null
   const rebasedOnto: SnapshotId[] = []
   for (let attempt = 1; ; attempt++) {
     let failure: unknown
+    let current: SnapshotId | null = null
     try {
+      expected ??= (await requireRef(repo.store, branch)).ref.head
       const result = await repo.commit(branch, { ...commitOpts, writes, expectedHead: expected })
       return { ...result, attempts: attempt, rebasedOnto }
     } catch (e) {
-      const retryable = isStrataError(e, 'STRATA_CONFLICT') || (retryStoreErrors && isStrataError(e, 'STRATA_STORE_ERROR') && e.data.retryable === true)
-      if (!retryable) throw e
+      if (!retryable(e)) throw e
       failure = e
     }
-    const current = (await requireRef(repo.store, branch)).ref.head
-    if (current !== expected) {
-      const overlapping = await overlap(repo, branch, expected, current, writes, opts.pageCount)
-      if (overlapping.length > 0) {
-        throw new ConflictError(
-          { key: refKey(branch), condition: 'if-match', branch, expected, actual: current, overlapping },
-          `branch "${branch}" moved from ${shortId(expected)} to ${shortId(current)}, and that change touched ${describePages(overlapping)} this commit also changes; ` +
-            'nothing was written — re-read the branch, redo the change on it and commit again',
-        )
+    // Where is the branch now, and does what moved it clash with this change? A store failure
+    // here is retried like one in the commit.
+    let clash: ConflictError | null = null
+    try {
+      current = (await requireRef(repo.store, branch)).ref.head
+      if (expected !== null && current !== expected) {
+        const overlapping = await overlap(repo, branch, expected, current, writes, opts.pageCount)
+        if (overlapping.length > 0) {
+          clash = new ConflictError(
+            { key: refKey(branch), condition: 'if-match', branch, expected, actual: current, overlapping },
+            `branch "${branch}" moved from ${shortId(expected)} to ${shortId(current)}, and that change touched ${describePages(overlapping)} this commit also changes; ` +
+              'nothing was written — re-read the branch, redo the change on it and commit again',
+          )
+        } else {
+          rebasedOnto.push(current)
+          expected = current
+        }
       }
-      rebasedOnto.push(current)
-      expected = current
+    } catch (e) {
+      if (!retryable(e)) throw e
+      failure = e
     }
+    if (clash) throw clash
     if (attempt >= maxAttempts) {
       if (isStrataError(failure, 'STRATA_CONFLICT')) {
         throw new ConflictError(
-          { key: refKey(branch), condition: 'if-match', branch, expected, actual: current },
+          { key: refKey(branch), condition: 'if-match', branch, ...(expected ? { expected } : {}), ...(current ? { actual: current } : {}) },
           `branch "${branch}" kept moving: gave up after ${attempt} attempts; nothing of this commit is visible — retry later`,
         )
       }

@@ -63,6 +63,15 @@ export class SegmentWriter {
     if (this.#pages.length === this.#pagesPerSegment) await this.#flush()
   }
 
+  /**
+   * Wait until no upload of this writer is in flight, ignoring their outcome. Call it before
+   * abandoning a writer because the operation failed, so that no write lands after the failed
+   * operation has returned.
+   */
+  async settle(): Promise<void> {
+    while (this.#inflight.size > 0) await Promise.all([...this.#inflight])
+  }
+
   /** Upload what is buffered and wait for every upload. Returns the segments and page entries. */
   async finish(): Promise<{ segments: SegmentRef[]; entries: PageEntry[] }> {
     if (this.#pages.length > 0) await this.#flush()
