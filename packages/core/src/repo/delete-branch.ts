@@ -48,7 +48,7 @@ export async function deleteBranch(repo: Repository, name: string, opts: DeleteB
   validateName(name)
   if (name === MAIN_BRANCH) throw new ProtectedBranchError({ name, operation: 'deleted' })
   const { ref } = await requireRef(repo.store, name)
-  if (await isBranchHeld(repo, name)) throw new ProtectedBranchError({ name, operation: 'deleted while it is held (unhold it first)' })
+  if (await isBranchHeld(repo, name)) throw new ProtectedBranchError({ name, operation: `deleted while it is held (release it with \`strata unhold ${name}\` first)` })
   const detached: CommitResult[] = []
   if (opts.detachChildren) {
     for (let round = 0; round < MAX_DETACH_ROUNDS; round++) {
