@@ -22,6 +22,7 @@ import { registerMaterialize } from './commands/materialize.js'
 import { registerShow } from './commands/show.js'
 import { registerSql } from './commands/sql.js'
 import { registerVerify } from './commands/verify.js'
+import { registerHistoryAndLifecycle } from './commands/history-and-lifecycle.js'
 
 /** The version of this package, from its package.json (one level above both `src/` and `dist/`). */
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version
@@ -107,6 +108,7 @@ export function buildProgram(io: CliIo): BuiltProgram {
   registerExport(program, app)
   registerGc(program, app)
   registerVerify(program, app)
+  registerHistoryAndLifecycle(program, app)
   registerPins(program, app)
   registerRepoint(program, app)
   registerDoctor(program, app)

@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import { examples, type App } from '../app.js'
+import { duration, examples, type App } from '../app.js'
 import { shortId } from '../render.js'
 
 /** `strata branch create <name> [--from <branch|snapshot>]`: an O(1) branch stacked on a snapshot. */
@@ -9,14 +9,15 @@ export function registerBranchCreate(parent: Command, app: App): void {
     .description('create a branch stacked on a branch head or snapshot (copies no data)')
     .argument('<name>', "new branch name: letters, digits, '_', '-', '.', '/'-separated segments")
     .option('--from <branch|snapshot>', 'where to branch from: a branch or snapshot here, or <store-url>#<branch|snapshot> in another store (allow it with --allow-store)', 'main')
+    .option('--ttl <duration>', 'a throwaway branch: gc deletes it this long after creation (30m, 2h, 7d) unless it is held', duration('--ttl'))
     .option('--no-pin', 'from another store: do not pin the base snapshot there (gc in that store may then delete it)')
-    .action(async (name: string, opts: { from: string; pin: boolean }, self: Command) => {
+    .action(async (name: string, opts: { from: string; pin: boolean; ttl?: number }, self: Command) => {
       const ctx = app.context(self)
       const repo = await ctx.repository()
-      const branch = await repo.createBranch(name, { from: opts.from, pin: opts.pin })
+      const branch = await repo.createBranch(name, { from: opts.from, pin: opts.pin, ...(opts.ttl !== undefined ? { ttlMs: opts.ttl } : {}) })
       const x = branch.crossStore
       ctx.emit(branch, () => [
-        `Created branch ${branch.name} from ${opts.from} at ${shortId(branch.head)}`,
+        `Created branch ${branch.name} from ${opts.from} at ${shortId(branch.head)}${branch.expiresAt ? `; gc deletes it after ${branch.expiresAt}` : ''}`,
         ...(x ? [x.pinned ? `stacks on ${shortId(x.snapshot)} in ${x.store.url} (pinned there)` : `stacks on ${shortId(x.snapshot)} in ${x.store.url}, UNPINNED: ${x.unpinnedReason}`] : []),
       ])
       if (x && !x.pinned) ctx.log(`warning: gc in ${x.store.url} may delete snapshot ${shortId(x.snapshot)}; materialize the branch to keep it independent`)
@@ -26,6 +27,7 @@ export function registerBranchCreate(parent: Command, app: App): void {
     'strata branch create experiment',
     'strata branch create fix/login --from staging',
     'strata branch create before-migration --from 3f2a9c1e',
+    'strata branch create scratch --ttl 2h',
     'strata branch create mine --from s3://team-base/prod#main --allow-store s3://team-base/prod',
   )
 }

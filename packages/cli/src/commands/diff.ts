@@ -1,0 +1,121 @@
+import type { Command } from 'commander'
+import { InvalidArgumentError as InvalidOptionArgument } from 'commander'
+import type { DiffLevel, DiffResult, RowChange, SchemaChange, SqlValue, TableRowDiff } from '@strata/sqlite'
+import { examples, type App } from '../app.js'
+import { shortId, table } from '../render.js'
+
+/**
+ * `strata diff <a> <b> [--tables] [--rows [table]]`: what differs between two branches, tags or
+ * snapshots — page counts always (page tables only), the tables and indexes owning the
+ * differing pages with `--tables`, schema and row changes with `--rows`.
+ */
+export function registerDiff(parent: Command, app: App): void {
+  const cmd = parent
+    .command('diff')
+    .description('what differs between two branches, tags or snapshots: pages (instant, from page tables), tables and indexes (--tables), schema and rows (--rows)')
+    .argument('<a>', 'branch, tag or snapshot id: the "before" side')
+    .argument('<b>', 'branch, tag or snapshot id: the "after" side')
+    .option('--tables', 'also name the table or index owning each differing page, with counts (downloads both sides)')
+    .option('--rows [table]', 'also list schema changes, then added, removed and changed rows per table, or of one table (downloads both sides)')
+    .option('--max-rows <n>', 'rows listed per table and kind with --rows (counts are always exact; 0 lists none)', nonNegativeInt('--max-rows'), 20)
+    .option('--work-dir <dir>', 'where both sides are exported for --tables/--rows, removed afterwards (default: the OS temp directory)')
+    .action(async (a: string, b: string, opts: { tables?: boolean; rows?: string | boolean; maxRows: number; workDir?: string }, self: Command) => {
+      const ctx = app.context(self)
+      const repo = await ctx.repository()
+      const level: DiffLevel = opts.rows !== undefined ? 'rows' : opts.tables ? 'tables' : 'pages'
+      // Loaded on demand: better-sqlite3 is a native module that most commands never need.
+      const { diff } = await import('@strata/sqlite')
+      const result = await diff(repo, a, b, {
+        level,
+        maxRows: opts.maxRows,
+        ...(typeof opts.rows === 'string' ? { table: opts.rows } : {}),
+        ...(opts.workDir !== undefined ? { workDir: opts.workDir } : {}),
+      })
+      if (level === 'pages' && !result.identical) ctx.log(`which tables and rows: strata diff ${a} ${b} --tables (or --rows); both download every page of each side`)
+      ctx.emit(jsonOf(result), () => render(result))
+    })
+  examples(
+    cmd,
+    'strata diff main experiment',
+    'strata diff main experiment --tables',
+    'strata diff before-migration main --rows',
+    'strata diff 3f2a9c1e main --rows users --max-rows 100 --json',
+  )
+}
+
+function nonNegativeInt(name: string): (value: string) => number {
+  return (value: string) => {
+    if (!/^\d+$/.test(value) || !Number.isSafeInteger(Number(value))) throw new InvalidOptionArgument(`${name} must be a whole number ≥ 0`)
+    return Number(value)
+  }
+}
+
+/** The result with blobs as `{ "$blob": "<hex>" }` (as `strata sql --json` prints them). */
+function jsonOf(d: DiffResult): unknown {
+  const row = (r: Record<string, SqlValue> | null): Record<string, unknown> | null =>
+    r === null ? null : Object.fromEntries(Object.entries(r).map(([k, v]) => [k, v instanceof Uint8Array ? { $blob: Buffer.from(v).toString('hex') } : v]))
+  const change = (c: RowChange): unknown => ({ key: row(c.key), before: row(c.before), after: row(c.after) })
+  return {
+    ...d,
+    rows: d.rows?.map((t) => ({ ...t, rows: { added: t.rows.added.map(change), removed: t.rows.removed.map(change), changed: t.rows.changed.map(change) } })) ?? null,
+  }
+}
+
+function render(d: DiffResult): string[] {
+  const side = (s: DiffResult['a']): string => (s.branch ?? s.spec) + (s.snapshot.startsWith(s.spec) ? '' : ` @ ${shortId(s.snapshot)}`)
+  const lines = [`diff ${side(d.a)} → ${side(d.b)}`]
+  if (d.identical) return [...lines, `identical: no page differs (${d.a.pageCount} pages)`]
+  const p = d.pages
+  lines.push(`pages: ${p.changed} changed, ${p.added} added, ${p.removed} removed (${d.a.pageCount} → ${d.b.pageCount} pages of ${p.pageSize} bytes)`)
+  if (d.tables) {
+    lines.push('', 'owners of the differing pages:')
+    lines.push(...(d.tables.length === 0 ? ['  none'] : table(['TYPE', 'NAME', 'CHANGED', 'ADDED', 'REMOVED'], d.tables.map((t) => [t.type, t.name, t.changed, t.added, t.removed])).map((l) => `  ${l}`)))
+  }
+  if (d.schema) {
+    lines.push('', d.schema.length === 0 ? 'schema: unchanged' : 'schema:')
+    lines.push(...d.schema.map(schemaLine))
+  }
+  if (d.rows) {
+    lines.push('', d.rows.length === 0 ? 'rows: no table has added, removed or changed rows' : 'rows:')
+    for (const t of d.rows) lines.push(...rowLines(t))
+  }
+  return lines
+}
+
+function schemaLine(c: SchemaChange): string {
+  const mark = c.change === 'added' ? '+' : c.change === 'removed' ? '-' : '~'
+  const what = `${c.type} ${c.name}${c.type === 'index' || c.type === 'trigger' ? ` on ${c.table}` : ''}`
+  if (c.change !== 'changed') return `  ${mark} ${what}${c.rows !== null ? ` (${c.rows} row${c.rows === 1 ? '' : 's'})` : ''}`
+  const cols = c.columns
+  const parts = cols ? [cols.added.length ? `columns added: ${cols.added.join(', ')}` : '', cols.removed.length ? `columns removed: ${cols.removed.join(', ')}` : '', cols.changed.length ? `columns changed: ${cols.changed.join(', ')}` : ''].filter(Boolean) : []
+  return `  ${mark} ${what}: ${parts.length ? parts.join('; ') : 'definition changed'}`
+}
+
+function rowLines(t: TableRowDiff): string[] {
+  const key = t.keyKind === 'none' ? 'no key: compared as sets of distinct rows' : `key ${t.key.join(', ')}`
+  const counts = [t.added && `${t.added} added`, t.removed && `${t.removed} removed`, t.changed && `${t.changed} changed`].filter(Boolean).join(', ') || 'no changes'
+  const out = [`  ${t.table} (${key}): ${counts}`]
+  const keyText = (c: RowChange): string => Object.entries(c.key).map(([k, v]) => `${k}=${literal(v)}`).join(' ')
+  const values = (r: Record<string, SqlValue> | null): string => Object.entries(r ?? {}).map(([k, v]) => `${k}=${literal(v)}`).join(' ')
+  // A primary key is among the row's columns already; a rowid is not.
+  const whole = (c: RowChange, r: Record<string, SqlValue> | null): string => (t.keyKind === 'rowid' ? `${keyText(c)}  ${values(r)}` : values(r))
+  for (const c of t.rows.removed) out.push(`    - ${whole(c, c.before)}`)
+  for (const c of t.rows.added) out.push(`    + ${whole(c, c.after)}`)
+  for (const c of t.rows.changed) {
+    out.push(`    ~ ${keyText(c)}  ${Object.keys(c.after ?? {}).map((k) => `${k}: ${literal(c.before?.[k] ?? null)} → ${literal(c.after?.[k] ?? null)}`).join(', ')}`)
+  }
+  const listed = t.rows.added.length + t.rows.removed.length + t.rows.changed.length
+  if (t.truncated) out.push(`    … ${t.added + t.removed + t.changed - listed} more (--max-rows, or --json)`)
+  return out
+}
+
+/** A value as an SQL literal, cut short: 'text', 42, NULL, x'0102'. */
+function literal(v: SqlValue): string {
+  if (v === null) return 'NULL'
+  if (v instanceof Uint8Array) return `x'${Buffer.from(v.subarray(0, 16)).toString('hex')}${v.length > 16 ? '…' : ''}'`
+  if (typeof v === 'string') {
+    const s = v.replace(/\r?\n/g, '\\n')
+    return `'${(s.length > 40 ? s.slice(0, 39) + '…' : s).replace(/'/g, "''")}'`
+  }
+  return String(v)
+}
