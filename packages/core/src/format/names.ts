@@ -8,9 +8,10 @@ const SEGMENT = /^[A-Za-z0-9_.-]+$/
 /**
  * Throw `InvalidNameError` unless `name` is a valid branch (or tag) name: `/`-separated
  * segments of letters, digits, `_`, `-` and `.`; no empty segment, no `.` or `..` segment, at
- * most 200 characters. Names are case-sensitive, but a repository refuses two names that
- * differ only in letter case (see {@link foldName}), so they stay distinct on case-insensitive
- * filesystems and to people.
+ * most 200 characters, each capital letter counting twice (a name is stored as one key segment
+ * with capitals escaped, see {@link encodeName}, and a key segment holds at most 200). Names are
+ * case-sensitive, but a repository refuses two names that differ only in letter case (see
+ * {@link foldName}), so they stay distinct on case-insensitive filesystems and to people.
  */
 export function validateName(name: string, what = 'branch name'): void {
   if (typeof name !== 'string' || name.length === 0) throw new InvalidNameError({ name: String(name), reason: `empty ${what}` })
@@ -22,6 +23,10 @@ export function validateName(name: string, what = 'branch name'): void {
       const bad = [...segment].find((c) => !SEGMENT.test(c)) ?? '?'
       throw new InvalidNameError({ name, reason: `${what} contains ${JSON.stringify(bad)}` })
     }
+  }
+  // The name becomes one key segment, where each capital letter takes two characters.
+  if (encodeName(name).length > MAX_NAME_LENGTH) {
+    throw new InvalidNameError({ name, reason: `${what} longer than ${MAX_NAME_LENGTH} characters when each capital letter counts twice` })
   }
 }
 
