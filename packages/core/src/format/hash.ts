@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import type { PageNo } from './page.js'
 
 /** Bytes in a page hash: SHA-256 truncated to 128 bits. */
@@ -6,7 +6,8 @@ export const PAGE_HASH_BYTES = 16
 
 /** The hash recorded for a page's content: the first 16 bytes of SHA-256(page). */
 export function hashPage(page: Uint8Array): Uint8Array {
-  return new Uint8Array(createHash('sha256').update(page).digest().subarray(0, PAGE_HASH_BYTES))
+  // One-shot hashing: no Hash object per page (a third of the cost of hashing a 4 KiB page).
+  return new Uint8Array(hash('sha256', page, 'buffer').subarray(0, PAGE_HASH_BYTES))
 }
 
 /** Lower-case hex of `bytes`. */
@@ -30,6 +31,9 @@ export function hashAtEqual(a: Uint8Array, aOff: number, b: Uint8Array, bOff: nu
   return true
 }
 
+/** Scratch input of a checksum term, `p as u32 BE ‖ hash` (reused: hashing is synchronous). */
+const TERM_INPUT = Buffer.alloc(4 + PAGE_HASH_BYTES)
+
 /**
  * A whole-database checksum: the XOR, over every page p, of SHA-256(p as u32 BE ‖ hash(page p))
  * truncated to 16 bytes. XOR makes it order-free and updatable from a delta: replacing page p
@@ -46,14 +50,11 @@ export class DatabaseChecksum {
     return c
   }
 
-  /** XOR the term of page `p` whose content hash is `hash[offset…offset+16)` into the checksum. */
-  toggle(p: PageNo, hash: Uint8Array, offset = 0): void {
-    const h = createHash('sha256')
-    const no = Buffer.allocUnsafe(4)
-    no.writeUInt32BE(p)
-    h.update(no)
-    h.update(hash.subarray(offset, offset + PAGE_HASH_BYTES))
-    const term = h.digest()
+  /** XOR the term of page `p` whose content hash is `pageHash[offset…offset+16)` into the checksum. */
+  toggle(p: PageNo, pageHash: Uint8Array, offset = 0): void {
+    TERM_INPUT.writeUInt32BE(p, 0)
+    TERM_INPUT.set(pageHash.subarray(offset, offset + PAGE_HASH_BYTES), 4)
+    const term = hash('sha256', TERM_INPUT, 'buffer')
     for (let i = 0; i < PAGE_HASH_BYTES; i++) this.bytes[i]! ^= term[i]!
   }
 

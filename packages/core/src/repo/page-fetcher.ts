@@ -1,12 +1,35 @@
 import pLimit from 'p-limit'
 import { AbortedError, CorruptObjectError, CorruptPageError, MissingObjectError } from '../errors/index.js'
-import { PAGE_HASH_BYTES, hashAtEqual, hashPage, toHex } from '../format/hash.js'
+import { PAGE_HASH_BYTES, hashAtEqual, toHex } from '../format/hash.js'
 import { segmentKey } from '../format/keys.js'
 import type { PageNo } from '../format/page.js'
 import { LOCK_PAGE_LEVEL, type ChainLevel, type ResolvedTable } from './chain.js'
+import { hashPages } from './hash-pool.js'
 
 /** Receives each page with its (verified) 16-byte hash. Called at most `concurrency` times at once. */
 export type PageSink = (p: PageNo, page: Uint8Array, hash: Uint8Array) => void | Promise<void>
+
+/**
+ * Receives the pages of one ranged read at once, every one verified: page `run.pages[i]` is
+ * `run.body.subarray(i × pageSize, (i + 1) × pageSize)` and its 16-byte hash is at
+ * `run.hashes[i × 16]`. Pages are in slot order, which for an imported or materialized snapshot
+ * is page order, so a sink that writes files can write runs of consecutive pages with one call.
+ * Called at most `concurrency` times at once.
+ */
+export type PageRunSink = (run: FetchedRun) => void | Promise<void>
+
+/** The pages of one ranged read (see {@link PageRunSink}). */
+export interface FetchedRun {
+  pages: readonly PageNo[]
+  body: Uint8Array
+  /** The pages' hashes, 16 bytes each, concatenated. */
+  hashes: Uint8Array
+  /**
+   * The XOR of the pages' `DatabaseChecksum` terms: XOR it into a checksum instead of toggling
+   * each page (computed with the hashes, off the main thread for large reads).
+   */
+  checksumTerms: Uint8Array
+}
 
 /** How to fetch. */
 export interface FetchOptions {
@@ -32,9 +55,27 @@ interface Run {
  * request; requests run concurrently; memory stays within `concurrency × maxRunBytes`. The
  * lock-byte page is skipped. Throws `MissingObjectError` for a missing segment,
  * `CorruptObjectError` for a segment shorter than its index says, `CorruptPageError` for a hash
- * mismatch.
+ * mismatch (no page of that read reaches `sink`).
  */
 export async function fetchPages(t: ResolvedTable, sink: PageSink, opts: FetchOptions, pages?: Iterable<PageNo>): Promise<void> {
+  const size = t.pageSize
+  await fetchPageRuns(
+    t,
+    async ({ pages: ps, body, hashes }) => {
+      for (let i = 0; i < ps.length; i++) {
+        await sink(ps[i]!, body.subarray(i * size, (i + 1) * size), hashes.subarray(i * PAGE_HASH_BYTES, (i + 1) * PAGE_HASH_BYTES))
+      }
+    },
+    opts,
+    pages,
+  )
+}
+
+/**
+ * Like {@link fetchPages}, but hands `sink` the pages of each ranged read at once (see
+ * {@link PageRunSink}): one call per read instead of one per page.
+ */
+export async function fetchPageRuns(t: ResolvedTable, sink: PageRunSink, opts: FetchOptions, pages?: Iterable<PageNo>): Promise<void> {
   const size = t.pageSize
   const maxRunPages = Math.max(1, Math.floor(opts.maxRunBytes / size))
   // Group by (level, segment), sorted by slot.
@@ -94,7 +135,7 @@ export async function fetchPages(t: ResolvedTable, sink: PageSink, opts: FetchOp
   if (failed) throw failed
 }
 
-async function fetchRun(run: Run, size: number, sink: PageSink, signal: AbortSignal | undefined): Promise<void> {
+async function fetchRun(run: Run, size: number, sink: PageRunSink, signal: AbortSignal | undefined): Promise<void> {
   const { level } = run
   const seg = level.manifest.segments[run.segment]!
   const key = segmentKey(seg.id)
@@ -105,20 +146,21 @@ async function fetchRun(run: Run, size: number, sink: PageSink, signal: AbortSig
   if (got.body.byteLength < length) {
     throw new CorruptObjectError({ key: key, reason: `segment is ${got.size} bytes, shorter than its index says (${offset + length} needed by snapshot ${level.id})` })
   }
-  const hashes = level.manifest.pages.hashes
+  const expected = level.manifest.pages.hashes
+  const body = got.body.subarray(0, length)
+  const pages = run.pages.map((x) => x.p)
+  const { hashes, checksumTerms } = await hashPages(body, size, pages)
   for (let i = 0; i < run.pages.length; i++) {
     const item = run.pages[i]!
-    const page = got.body.subarray(i * size, (i + 1) * size)
-    const h = hashPage(page)
-    if (!hashAtEqual(h, 0, hashes, item.entry * PAGE_HASH_BYTES)) {
+    if (!hashAtEqual(hashes, i * PAGE_HASH_BYTES, expected, item.entry * PAGE_HASH_BYTES)) {
       throw new CorruptPageError({
         snapshot: level.id,
         pageNo: item.p,
         key: key,
-        expected: toHex(hashes.subarray(item.entry * PAGE_HASH_BYTES, (item.entry + 1) * PAGE_HASH_BYTES)),
-        actual: toHex(h),
+        expected: toHex(expected.subarray(item.entry * PAGE_HASH_BYTES, (item.entry + 1) * PAGE_HASH_BYTES)),
+        actual: toHex(hashes.subarray(i * PAGE_HASH_BYTES, (i + 1) * PAGE_HASH_BYTES)),
       })
     }
-    await sink(item.p, page, h)
   }
+  await sink({ pages, body, hashes, checksumTerms })
 }
