@@ -73,6 +73,10 @@ describe('diff', () => {
     expect(byTable(back.rows).products!.rows.removed).toHaveLength(2)
     const only = await diff(repo, 'main', 'ten-five', { level: 'rows', table: 'users' })
     expect(only.rows!.map((r) => r.table)).toEqual(['users'])
+    // Through the segment cache (on by default for remote stores): the same answer, and the cache filled.
+    const cacheDir = join(t.dir, 'diff-cache')
+    expect(await diff(repo, 'main', 'ten-five', { level: 'rows', segmentCache: { dir: cacheDir } })).toEqual(d)
+    expect((await readdir(cacheDir, { recursive: true })).length).toBeGreaterThan(0)
     const unknown = await diff(repo, 'main', 'ten-five', { level: 'rows', table: 'nope' }).catch((e: unknown) => e)
     expect(isStrataError(unknown, 'STRATA_INVALID_ARGUMENT')).toBe(true)
   })

@@ -3,6 +3,7 @@ import { InvalidArgumentError as InvalidOptionArgument } from 'commander'
 import type { DiffLevel, DiffResult, RowChange, SchemaChange, SqlValue, TableRowDiff } from '@strata/sqlite'
 import { examples, type App } from '../app.js'
 import { shortId, table } from '../render.js'
+import { CACHE_DIR_ENV } from './sql.js'
 
 /**
  * `strata diff <a> <b> [--tables] [--rows [table]]`: what differs between two branches, tags or
@@ -30,6 +31,7 @@ export function registerDiff(parent: Command, app: App): void {
         maxRows: opts.maxRows,
         ...(typeof opts.rows === 'string' ? { table: opts.rows } : {}),
         ...(opts.workDir !== undefined ? { workDir: opts.workDir } : {}),
+        ...(ctx.io.env[CACHE_DIR_ENV] ? { cacheDir: ctx.io.env[CACHE_DIR_ENV] } : {}),
       })
       if (level === 'pages' && !result.identical) ctx.log(`which tables and rows: strata diff ${a} ${b} --tables (or --rows); both download every page of each side`)
       ctx.emit(jsonOf(result), () => render(result))

@@ -2,6 +2,7 @@ import type { Command } from 'commander'
 import type { PageRange } from '@strata/core'
 import { examples, type App } from '../app.js'
 import { shortId, table } from '../render.js'
+import { CACHE_DIR_ENV } from './sql.js'
 
 /** `strata map <branch|snapshot> [--owners]`: which snapshot and store serve each page range, and (with --owners) which table or index owns it. */
 export function registerMap(parent: Command, app: App): void {
@@ -17,7 +18,8 @@ export function registerMap(parent: Command, app: App): void {
       let map: { target: { snapshot: string; branch: string | null }; pageCount: number; ranges: (PageRange & { owner?: string; ownerType?: string })[] }
       if (opts.owners) {
         const { pageMapWithOwners } = await import('@strata/sqlite')
-        map = await pageMapWithOwners(repo, spec, opts.workDir !== undefined ? { workDir: opts.workDir } : {})
+        const cacheDir = ctx.io.env[CACHE_DIR_ENV]
+        map = await pageMapWithOwners(repo, spec, { ...(opts.workDir !== undefined ? { workDir: opts.workDir } : {}), ...(cacheDir ? { cacheDir } : {}) })
       } else {
         map = await repo.pageMap(spec)
       }

@@ -1,5 +1,7 @@
 import Database from 'better-sqlite3'
 import { InvalidArgumentError, type OperationOptions, type Repository, type SnapshotId } from '@strata/core'
+import { defaultCacheRoot } from '../cache-dir.js'
+import { repositoryWithCache, type SegmentCacheOption } from '../segment-cache.js'
 import { readPageOwners } from './page-owners.js'
 import { tableRowDiff, type TableRowDiff } from './row-diff.js'
 import { schemaDiff, type SchemaChange } from './schema-diff.js'
@@ -25,6 +27,14 @@ export interface DiffOptions extends OperationOptions {
   maxRows?: number
   /** Where the two sides are exported for `tables` and `rows` (removed afterwards). Default: the OS temp directory. */
   workDir?: string
+  /**
+   * The local segment cache the exports read through, as live branches use it (see
+   * `repositoryWithCache`): on by default for stores that are not local directories, so diffing
+   * again, or against a branch that shares ancestry, downloads only what the cache lacks.
+   */
+  segmentCache?: SegmentCacheOption
+  /** Root of the segment cache (`<cacheDir>/segments`). Default: as for live branches. */
+  cacheDir?: string
 }
 
 /** One side of a diff. */
@@ -110,7 +120,8 @@ export async function diff(repo: Repository, aSpec: string, bSpec: string, opts:
   let db: Database.Database | null = null
   try {
     const exportOpts = opts.signal ? { signal: opts.signal } : {}
-    const [fa, fb] = await Promise.all([files.write(repo, pd.a, 'a', exportOpts), files.write(repo, pd.b, 'b', exportOpts)])
+    const source = await repositoryWithCache(repo, opts.segmentCache, opts.cacheDir ?? defaultCacheRoot())
+    const [fa, fb] = await Promise.all([files.write(source, pd.a, 'a', exportOpts), files.write(source, pd.b, 'b', exportOpts)])
     db = new Database(fa.path, { readonly: true, fileMustExist: true })
     db.prepare('ATTACH DATABASE ? AS ' + SCHEMA_B).run(fb.path)
     const ownersA = readPageOwners(db, 'main', fa.path)

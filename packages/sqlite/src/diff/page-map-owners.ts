@@ -1,5 +1,7 @@
 import Database from 'better-sqlite3'
 import type { OperationOptions, PageRange, Repository, Target } from '@strata/core'
+import { defaultCacheRoot } from '../cache-dir.js'
+import { repositoryWithCache, type SegmentCacheOption } from '../segment-cache.js'
 import { readPageOwners, type OwnerType } from './page-owners.js'
 import { SideFiles } from './side-files.js'
 
@@ -14,6 +16,10 @@ export interface OwnedPageRange extends PageRange {
 export interface PageMapOwnersOptions extends OperationOptions {
   /** Where the export goes (removed afterwards). Default: the OS temp directory. */
   workDir?: string
+  /** The local segment cache the export reads through (see `DiffOptions.segmentCache`). */
+  segmentCache?: SegmentCacheOption
+  /** Root of the segment cache. Default: as for live branches. */
+  cacheDir?: string
 }
 
 /**
@@ -27,7 +33,8 @@ export async function pageMapWithOwners(repo: Repository, spec: string, opts: Pa
   const files = await SideFiles.create(opts.workDir)
   let db: Database.Database | null = null
   try {
-    const side = await files.write(repo, map.target, 'map', opts.signal ? { signal: opts.signal } : {})
+    const source = await repositoryWithCache(repo, opts.segmentCache, opts.cacheDir ?? defaultCacheRoot())
+    const side = await files.write(source, map.target, 'map', opts.signal ? { signal: opts.signal } : {})
     db = new Database(side.path, { readonly: true, fileMustExist: true })
     const owners = readPageOwners(db, 'main', side.path)
     const ranges: OwnedPageRange[] = []

@@ -11,6 +11,7 @@ export interface SideFile {
 
 /** Temporary database files of snapshots, removed together by {@link SideFiles.dispose}. */
 export class SideFiles {
+  /** The directory holding the files. */
   readonly dir: string
 
   private constructor(dir: string) {
