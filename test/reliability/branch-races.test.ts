@@ -1,8 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { Repository, foldName } from '@strata/core'
-import { tempDir } from '@strata/core/testing'
+import { LocalStore, Repository, foldName, isStrataError, refKey, type ObjectStore } from '@strata/core'
+import { FaultyStore, tempDir } from '@strata/core/testing'
 import { syntheticDb, writeDb } from './support/databases.js'
 import { checkRepository } from './support/oracle.js'
+import { stampedPage } from './support/pages.js'
 import { runWorkersTogether } from './support/run-node.js'
 import { TARGETS } from './support/targets.js'
 import type { BranchOp, BranchOpResult } from './workers/brancher.js'
@@ -162,3 +163,86 @@ for (const target of TARGETS) {
     }, 180_000)
   })
 }
+
+describe('rename: the fence on the old name (in-process, LocalStore)', () => {
+  async function setup() {
+    const dir = await tempDir('strata-rename-')
+    cleanups.push(dir.cleanup)
+    const store = new LocalStore(`${dir.path}/store`)
+    const repo = await Repository.init(store, { segmentBytes: 4 * PAGE_SIZE })
+    await repo.importDatabase(await writeDb(dir.path, 'base.db', syntheticDb(PAGE_SIZE, 16)))
+    const b = await repo.createBranch('old')
+    await repo.commit('old', { writes: [[2, stampedPage(PAGE_SIZE, 2, 1, 1)]] })
+    return { store, repo, branchId: b.branchId, head: (await repo.getBranch('old')).head }
+  }
+  const codeOf = (e: unknown): string => (isStrataError(e) ? e.code : String(e))
+
+  it('a rename stopped after the fence refuses changes to the old name, still reads, and finishes when run again', async () => {
+    const { store, repo, branchId, head } = await setup()
+    // The new ref cannot be written, nor read back: the rename stops with the old name fenced.
+    const faulty = new FaultyStore(store, {
+      rules: [
+        { operation: 'put', keyPrefix: refKey('new'), times: Infinity },
+        { operation: 'get', keyPrefix: refKey('new'), times: Infinity },
+      ],
+    })
+    const broken = await Repository.open(faulty)
+    expect(codeOf(await broken.renameBranch('old', 'new').catch((e: unknown) => e))).toBe('STRATA_STORE_ERROR')
+    const e = await repo.commit('old', { writes: [[3, stampedPage(PAGE_SIZE, 3, 1, 1)]] }).catch((x: unknown) => x)
+    expect(codeOf(e)).toBe('STRATA_BRANCH_NOT_FOUND')
+    expect((e as Error).message).toContain('being renamed to "new"')
+    expect(codeOf(await repo.materialize('old').catch((x: unknown) => x))).toBe('STRATA_BRANCH_NOT_FOUND')
+    expect(codeOf(await repo.deleteBranch('old').catch((x: unknown) => x))).toBe('STRATA_BRANCH_NOT_FOUND')
+    expect(codeOf(await repo.renameBranch('old', 'elsewhere').catch((x: unknown) => x))).toBe('STRATA_BRANCH_NOT_FOUND')
+    expect(codeOf(await repo.createBranch('old').catch((x: unknown) => x))).toBe('STRATA_BRANCH_EXISTS')
+    await repo.readDatabase('old')
+    expect((await repo.verify({ deep: true })).ok).toBe(true)
+    const done = await repo.renameBranch('old', 'new')
+    expect(done).toMatchObject({ name: 'new', branchId, head })
+    expect((await repo.listBranches()).map((b) => b.name)).toEqual(['main', 'new'])
+  })
+
+  it('a rename stopped after creating the new name finishes when run again; a failed create gives the name back', async () => {
+    const { store, repo, branchId, head } = await setup()
+    const faulty = new FaultyStore(store, { rules: [{ operation: 'delete', keyPrefix: refKey('old') }] })
+    expect(codeOf(await (await Repository.open(faulty)).renameBranch('old', 'new').catch((e: unknown) => e))).toBe('STRATA_STORE_ERROR')
+    expect((await repo.listBranches()).map((b) => b.name)).toEqual(['main', 'new', 'old'])
+    expect(await repo.renameBranch('old', 'new')).toMatchObject({ branchId, head })
+    expect((await repo.listBranches()).map((b) => b.name)).toEqual(['main', 'new'])
+    // The new ref's put fails but can be read back (absent): the fence is lifted, nothing moved.
+    const failing = new FaultyStore(store, { rules: [{ operation: 'put', keyPrefix: refKey('newer') }] })
+    expect(codeOf(await (await Repository.open(failing)).renameBranch('new', 'newer').catch((e: unknown) => e))).toBe('STRATA_STORE_ERROR')
+    await repo.commit('new', { writes: [[4, stampedPage(PAGE_SIZE, 4, 1, 1)]] })
+    // The put lands but reports a failure: the rename sees its own ref and finishes.
+    const lost = new FaultyStore(store, { rules: [{ operation: 'put', keyPrefix: refKey('newer'), when: 'after' }] })
+    expect(await (await Repository.open(lost)).renameBranch('new', 'newer')).toMatchObject({ name: 'newer', branchId })
+    expect((await repo.listBranches()).map((b) => b.name)).toEqual(['main', 'newer'])
+  })
+
+  it('a commit that read the branch before the fence fails with a conflict; retrying finds the name gone; nothing is lost', async () => {
+    const { store, repo } = await setup()
+    let renamed = false
+    // A store that runs the rename just before the commit's compare-and-swap of the ref.
+    const racing: ObjectStore = {
+      url: store.url,
+      get: (k, o) => store.get(k, o),
+      head: (k, o) => store.head(k, o),
+      list: (p, o) => store.list(p, o),
+      delete: (k) => store.delete(k),
+      put: async (k, body, o) => {
+        if (k === refKey('old') && o?.ifMatch !== undefined && !renamed) {
+          renamed = true
+          await repo.renameBranch('old', 'new')
+        }
+        return store.put(k, body, o)
+      },
+    }
+    const writer = await Repository.open(racing)
+    const e = await writer.commit('old', { writes: [[5, stampedPage(PAGE_SIZE, 5, 1, 1)]] }).catch((x: unknown) => x)
+    expect(renamed).toBe(true)
+    expect(codeOf(e)).toBe('STRATA_CONFLICT')
+    expect(codeOf(await writer.commitWithRetry('old', { writes: [[5, stampedPage(PAGE_SIZE, 5, 1, 1)]] }).catch((x: unknown) => x))).toBe('STRATA_BRANCH_NOT_FOUND')
+    // Nothing of the commit is visible under either name.
+    expect((await repo.readDatabase('new')).subarray(4 * PAGE_SIZE, 5 * PAGE_SIZE)).toEqual(syntheticDb(PAGE_SIZE, 16).subarray(4 * PAGE_SIZE, 5 * PAGE_SIZE))
+  })
+})

@@ -82,7 +82,7 @@ export async function createRef(store: ObjectStore, ref: Ref, opts: { ignore?: s
 }
 
 /** How long a branch creator waits for a concurrently created case twin to back off. */
-export const TWIN_WAIT_MS = 2000
+export const TWIN_WAIT_MS = 1000
 
 /**
  * Rename branch `from` to `to` (same branch id, head and base): the linearization point is a
