@@ -9,10 +9,18 @@ import type { PageNo } from '../format/page.js'
  * threads hash the pages of big reads in parallel while the main thread keeps the transfers
  * going. Small reads are hashed in place: a round trip to a worker costs more than hashing a
  * few pages.
+ *
+ * The bytes reach a worker through shared memory: each job copies its read into a free slot (a
+ * `SharedArrayBuffer`, reused), so nothing is allocated per read and no worker ever holds
+ * garbage buffers — memory stays at one slot per read in flight. The caller's buffer is never
+ * handed over: a store may share it with other readers.
  */
 
 /** Reads of at least this many bytes are hashed by the pool. */
 export const POOL_MIN_BYTES = 64 * 1024
+
+/** Free slots are released after the pool has been idle this long. */
+const IDLE_RELEASE_MS = 1000
 
 // CommonJS, evaluated: no file to locate, so it works from sources and from dist alike. The
 // checksum term of page p is SHA-256(p as u32 BE ‖ hash(page)), as in `DatabaseChecksum`.
@@ -20,8 +28,9 @@ const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads')
 const { hash } = require('node:crypto')
 const term = Buffer.alloc(4 + ${PAGE_HASH_BYTES})
-parentPort.on('message', ({ id, view, pageSize, pages }) => {
-  const n = view.byteLength / pageSize
+parentPort.on('message', ({ id, slot, length, pageSize, pages }) => {
+  const view = new Uint8Array(slot, 0, length)
+  const n = length / pageSize
   const hashes = new Uint8Array(n * ${PAGE_HASH_BYTES})
   const terms = new Uint8Array(${PAGE_HASH_BYTES})
   for (let i = 0; i < n; i++) {
@@ -45,6 +54,7 @@ export interface PageHashesOfRun {
 }
 
 interface Job {
+  slot: SharedArrayBuffer
   resolve(r: PageHashesOfRun): void
   reject(e: unknown): void
 }
@@ -62,31 +72,52 @@ interface PoolWorker {
 class HashPool {
   readonly #size: number
   readonly #workers: PoolWorker[] = []
+  readonly #freeSlots: SharedArrayBuffer[] = []
   #nextId = 1
+  #jobs = 0
+  #idleTimer: NodeJS.Timeout | null = null
 
   constructor(size: number) {
     this.#size = size
   }
 
-  /**
-   * Hash every `pageSize` page of `body` (numbered `pages`). The worker gets a copy of the bytes
-   * (made while posting); `body` stays the caller's — a store may share its buffer with other
-   * readers, so it is never transferred away.
-   */
+  /** Hash every `pageSize` page of `body` (numbered `pages`) on a worker. */
   hash(body: Uint8Array, pageSize: number, pages: readonly number[]): Promise<PageHashesOfRun> {
     const w = this.#pick()
     const id = this.#nextId++
+    const slot = this.#slot(body.byteLength)
+    new Uint8Array(slot, 0, body.byteLength).set(body)
     return new Promise((resolve, reject) => {
-      w.jobs.set(id, { resolve, reject })
-      if (w.jobs.size === 1) w.worker.ref()
-      if (body.byteOffset === 0 && body.byteLength === body.buffer.byteLength) {
-        w.worker.postMessage({ id, view: body, pageSize, pages })
-      } else {
-        // Cloning a view clones its whole buffer: copy just the view, and hand that over.
-        const copy = body.slice()
-        w.worker.postMessage({ id, view: copy, pageSize, pages }, [copy.buffer])
-      }
+      w.jobs.set(id, { slot, resolve, reject })
+      this.#started(w)
+      w.worker.postMessage({ id, slot, length: body.byteLength, pageSize, pages })
     })
+  }
+
+  #slot(bytes: number): SharedArrayBuffer {
+    const i = this.#freeSlots.findIndex((s) => s.byteLength >= bytes)
+    if (i >= 0) return this.#freeSlots.splice(i, 1)[0]!
+    return new SharedArrayBuffer(Math.max(bytes, 1024 * 1024))
+  }
+
+  #started(w: PoolWorker): void {
+    if (w.jobs.size === 1) w.worker.ref()
+    this.#jobs++
+    if (this.#idleTimer) clearTimeout(this.#idleTimer)
+    this.#idleTimer = null
+  }
+
+  #finished(w: PoolWorker, id: number): Job | undefined {
+    const job = w.jobs.get(id)
+    if (!job) return undefined
+    w.jobs.delete(id)
+    if (w.jobs.size === 0) w.worker.unref()
+    this.#freeSlots.push(job.slot)
+    if (--this.#jobs === 0) {
+      this.#idleTimer = setTimeout(() => (this.#freeSlots.length = 0), IDLE_RELEASE_MS)
+      this.#idleTimer.unref()
+    }
+    return job
   }
 
   #pick(): PoolWorker {
@@ -101,16 +132,12 @@ class HashPool {
     const w: PoolWorker = { worker, jobs: new Map() }
     worker.unref()
     worker.on('message', (m: { id: number; hashes: Uint8Array; terms: Uint8Array }) => {
-      const job = w.jobs.get(m.id)
-      w.jobs.delete(m.id)
-      if (w.jobs.size === 0) worker.unref()
-      job?.resolve({ hashes: m.hashes, checksumTerms: m.terms })
+      this.#finished(w, m.id)?.resolve({ hashes: m.hashes, checksumTerms: m.terms })
     })
     const fail = (e: unknown): void => {
       const i = this.#workers.indexOf(w)
       if (i >= 0) this.#workers.splice(i, 1)
-      for (const job of w.jobs.values()) job.reject(e)
-      w.jobs.clear()
+      for (const id of [...w.jobs.keys()]) this.#finished(w, id)?.reject(e)
     }
     worker.on('error', fail)
     worker.on('exit', (code) => fail(new Error(`page hashing thread exited with code ${code}`)))
@@ -128,7 +155,8 @@ let pool: HashPool | null = null
  */
 export async function hashPages(body: Uint8Array, pageSize: number, pages: readonly PageNo[]): Promise<PageHashesOfRun> {
   if (body.byteLength >= POOL_MIN_BYTES) {
-    pool ??= new HashPool(Math.max(1, Math.min(4, availableParallelism())))
+    // One core stays with the main thread, which copies, reads and writes meanwhile.
+    pool ??= new HashPool(Math.max(1, Math.min(4, availableParallelism() - 1)))
     return pool.hash(body, pageSize, pages)
   }
   const hashes = new Uint8Array(pages.length * PAGE_HASH_BYTES)

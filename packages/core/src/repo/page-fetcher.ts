@@ -46,7 +46,19 @@ interface Run {
   level: ChainLevel
   segment: number
   firstSlot: number
-  pages: { p: PageNo; slot: number; entry: number }[]
+  /** The pages, in slot order (slots firstSlot, firstSlot + 1, …). */
+  pages: PageNo[]
+  /** Each page's entry in its level's page table. */
+  entries: number[]
+}
+
+/** The pages one (level, segment) serves, as parallel arrays (a large export has millions). */
+interface Group {
+  level: ChainLevel
+  segment: number
+  pages: PageNo[]
+  slots: number[]
+  entries: number[]
 }
 
 /**
@@ -78,37 +90,45 @@ export async function fetchPages(t: ResolvedTable, sink: PageSink, opts: FetchOp
 export async function fetchPageRuns(t: ResolvedTable, sink: PageRunSink, opts: FetchOptions, pages?: Iterable<PageNo>): Promise<void> {
   const size = t.pageSize
   const maxRunPages = Math.max(1, Math.floor(opts.maxRunBytes / size))
-  // Group by (level, segment), sorted by slot.
-  const groups = new Map<string, Run['pages']>()
-  const meta = new Map<string, { level: ChainLevel; segment: number }>()
+  // Group by (level, segment), then cut each group into runs of consecutive slots.
+  const groups = new Map<number, Group>()
   const add = (p: PageNo): void => {
     const li = t.level[p - 1]!
     if (li === LOCK_PAGE_LEVEL) return
     const level = t.levels[li]!
     const e = t.entry[p - 1]!
     const segment = level.manifest.pages.segments[e]!
-    const k = `${li}:${segment}`
+    const k = li * 0x1_0000_0000 + segment
     let g = groups.get(k)
     if (!g) {
-      g = []
+      g = { level, segment, pages: [], slots: [], entries: [] }
       groups.set(k, g)
-      meta.set(k, { level, segment })
     }
-    g.push({ p, slot: level.manifest.pages.slots[e]!, entry: e })
+    g.pages.push(p)
+    g.slots.push(level.manifest.pages.slots[e]!)
+    g.entries.push(e)
   }
   if (pages) for (const p of pages) add(p)
   else for (let p = 1; p <= t.pageCount; p++) add(p as PageNo)
 
   const runs: Run[] = []
-  for (const [k, g] of groups) {
-    const { level, segment } = meta.get(k)!
-    g.sort((a, b) => a.slot - b.slot)
+  for (const g of groups.values()) {
+    let order: number[] | null = null
+    for (let i = 1; i < g.slots.length; i++) {
+      if (g.slots[i]! < g.slots[i - 1]!) {
+        order = g.slots.map((_, j) => j).sort((a, b) => g.slots[a]! - g.slots[b]!)
+        break
+      }
+    }
     let run: Run | null = null
-    for (const item of g) {
-      if (run && item.slot === run.firstSlot + run.pages.length && run.pages.length < maxRunPages) {
-        run.pages.push(item)
+    for (let j = 0; j < g.slots.length; j++) {
+      const i = order ? order[j]! : j
+      const slot = g.slots[i]!
+      if (run && slot === run.firstSlot + run.pages.length && run.pages.length < maxRunPages) {
+        run.pages.push(g.pages[i]!)
+        run.entries.push(g.entries[i]!)
       } else {
-        run = { level, segment, firstSlot: item.slot, pages: [item] }
+        run = { level: g.level, segment: g.segment, firstSlot: slot, pages: [g.pages[i]!], entries: [g.entries[i]!] }
         runs.push(run)
       }
     }
@@ -148,16 +168,16 @@ async function fetchRun(run: Run, size: number, sink: PageRunSink, signal: Abort
   }
   const expected = level.manifest.pages.hashes
   const body = got.body.subarray(0, length)
-  const pages = run.pages.map((x) => x.p)
+  const { pages, entries } = run
   const { hashes, checksumTerms } = await hashPages(body, size, pages)
-  for (let i = 0; i < run.pages.length; i++) {
-    const item = run.pages[i]!
-    if (!hashAtEqual(hashes, i * PAGE_HASH_BYTES, expected, item.entry * PAGE_HASH_BYTES)) {
+  for (let i = 0; i < pages.length; i++) {
+    const e = entries[i]!
+    if (!hashAtEqual(hashes, i * PAGE_HASH_BYTES, expected, e * PAGE_HASH_BYTES)) {
       throw new CorruptPageError({
         snapshot: level.id,
-        pageNo: item.p,
+        pageNo: pages[i]!,
         key: key,
-        expected: toHex(expected.subarray(item.entry * PAGE_HASH_BYTES, (item.entry + 1) * PAGE_HASH_BYTES)),
+        expected: toHex(expected.subarray(e * PAGE_HASH_BYTES, (e + 1) * PAGE_HASH_BYTES)),
         actual: toHex(hashes.subarray(i * PAGE_HASH_BYTES, (i + 1) * PAGE_HASH_BYTES)),
       })
     }
