@@ -28,7 +28,8 @@ export async function hydrateFile(repo: Repository, target: Target, dir: string,
   await mkdir(dir, { recursive: true })
   const stem = target.branch ? encodeName(target.branch) : target.snapshot
   const path = join(dir, `${stem}.${randomBytes(6).toString('hex')}.sqlite`)
-  const result = await exportSnapshot(repo, target, path, opts)
+  // A working file is scratch: a crash loses the handle with it, and nothing reopens the file.
+  const result = await exportSnapshot(repo, target, path, { ...opts, durable: false })
   try {
     const fh = await open(path, 'r+')
     let storedFormat: FormatBytes
@@ -61,6 +62,8 @@ function openWal(path: string): LiveDatabase {
     const mode = db.pragma('journal_mode = WAL', { simple: true })
     if (mode !== 'wal') throw new InvalidStateError({ operation: 'open the working database', reason: `SQLite runs it in ${String(mode)} mode, not WAL` })
     db.pragma('wal_autocheckpoint = 0')
+    // Scratch, as above: durability comes from commits to the store, not from fsyncs here.
+    db.pragma('synchronous = OFF')
     // Starts the WAL generation a change tracker follows (its salts are in the wal-index).
     db.pragma('wal_checkpoint(TRUNCATE)')
     return db
