@@ -42,15 +42,29 @@ export interface FetchOptions {
   onPages?: (n: number) => void
 }
 
+/**
+ * One ranged read: `span` slots from `firstSlot`, of which `pages` are wanted (in slot order). A
+ * read may cover a few unwanted slots between wanted ones (`offsets` then says where each
+ * wanted page lies; null when there are none): in a deep chain the pages higher levels replace
+ * break a base segment into many short runs, and a request costs more than a few spare pages.
+ */
 interface Run {
   level: ChainLevel
   segment: number
   firstSlot: number
-  /** The pages, in slot order (slots firstSlot, firstSlot + 1, …). */
+  span: number
   pages: PageNo[]
   /** Each page's entry in its level's page table. */
   entries: number[]
+  /** Each page's slot minus `firstSlot`, when the read has gaps. */
+  offsets: number[] | null
 }
+
+/**
+ * A read bridges a gap of at most this many unwanted slots, and only while the unwanted slots of
+ * the whole read stay fewer than its wanted ones (at most twice the bytes needed).
+ */
+const MAX_GAP_SLOTS = 32
 
 /** The pages one (level, segment) serves, as parallel arrays (a large export has millions). */
 interface Group {
@@ -124,11 +138,15 @@ export async function fetchPageRuns(t: ResolvedTable, sink: PageRunSink, opts: F
     for (let j = 0; j < g.slots.length; j++) {
       const i = order ? order[j]! : j
       const slot = g.slots[i]!
-      if (run && slot === run.firstSlot + run.pages.length && run.pages.length < maxRunPages) {
+      const gap = run ? slot - (run.firstSlot + run.span) : -1
+      if (run && gap >= 0 && gap <= MAX_GAP_SLOTS && run.span + gap < maxRunPages && run.span + gap + 1 - (run.pages.length + 1) <= run.pages.length) {
+        if (gap > 0) run.offsets ??= run.pages.map((_, k) => k)
+        run.offsets?.push(slot - run.firstSlot)
+        run.span += gap + 1
         run.pages.push(g.pages[i]!)
         run.entries.push(g.entries[i]!)
       } else {
-        run = { level: g.level, segment: g.segment, firstSlot: slot, pages: [g.pages[i]!], entries: [g.entries[i]!] }
+        run = { level: g.level, segment: g.segment, firstSlot: slot, span: 1, pages: [g.pages[i]!], entries: [g.entries[i]!], offsets: null }
         runs.push(run)
       }
     }
@@ -160,15 +178,21 @@ async function fetchRun(run: Run, size: number, sink: PageRunSink, signal: Abort
   const seg = level.manifest.segments[run.segment]!
   const key = segmentKey(seg.id)
   const offset = run.firstSlot * size
-  const length = run.pages.length * size
+  const length = run.span * size
   const got = await level.store.store.get(key, { range: { offset, length }, ...(signal ? { signal } : {}) })
   if (!got) throw new MissingObjectError({ key: key, referencedBy: `snapshot ${level.id}` })
   if (got.body.byteLength < length) {
     throw new CorruptObjectError({ key: key, reason: `segment is ${got.size} bytes, shorter than its index says (${offset + length} needed by snapshot ${level.id})` })
   }
   const expected = level.manifest.pages.hashes
-  const body = got.body.subarray(0, length)
-  const { pages, entries } = run
+  const { pages, entries, offsets } = run
+  let body = got.body.subarray(0, length)
+  if (offsets) {
+    // Drop the spare slots (into a new buffer: the store's may be shared).
+    const wanted = new Uint8Array(pages.length * size)
+    for (let i = 0; i < offsets.length; i++) wanted.set(body.subarray(offsets[i]! * size, (offsets[i]! + 1) * size), i * size)
+    body = wanted
+  }
   const { hashes, checksumTerms } = await hashPages(body, size, pages)
   for (let i = 0; i < pages.length; i++) {
     const e = entries[i]!
