@@ -84,10 +84,11 @@ export class LiveBranches {
 
   /**
    * Open branch `name` in this handle: deal with uncommitted changes as `onUncommitted` says
-   * (default `refuse`: `UncommittedChangesError`), then rehydrate from the target's head. The
-   * handle's `db` is replaced by a new connection (the old one is closed: prepared statements
-   * of it are dead). Switching to the current branch re-reads its head. On any error the handle
-   * stays on its branch, unchanged.
+   * (default `refuse`: `UncommittedChangesError`), then bring the working database to the
+   * target's head — in file mode by rewriting only the pages that differ (from the page tables)
+   * and the uncommitted ones, else by hydrating afresh. The handle's `db` is replaced by a new
+   * connection (the old one is closed: prepared statements of it are dead). Switching to the
+   * current branch re-reads its head. On any error the handle stays on its branch, unchanged.
    */
   async switch(name: string, opts: SwitchOptions = {}): Promise<SwitchResult> {
     this.#host.assertOpen('switch branches')
