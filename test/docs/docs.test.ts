@@ -4,6 +4,7 @@ import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises'
 import { createServer, connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import pLimit from 'p-limit'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { S3Store } from '@strata/s3'
 import { TEST_S3_CREDENTIALS, TEST_S3_REGION, createTestBucket, localTarget, startTestS3, type TestS3 } from '@strata/s3/testing'
@@ -47,6 +48,10 @@ const LANGS = new Set(['sh', 'ts', 'text', 'json', 'mermaid'])
 const FILES = docFiles()
 const FENCES = new Map(FILES.map((f) => [f, fences(f, readFileSync(join(ROOT, f), 'utf8'))]))
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }
+
+/** The runs below go in parallel, at most three at a time: the rest of `npm test` shares the cores. */
+const slot = pLimit(3)
+const limited = (fn: () => Promise<void>) => (): Promise<void> => slot(fn)
 
 let scratch: string
 let shim: string
@@ -103,7 +108,7 @@ describe('the docs are checkable', () => {
 const OPENING = FENCES.get('README.md')![0]!
 
 describe.concurrent('every command shown runs', () => {
-  it('README.md opens with the two commands for a fresh machine, and they work', { timeout: 120_000 }, async () => {
+  it('README.md opens with the two commands for a fresh machine, and they work', { timeout: 240_000 }, limited(async () => {
     expect(OPENING.lang).toBe('sh')
     expect(OPENING.heading).toBe('Strata')
     expect(OPENING.body.trim().split('\n')).toEqual(['npm ci && npm run build && npm run demo', 'npm test'])
@@ -117,12 +122,12 @@ describe.concurrent('every command shown runs', () => {
     } finally {
       await session.close()
     }
-  })
+  }))
 
   for (const file of FILES) {
     const sh = FENCES.get(file)!.filter((f) => f.lang === 'sh' && f !== OPENING)
     if (sh.length === 0) continue
-    it(file, { timeout: 240_000 }, async () => {
+    it(file, { timeout: 240_000 }, limited(async () => {
       const session = await Session.open(file, sh)
       try {
         for (const f of sh) for (const c of shellCommands(f)) await session.run(f, c)
@@ -130,14 +135,14 @@ describe.concurrent('every command shown runs', () => {
       } finally {
         await session.close()
       }
-    })
+    }))
   }
 })
 
 describe.concurrent('every TypeScript block type-checks and runs', () => {
   const blocks = [...FENCES.values()].flat().filter((f) => f.lang === 'ts')
 
-  it('type-checks (tsc, strict, against the built packages)', { timeout: 120_000 }, async () => {
+  it('type-checks (tsc, strict, against the built packages)', { timeout: 240_000 }, limited(async () => {
     const dir = await mkdtemp(join(scratch, 'types-'))
     await symlink(join(ROOT, 'node_modules'), join(dir, 'node_modules'))
     const files = await Promise.all(
@@ -155,10 +160,10 @@ describe.concurrent('every TypeScript block type-checks and runs', () => {
     const r = await sh(`"${process.execPath}" "${join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc')}" -p .`, dir, process.env as Record<string, string>)
     const out = files.reduce((text, f) => text.split(f.name).join(f.at), r.stdout + r.stderr)
     expect(r.code, out).toBe(0)
-  })
+  }))
 
   for (const f of blocks) {
-    it(`${f.file}:${f.line} (${f.heading})`, { timeout: 120_000 }, async () => {
+    it(`${f.file}:${f.line} (${f.heading})`, { timeout: 240_000 }, limited(async () => {
       const session = await Session.open(f.file, [f])
       try {
         await symlink(join(ROOT, 'node_modules'), join(session.dir, 'node_modules'))
@@ -169,7 +174,7 @@ describe.concurrent('every TypeScript block type-checks and runs', () => {
       } finally {
         await session.close()
       }
-    })
+    }))
   }
 })
 
