@@ -17,6 +17,7 @@ import {
   InvalidArgumentError,
   StoreError,
   isStrataError,
+  isValidKey,
   validateKey,
   validatePrefix,
   type GetOptions,
@@ -437,15 +438,6 @@ function positiveInt(argument: string, n: number): number {
 function nonNegative(argument: string, n: number): number {
   if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError({ argument, reason: `must be a non-negative number (got ${n})` })
   return n
-}
-
-function isValidKey(key: string): boolean {
-  try {
-    validateKey(key)
-    return true
-  } catch {
-    return false
-  }
 }
 
 function isMissingKey(err: unknown): boolean {

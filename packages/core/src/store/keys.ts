@@ -34,3 +34,13 @@ export function validatePrefix(prefix: string): void {
   if (prefix === '') return
   validateKey(prefix.endsWith('/') ? prefix.slice(0, -1) : prefix)
 }
+
+/** True if `key` passes {@link validateKey} (for filtering listings, where a bad key is skipped, not an error). */
+export function isValidKey(key: string): boolean {
+  try {
+    validateKey(key)
+    return true
+  } catch {
+    return false
+  }
+}

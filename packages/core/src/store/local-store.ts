@@ -14,7 +14,7 @@ import {
   StoreError,
   isStrataError,
 } from '../errors/index.js'
-import { validateKey, validatePrefix } from './keys.js'
+import { isValidKey, validateKey, validatePrefix } from './keys.js'
 import type { GetOptions, GetResult, ObjectInfo, ObjectStore, PutOptions } from './object-store.js'
 
 /** Top-level directory of in-flight temporary files. Reserved: no key may start with it. */
@@ -629,15 +629,6 @@ function checkReserved(key: string, isPrefix: boolean): void {
   // A prefix such as `.t` may still match ordinary keys; the walk skips the reserved directories.
   if (RESERVED.has(first) && (!isPrefix || slash >= 0)) {
     throw new InvalidKeyError({ key, reason: `'${first}' is reserved by the local-directory store` })
-  }
-}
-
-function isValidKey(key: string): boolean {
-  try {
-    validateKey(key)
-    return true
-  } catch {
-    return false
   }
 }
 
