@@ -58,7 +58,11 @@ export interface RepositoryOptions {
   segmentBytes?: number
   /** Parallel transfers (uploads and ranged reads). Default 8. */
   concurrency?: number
-  /** Largest single ranged read; adjacent pages are coalesced up to it. Default 1 MiB. */
+  /**
+   * Largest single ranged read; adjacent pages are coalesced up to it. Default 2 MiB: at the
+   * default concurrency reads in flight hold about 16 MiB (twice that while hashed), and a
+   * 256 MiB export makes 128 requests — 16 round trips of latency.
+   */
   maxRunBytes?: number
   /**
    * Store URLs (or paths) that cross-store fallbacks may open, besides this store: an exact match
@@ -163,7 +167,7 @@ export class Repository {
     this.options = {
       segmentBytes: options.segmentBytes ?? DEFAULT_SEGMENT_BYTES,
       concurrency: options.concurrency ?? 8,
-      maxRunBytes: options.maxRunBytes ?? 1024 * 1024,
+      maxRunBytes: options.maxRunBytes ?? 2 * 1024 * 1024,
       defaultAuthor: options.defaultAuthor ?? process.env.USER ?? 'unknown',
       now: options.now ?? (() => new Date()),
       allowStores: (options.allowStores ?? []).map(normalizeStoreUrl),
