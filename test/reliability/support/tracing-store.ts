@@ -1,4 +1,5 @@
-import type { GetOptions, GetResult, ObjectInfo, ObjectStore, PutOptions } from '@strata/core'
+import type { ObjectStore } from '@strata/core'
+import { InterceptingStore, type StoreCall } from '@strata/core/testing'
 
 /** A store call as the crash harness names it: operation and the key's first segment, e.g. `put segments/`. */
 export function callGroup(operation: string, key: string): string {
@@ -27,23 +28,21 @@ export type TraceSink = (line: string) => void
  * (`I`) and completes (`D`), and that stops dead at a {@link KillPoint} (`before` or `after`) so the
  * parent's SIGKILL lands exactly there.
  */
-export class TracingStore implements ObjectStore {
+export class TracingStore extends InterceptingStore {
   #n = 0
   readonly #seen = new Map<string, number>()
 
   /** Wrap `inner`; report calls to `sink`; stop dead at `stopAt`, calling `onStop` first. */
   constructor(
-    readonly inner: ObjectStore,
+    inner: ObjectStore,
     readonly sink: TraceSink,
     readonly stopAt: KillPoint | null = null,
     readonly onStop: () => void = () => {},
-  ) {}
-
-  get url(): string {
-    return this.inner.url
+  ) {
+    super(inner)
   }
 
-  async #call<T>(operation: string, key: string, forward: () => Promise<T>): Promise<T> {
+  protected async intercept<T>({ operation, key }: StoreCall, forward: () => Promise<T>): Promise<T> {
     const n = ++this.#n
     const group = callGroup(operation, key)
     const nth = (this.#seen.get(group) ?? 0) + 1
@@ -62,35 +61,6 @@ export class TracingStore implements ObjectStore {
     this.sink('STOP')
     this.onStop()
     return stall()
-  }
-
-  get(key: string, opts?: GetOptions): Promise<GetResult | null> {
-    return this.#call('get', key, () => this.inner.get(key, opts))
-  }
-
-  head(key: string, opts?: { signal?: AbortSignal }): Promise<ObjectInfo | null> {
-    return this.#call('head', key, () => this.inner.head(key, opts))
-  }
-
-  put(key: string, body: Uint8Array, opts?: PutOptions): Promise<{ version: string }> {
-    return this.#call('put', key, () => this.inner.put(key, body, opts))
-  }
-
-  async *list(prefix: string, opts?: { signal?: AbortSignal }): AsyncIterable<ObjectInfo> {
-    const items = await this.#call('list', prefix, async () => {
-      const out: ObjectInfo[] = []
-      for await (const info of this.inner.list(prefix, opts)) out.push(info)
-      return out
-    })
-    yield* items
-  }
-
-  delete(keys: readonly string[]): Promise<void> {
-    return this.#call('delete', keys[0] ?? '', () => this.inner.delete(keys))
-  }
-
-  async close(): Promise<void> {
-    await this.inner.close?.()
   }
 }
 

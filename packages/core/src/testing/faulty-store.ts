@@ -1,5 +1,6 @@
 import { StoreError } from '../errors/index.js'
-import type { GetOptions, GetResult, ObjectInfo, ObjectStore, PutOptions } from '../store/object-store.js'
+import type { ObjectInfo, ObjectStore } from '../store/object-store.js'
+import { InterceptingStore } from './intercepting-store.js'
 import { callOf } from './store-call.js'
 import type { StoreCall, StoreOperation } from './store-call.js'
 
@@ -49,7 +50,7 @@ export interface InjectedFault {
  * An `ObjectStore` wrapper that injects failures and latency by rule, for fault and timeout
  * tests. Calls no rule matches are forwarded unchanged (after the latency).
  */
-export class FaultyStore implements ObjectStore {
+export class FaultyStore extends InterceptingStore {
   /** Delay added before every call; may be changed between calls. */
   latencyMs: number | ((call: StoreCall) => number)
   /** Every fault injected so far, in order. */
@@ -57,17 +58,10 @@ export class FaultyStore implements ObjectStore {
   readonly #rules = new Map<FaultRule, number>()
 
   /** Wrap `inner`. */
-  constructor(
-    readonly inner: ObjectStore,
-    options: FaultyStoreOptions = {},
-  ) {
+  constructor(inner: ObjectStore, options: FaultyStoreOptions = {}) {
+    super(inner)
     this.latencyMs = options.latencyMs ?? 0
     for (const rule of options.rules ?? []) this.addRule(rule)
-  }
-
-  /** The wrapped store's URL. */
-  get url(): string {
-    return this.inner.url
   }
 
   /** Start applying `rule` (its count starts at zero). Returns a function that removes it. */
@@ -83,23 +77,11 @@ export class FaultyStore implements ObjectStore {
     this.#rules.clear()
   }
 
-  /** Forward `get`, unless a rule fails it. */
-  get(key: string, opts?: GetOptions): Promise<GetResult | null> {
-    return this.#run(callOf('get', key), () => this.inner.get(key, opts))
-  }
-
-  /** Forward `head`, unless a rule fails it. */
-  head(key: string, opts?: { signal?: AbortSignal }): Promise<ObjectInfo | null> {
-    return this.#run(callOf('head', key), () => this.inner.head(key, opts))
-  }
-
-  /** Forward `put`, unless a rule fails it before or after the write. */
-  put(key: string, body: Uint8Array, opts?: PutOptions): Promise<{ version: string }> {
-    return this.#run(callOf('put', key), () => this.inner.put(key, body, opts))
-  }
-
-  /** Forward `list`; a rule fails it before the first object or after the last one. */
-  async *list(prefix: string, opts?: { signal?: AbortSignal }): AsyncIterable<ObjectInfo> {
+  /**
+   * Forward `list` as a stream (unlike the base, which reads it whole): a rule fails it before
+   * the first object or after the last one has been yielded.
+   */
+  override async *list(prefix: string, opts?: { signal?: AbortSignal }): AsyncIterable<ObjectInfo> {
     const call = callOf('list', prefix)
     const { before, after } = this.#match(call)
     await this.#delay(call)
@@ -108,17 +90,8 @@ export class FaultyStore implements ObjectStore {
     if (after) throw this.#inject(call, after, 'after')
   }
 
-  /** Forward `delete`, unless a rule fails it before or after the deletion. */
-  delete(keys: readonly string[]): Promise<void> {
-    return this.#run({ operation: 'delete', key: keys[0] ?? '', keys }, () => this.inner.delete(keys))
-  }
-
-  /** Close the inner store, if it can be closed. */
-  async close(): Promise<void> {
-    await this.inner.close?.()
-  }
-
-  async #run<T>(call: StoreCall, forward: () => Promise<T>): Promise<T> {
+  /** Delay, then fail the call before or after forwarding it when a rule says so. */
+  protected async intercept<T>(call: StoreCall, forward: () => Promise<T>): Promise<T> {
     const { before, after } = this.#match(call)
     await this.#delay(call)
     if (before) throw this.#inject(call, before, 'before')
