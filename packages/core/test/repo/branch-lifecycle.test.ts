@@ -49,7 +49,7 @@ describe('branch expiry and holds', () => {
     expect(await repo.unhold('kept')).toBeNull()
     expect((await repo.gc(EAGER)).expiredBranches).toEqual(['kept'])
     expect(await keysOf(store)).toEqual(
-      await keysNeededBy(store, await Promise.all(['main', 'tmp'].map(async (name) => ({ name, ...(await repo.getBranch(name)) })))),
+      await keysNeededBy(store, await Promise.all(['main', 'tmp'].map((name) => repo.getBranch(name)))),
     )
   })
 
@@ -102,7 +102,7 @@ describe('deleteBranch with detachChildren', () => {
     }
     expect((await repo.show('sibling')).fallback).toBeNull() // main's import: it never stacked on featureA
     await repo.gc(EAGER)
-    const live = await Promise.all(['main', 'experimentA', 'deeper', 'sibling'].map(async (name) => ({ name, ...(await repo.getBranch(name)) })))
+    const live = await Promise.all(['main', 'experimentA', 'deeper', 'sibling'].map((name) => repo.getBranch(name)))
     expect(await keysOf(store)).toEqual(await keysNeededBy(store, live))
     await expect((await Repository.open(store)).verify({ deep: true })).resolves.toMatchObject({ ok: true })
   })

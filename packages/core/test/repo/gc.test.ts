@@ -72,7 +72,7 @@ describe('gc: mark and sweep', () => {
     // featureA moves on after experimentA forked: this page only featureA's head reads.
     await repo.commit('featureA', { writes: [[5, testPage(PS, 0xa4)]] })
     const experiment = await repo.readDatabase('experimentA')
-    const needed = await keysNeededBy(store, await Promise.all(['main', 'experimentA'].map(async (n) => ({ name: n, ...(await repo.getBranch(n)) }))))
+    const needed = await keysNeededBy(store, await Promise.all(['main', 'experimentA'].map((n) => repo.getBranch(n))))
     const featureHead = await repo.snapshot((await repo.getBranch('featureA')).head)
     const pageFiveSegment = featureHead.segments[featureHead.pages.segments[[...featureHead.pages.pageNos].indexOf(5)]!]!
 
@@ -84,7 +84,7 @@ describe('gc: mark and sweep', () => {
     const r = await repo.gc({ ...EAGER, compact: false })
     // What is left is exactly main, experimentA (with the featureA snapshot it stacks on) and the new featureA.
     const reborn = await repo.getBranch('featureA')
-    expect(await keysOf(store)).toEqual([...new Set([...needed, ...(await keysNeededBy(store, [{ name: 'featureA', ...reborn }]))])].sort())
+    expect(await keysOf(store)).toEqual([...new Set([...needed, ...(await keysNeededBy(store, [reborn]))])].sort())
     expect(r.deleted.map((d) => d.key)).toContain(segmentKey(pageFiveSegment.id))
     expect(r.deleted.map((d) => d.key)).not.toContain(snapshotKey((await repo.getBranch('experimentA')).base))
     expect(await bytesOf(store)).toBe(before - r.freed.bytes)
@@ -95,7 +95,7 @@ describe('gc: mark and sweep', () => {
     // Deleting experimentA too leaves main and the new, empty featureA.
     await repo.deleteBranch('experimentA')
     await repo.gc({ ...EAGER, compact: false })
-    expect(await keysOf(store)).toEqual(await keysNeededBy(store, [{ name: 'main', ...(await repo.getBranch('main')) }, { name: 'featureA', ...reborn }]))
+    expect(await keysOf(store)).toEqual(await keysNeededBy(store, [await repo.getBranch('main'), reborn]))
     expect((await repo.verify({ deep: true })).ok).toBe(true)
   })
 
