@@ -6,13 +6,10 @@ import {
   segmentKey,
   snapshotKey,
   type BranchId,
-  type GetOptions,
-  type GetResult,
-  type ObjectInfo,
   type ObjectStore,
-  type PutOptions,
   type SnapshotId,
 } from '../../src/index.js'
+import { InterceptingStore, type StoreCall } from '../../src/testing/index.js'
 
 /** Retention that keeps heads only, and no grace: what tests use to see garbage go at once. */
 export const EAGER = { graceMs: 0, retention: { keepLast: 1, keepWithinMs: 0 } } as const
@@ -58,43 +55,22 @@ export async function keysNeededBy(store: ObjectStore, refs: { name: string; bra
  * A store wrapper that runs a callback once at a chosen moment of gc: right after the first full
  * listing of the store, or right before the first delete. Everything else is forwarded.
  */
-export class HookStore implements ObjectStore {
+export class HookStore extends InterceptingStore {
   afterFullList: (() => Promise<void>) | null = null
   beforeDelete: (() => Promise<void>) | null = null
 
-  constructor(readonly inner: ObjectStore) {}
-
-  get url(): string {
-    return this.inner.url
-  }
-
-  get(key: string, opts?: GetOptions): Promise<GetResult | null> {
-    return this.inner.get(key, opts)
-  }
-
-  head(key: string, opts?: { signal?: AbortSignal }): Promise<ObjectInfo | null> {
-    return this.inner.head(key, opts)
-  }
-
-  put(key: string, body: Uint8Array, opts?: PutOptions): Promise<{ version: string }> {
-    return this.inner.put(key, body, opts)
-  }
-
-  async *list(prefix: string, opts?: { signal?: AbortSignal }): AsyncIterable<ObjectInfo> {
-    yield* this.inner.list(prefix, opts)
-    if (prefix === '' && this.afterFullList) {
-      const hook = this.afterFullList
-      this.afterFullList = null
-      await hook()
-    }
-  }
-
-  async delete(keys: readonly string[]): Promise<void> {
-    if (this.beforeDelete) {
+  protected async intercept<T>(call: StoreCall, forward: () => Promise<T>): Promise<T> {
+    if (call.operation === 'delete' && this.beforeDelete) {
       const hook = this.beforeDelete
       this.beforeDelete = null
       await hook()
     }
-    return this.inner.delete(keys)
+    const result = await forward()
+    if (call.operation === 'list' && call.key === '' && this.afterFullList) {
+      const hook = this.afterFullList
+      this.afterFullList = null
+      await hook()
+    }
+    return result
   }
 }
