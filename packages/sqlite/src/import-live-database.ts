@@ -85,37 +85,26 @@ export async function importLiveDatabase(repo: Repository, path: string, opts: I
  * read-only, unless SQLite reports a hot journal that only a read-write connection may roll back.
  */
 function openConsistent(path: string): Database.Database {
-  const probe = (db: Database.Database): void => {
-    db.prepare('SELECT count(*) FROM sqlite_schema').get()
-  }
   const refuse = (e: unknown): never => {
     throw new InvalidDatabaseError({ path, reason: `SQLite cannot read it (${(e as Error).message})` }, { cause: e })
   }
-  let db: Database.Database
-  try {
-    db = new Database(path, { readonly: true, fileMustExist: true })
-  } catch (e) {
-    return refuse(e)
+  for (const readonly of [true, false]) {
+    let db: Database.Database
+    try {
+      db = new Database(path, { readonly, fileMustExist: true })
+    } catch (e) {
+      return refuse(e)
+    }
+    try {
+      db.prepare('SELECT count(*) FROM sqlite_schema').get()
+      return db
+    } catch (e) {
+      db.close()
+      // Only a hot journal (which a read-only connection may not roll back) earns a second try.
+      if (!readonly || (e as { code?: unknown }).code !== 'SQLITE_READONLY_ROLLBACK') return refuse(e)
+    }
   }
-  try {
-    probe(db)
-    return db
-  } catch (e) {
-    db.close()
-    if ((e as { code?: unknown }).code !== 'SQLITE_READONLY_ROLLBACK') return refuse(e)
-  }
-  try {
-    db = new Database(path, { fileMustExist: true })
-  } catch (e) {
-    return refuse(e)
-  }
-  try {
-    probe(db)
-    return db
-  } catch (e) {
-    db.close()
-    return refuse(e)
-  }
+  throw new Error('unreachable')
 }
 
 function isSqliteError(e: unknown): boolean {
