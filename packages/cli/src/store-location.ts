@@ -16,6 +16,9 @@ export const STORE_ENV = 'STRATA_STORE'
 export async function openStore(spec: string, opts: { create: boolean }): Promise<ObjectStore> {
   const scheme = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\//.exec(spec)?.[1]?.toLowerCase()
   if (scheme === 's3') {
+    // The SDK warns on stderr, once per process, that its future releases will need a newer Node;
+    // in a command-line tool that notice is noise on every run. An explicit setting wins.
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
     // Loaded on demand: the AWS SDK is large and local stores never need it.
     const { S3Store } = await import('@strata/s3')
     return S3Store.fromUrl(spec)
