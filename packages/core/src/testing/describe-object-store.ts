@@ -316,43 +316,27 @@ export function describeObjectStore(name: string, makeFixture: () => Promise<Sto
         await workers?.broadcast(() => ({ op: 'close' }))
       })
 
-      it(`lets exactly one of ${PROCESSES} processes win a create-only put`, async () => {
+      /** `PROCESSES` children race one conditional put per round; exactly one wins, and its bytes are stored. */
+      async function raceRounds(name: string, condition: (key: string) => Promise<{ ifNoneMatch: true } | { ifMatch: string }>): Promise<void> {
         for (let round = 0; round < 3; round++) {
-          const key = `mp/create-${round}`
+          const key = `mp/${name}-${round}`
+          const cond = await condition(key)
           const bodies = Array.from({ length: PROCESSES }, (_, i) => `process ${i} round ${round} `.repeat(i + 1))
           const startAt = Date.now() + 150
-          const replies = await workers!.broadcast((i) => ({
-            op: 'put',
-            key,
-            body: Buffer.from(bodies[i]!).toString('base64'),
-            ifNoneMatch: true,
-            startAt,
-          }))
+          const replies = await workers!.broadcast((i) => ({ op: 'put', key, body: Buffer.from(bodies[i]!).toString('base64'), ...cond, startAt }))
           const winner = singleWinner(replies)
           const got = await store.get(key)
           expect(str(got!.body)).toBe(bodies[winner.index])
           expect(got!.version).toBe((winner.result as { version: string }).version)
         }
+      }
+
+      it(`lets exactly one of ${PROCESSES} processes win a create-only put`, async () => {
+        await raceRounds('create', async () => ({ ifNoneMatch: true }))
       }, 60_000)
 
       it(`lets exactly one of ${PROCESSES} processes win an ifMatch put from one version`, async () => {
-        for (let round = 0; round < 3; round++) {
-          const key = `mp/cas-${round}`
-          const { version } = await store.put(key, text('base'))
-          const bodies = Array.from({ length: PROCESSES }, (_, i) => `process ${i} round ${round}`)
-          const startAt = Date.now() + 150
-          const replies = await workers!.broadcast((i) => ({
-            op: 'put',
-            key,
-            body: Buffer.from(bodies[i]!).toString('base64'),
-            ifMatch: version,
-            startAt,
-          }))
-          const winner = singleWinner(replies)
-          const got = await store.get(key)
-          expect(str(got!.body)).toBe(bodies[winner.index])
-          expect(got!.version).toBe((winner.result as { version: string }).version)
-        }
+        await raceRounds('cas', async (key) => ({ ifMatch: (await store.put(key, text('base'))).version }))
       }, 60_000)
 
       it(`loses no update when ${PROCESSES} processes increment one counter with ifMatch`, async () => {
