@@ -1,31 +1,16 @@
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdtemp, readdir, rm, unlink, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readdir, unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { BIN, assertBuilt, json, jsonError, listing, makeFixture, strata, type CliRun } from './helpers.js'
+import { describe, expect, it } from 'vitest'
+import { BIN, json, jsonError, listing, strata, useImportedStore, type CliRun } from './helpers.js'
 
 // The CLI's contract with scripts: --json documents, exit codes, error reports, and that bad
 // input is refused without writing anything to the store.
 
-let dir: string
-let store: string
-const env = (): Record<string, string> => ({ STRATA_CACHE_DIR: join(dir, 'cache') })
-const cli = (...args: string[]): Promise<CliRun> => strata(['--store', store, ...args], { cwd: dir, env: env() })
+const fixture = useImportedStore('contract')
+const cli = fixture.cli
 
-beforeAll(async () => {
-  assertBuilt()
-  dir = await mkdtemp(join(tmpdir(), 'strata-cli-contract-'))
-  store = join(dir, 'store')
-  makeFixture(join(dir, 'app.db'), 300)
-  expect((await cli('init')).code).toBe(0)
-  const imported = await cli('import', 'app.db')
-  expect(imported.code, imported.stderr).toBe(0)
-})
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true })
-})
 
 /** A successful --json run: exit 0, one document on stdout, nothing on stderr. */
 async function ok<T = Record<string, unknown>>(...args: string[]): Promise<T> {
@@ -37,7 +22,7 @@ async function ok<T = Record<string, unknown>>(...args: string[]): Promise<T> {
 
 /** Run a command that must fail and must not change the store; returns the run. */
 async function refused(args: string[], expected: { code: number; error: string; message: RegExp }): Promise<CliRun> {
-  const before = await listing(store)
+  const before = await listing(fixture.store)
   const human = await cli(...args)
   expect(human.code, human.stderr).toBe(expected.code)
   expect(human.stdout).toBe('')
@@ -47,7 +32,7 @@ async function refused(args: string[], expected: { code: number; error: string; 
   expect(machine.code).toBe(expected.code)
   expect(machine.stdout).toBe('')
   expect(jsonError(machine)).toMatchObject({ code: expected.error, message: expect.stringMatching(expected.message), data: expect.any(Object) })
-  expect(await listing(store)).toEqual(before)
+  expect(await listing(fixture.store)).toEqual(before)
   return human
 }
 
@@ -76,7 +61,7 @@ describe('--json prints exactly one document on stdout for every command', () =>
     expect(await ok('export', 'shapes2', 'shapes.db')).toMatchObject({ path: 'shapes.db', snapshot: mat.snapshot, check: null })
     expect(await ok('branch', 'delete', 'shapes2')).toMatchObject({ deleted: 'shapes2', head: mat.snapshot })
     // Live branches leave no working files behind.
-    expect(existsSync(join(dir, 'cache')) ? await readdir(join(dir, 'cache'), { recursive: true }) : []).not.toContainEqual(expect.stringMatching(/\.db$/))
+    expect(existsSync(join(fixture.dir, 'cache')) ? await readdir(join(fixture.dir, 'cache'), { recursive: true }) : []).not.toContainEqual(expect.stringMatching(/\.db$/))
   })
 
   it('gc --dry-run and verify', async () => {
@@ -110,7 +95,7 @@ describe('people get tables and summaries; logs go to stderr', () => {
   })
 
   it('the store may come from STRATA_STORE', async () => {
-    const r = await strata(['branch', 'list', '--json'], { cwd: dir, env: { STRATA_STORE: store } })
+    const r = await strata(['branch', 'list', '--json'], { cwd: fixture.dir, env: { STRATA_STORE: fixture.store } })
     expect(r.code, r.stderr).toBe(0)
     expect(json<{ branches: unknown[] }>(r).branches.length).toBeGreaterThanOrEqual(1)
   })
@@ -123,10 +108,10 @@ describe('exit codes', () => {
     await refused(['frobnicate'], { code: 2, error: 'STRATA_USAGE', message: /unknown command 'frobnicate'/ })
     await refused(['log', '--limit', '0'], { code: 2, error: 'STRATA_USAGE', message: /--limit must be a positive integer/ })
     await refused(['sql', 'main', ' ;; -- nothing'], { code: 2, error: 'STRATA_INVALID_ARGUMENT', message: /contains no statement/ })
-    const noStore = await strata(['branch', 'list'], { cwd: dir })
+    const noStore = await strata(['branch', 'list'], { cwd: fixture.dir })
     expect(noStore.code).toBe(2)
     expect(noStore.stderr).toMatch(/no store given: pass --store .* or set STRATA_STORE/)
-    const badScheme = await strata(['--store', 'http://example.com/x', 'branch', 'list'], { cwd: dir })
+    const badScheme = await strata(['--store', 'http://example.com/x', 'branch', 'list'], { cwd: fixture.dir })
     expect(badScheme.code).toBe(2)
     expect(badScheme.stderr).toMatch(/unsupported store URL/)
   })
@@ -141,7 +126,7 @@ describe('exit codes', () => {
   })
 
   it('0 and silence when the reader closes stdout early (strata … | head)', async () => {
-    const child = spawn(process.execPath, [BIN, 'branch', 'list'], { cwd: dir, env: { ...process.env, STRATA_STORE: store } })
+    const child = spawn(process.execPath, [BIN, 'branch', 'list'], { cwd: fixture.dir, env: { ...process.env, STRATA_STORE: fixture.store } })
     child.stdout.destroy()
     let stderr = ''
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
@@ -151,16 +136,16 @@ describe('exit codes', () => {
   })
 
   it('1 for a store without a repository, which is not created', async () => {
-    const missing = join(dir, 'no-such-store')
-    const r = await strata(['--store', missing, 'branch', 'list'], { cwd: dir })
+    const missing = join(fixture.dir, 'no-such-store')
+    const r = await strata(['--store', missing, 'branch', 'list'], { cwd: fixture.dir })
     expect(r.code).toBe(1)
     expect(r.stderr).toMatch(/is not a Strata repository; create one with `strata init`/)
     expect(existsSync(missing)).toBe(false)
   })
 
   it('3 when verify finds problems', async () => {
-    const damaged = join(dir, 'damaged')
-    const d = (...args: string[]) => strata(['--store', damaged, ...args], { cwd: dir })
+    const damaged = join(fixture.dir, 'damaged')
+    const d = (...args: string[]) => strata(['--store', damaged, ...args], { cwd: fixture.dir })
     expect((await d('init')).code).toBe(0)
     expect((await d('import', 'app.db')).code).toBe(0)
     const segments = (await readdir(join(damaged, 'segments'), { recursive: true, withFileTypes: true })).filter((e) => e.isFile())
@@ -178,11 +163,11 @@ describe('exit codes', () => {
 describe('bad input is refused with a clear message and nothing written', () => {
   it('a missing file', async () => {
     await refused(['import', 'missing.db', '--branch', 'x'], { code: 1, error: 'STRATA_INVALID_DATABASE', message: /missing\.db .*does not exist/ })
-    expect(existsSync(join(dir, 'missing.db'))).toBe(false)
+    expect(existsSync(join(fixture.dir, 'missing.db'))).toBe(false)
   })
 
   it('a file that is not SQLite', async () => {
-    await writeFile(join(dir, 'notes.txt'), 'these are not the pages you are looking for\n'.repeat(200))
+    await writeFile(join(fixture.dir, 'notes.txt'), 'these are not the pages you are looking for\n'.repeat(200))
     await refused(['import', 'notes.txt', '--branch', 'notes'], { code: 1, error: 'STRATA_INVALID_DATABASE', message: /notes\.txt is not a usable SQLite database/ })
   })
 
@@ -190,7 +175,7 @@ describe('bad input is refused with a clear message and nothing written', () => 
     await refused(['branch', 'create', 'x', '--from', 'nope'], { code: 1, error: 'STRATA_BRANCH_NOT_FOUND', message: /no branch named "nope"/ })
     await refused(['sql', 'nope', 'SELECT 1'], { code: 1, error: 'STRATA_BRANCH_NOT_FOUND', message: /no branch named "nope"/ })
     await refused(['export', 'nope', 'nope.db'], { code: 1, error: 'STRATA_BRANCH_NOT_FOUND', message: /no branch named "nope"/ })
-    expect(existsSync(join(dir, 'nope.db'))).toBe(false)
+    expect(existsSync(join(fixture.dir, 'nope.db'))).toBe(false)
     await refused(['branch', 'delete', 'nope'], { code: 1, error: 'STRATA_BRANCH_NOT_FOUND', message: /no branch named "nope"/ })
   })
 

@@ -1,10 +1,12 @@
 import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { existsSync, readdirSync, statSync } from 'node:fs'
-import { readFile, readdir } from 'node:fs/promises'
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import Database from 'better-sqlite3'
+import { afterAll, beforeAll, expect } from 'vitest'
 
 /** The repository root. */
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
@@ -119,5 +121,43 @@ export function dump(path: string): unknown {
     }))
   } finally {
     db.close()
+  }
+}
+
+/** A scratch directory with a local store holding `app.db` imported as main, and a CLI bound to it. */
+export interface ImportedStore {
+  readonly dir: string
+  readonly store: string
+  /** Run the built CLI on the store, in the directory, with its own segment cache. */
+  cli(...args: string[]): Promise<CliRun>
+}
+
+/**
+ * Register `beforeAll`/`afterAll` hooks that build the CLI check, a scratch directory named after
+ * `name`, a fixture of `rows` rows, `strata init` and `strata import app.db`; and remove it after.
+ */
+export function useImportedStore(name: string, rows = 300): ImportedStore {
+  let dir = ''
+  const cli = (...args: string[]): Promise<CliRun> =>
+    strata(['--store', join(dir, 'store'), ...args], { cwd: dir, env: { STRATA_CACHE_DIR: join(dir, 'cache') } })
+  beforeAll(async () => {
+    assertBuilt()
+    dir = await mkdtemp(join(tmpdir(), `strata-cli-${name}-`))
+    makeFixture(join(dir, 'app.db'), rows)
+    expect((await cli('init')).code).toBe(0)
+    const imported = await cli('import', 'app.db')
+    expect(imported.code, imported.stderr).toBe(0)
+  })
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true })
+  })
+  return {
+    get dir() {
+      return dir
+    },
+    get store() {
+      return join(dir, 'store')
+    },
+    cli,
   }
 }

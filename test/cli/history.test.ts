@@ -1,15 +1,10 @@
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { assertBuilt, json, jsonError, makeFixture, strata, type CliRun } from './helpers.js'
+import { describe, expect, it } from 'vitest'
+import { json, jsonError, useImportedStore } from './helpers.js'
 
 // History (log filters, tag, reset, diff, map) and storage lifecycle (stats, why-alive, holds,
 // compact, --ttl, --detach-children) through the built CLI. One story, few processes.
 
-let dir: string
-let store: string
-const cli = (...args: string[]): Promise<CliRun> => strata(['--store', store, ...args], { cwd: dir, env: { STRATA_CACHE_DIR: join(dir, 'cache') } })
+const { cli } = useImportedStore('history')
 
 /** A successful --json run: exit 0, one document on stdout. */
 async function ok<T = Record<string, unknown>>(...args: string[]): Promise<T> {
@@ -26,18 +21,6 @@ interface RowsDoc {
   rows: { table: string; keyKind: string; added: number; removed: number; changed: number; rows: { added: { key: Record<string, unknown>; after: Record<string, unknown> }[]; changed: { key: Record<string, unknown> }[] } }[] | null
 }
 
-beforeAll(async () => {
-  assertBuilt()
-  dir = await mkdtemp(join(tmpdir(), 'strata-cli-history-'))
-  store = join(dir, 'store')
-  makeFixture(join(dir, 'app.db'), 300)
-  expect((await cli('init')).code).toBe(0)
-  const imported = await cli('import', 'app.db')
-  expect(imported.code, imported.stderr).toBe(0)
-})
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true })
-})
 
 describe('history', () => {
   let tagged: string
