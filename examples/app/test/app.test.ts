@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { LocalStore, Repository } from '@strata/core'
 import { startApp, type AppOptions, type RunningApp } from '../src/app.js'
+import { OPERATIONS } from '../src/operations.js'
 import { seedDatabase } from '../src/seed.js'
 
 const ALICE = 'alice-0123456789abcdef'
@@ -137,6 +138,23 @@ it('gives each session its own branch: isolated, main untouched, nothing left af
 })
 
 describe('no request reaches a file outside the session', () => {
+  it("lists only reads and single-statement writes of the app's own table", () => {
+    const db = new Database(join(work, 'seed.sqlite'), { readonly: true })
+    const books = db.prepare("SELECT rootpage FROM sqlite_schema WHERE tbl_name = 'books'").pluck().all()
+    for (const [name, op] of Object.entries(OPERATIONS)) {
+      const kind = /^(\w+) /.exec(op.sql)?.[1]
+      expect(['SELECT', 'INSERT', 'UPDATE', 'DELETE'], name).toContain(kind)
+      expect(db.prepare(op.sql).readonly, name).toBe(kind === 'SELECT')
+      // The compiled program opens only the books table and its index, in the main database.
+      const values = Object.fromEntries(Object.entries(op.params).map(([p, type]) => [p, type === 'text' ? 'x' : 1]))
+      const program = db.prepare(`EXPLAIN ${op.sql}`).all(values) as { opcode: string; p2: number; p3: number }[]
+      const opened = program.filter((i) => i.opcode === 'OpenRead' || i.opcode === 'OpenWrite')
+      expect(opened.length, name).toBeGreaterThan(0)
+      for (const i of opened) expect([i.p3, books.includes(i.p2)], `${name}: ${JSON.stringify(i)}`).toEqual([0, true])
+    }
+    db.close()
+  })
+
   it('refuses SQL that would write, attach, load or re-journal files, in every place a client can put it', async () => {
     const attack = join(work, 'attack')
     await mkdir(attack)
