@@ -109,6 +109,8 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   const maxSessions = opts.maxSessions ?? 100
   const maxQueue = opts.maxQueue ?? 8
   checkTokens(opts.tokens)
+  // A session's timer runs for ttlMs; Node's timers hold at most 2^31 - 1 ms (about 24 days).
+  if (!(ttlMs > 0 && ttlMs <= 2 ** 31 - 1)) throw new TypeError('ttlMs must be a duration from 1 ms to 24 days')
   // Tokens are looked up by their digest, so the lookup's timing says nothing about a token's characters.
   const clients = new Set(opts.tokens.map(digest))
   const sessions = new Map<string, Session>()

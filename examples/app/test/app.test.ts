@@ -239,9 +239,12 @@ describe('who may do what', () => {
     expect((await call('DELETE', `/sessions/${mine.id}`, { token: ALICE })).status).toBe(204)
   })
 
-  it('refuses tokens too short to be secret', async () => {
+  it('refuses to start without usable tokens or with a TTL its timers cannot hold', async () => {
     for (const tokens of [[], ['short'], [ALICE, 'with a space 0123456789']]) {
       await expect(startApp({ repo, cacheDir: join(work, 'cache'), tokens })).rejects.toThrow(TypeError)
+    }
+    for (const ttlMs of [0, -1, Number.NaN, 30 * 24 * 3600_000]) {
+      await expect(startApp({ repo, cacheDir: join(work, 'cache'), tokens: [ALICE], ttlMs })).rejects.toThrow(TypeError)
     }
   })
 })
