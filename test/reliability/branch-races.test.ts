@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { LocalStore, Repository, foldName, isStrataError, refKey, type ObjectStore } from '@strata/core'
+import { LocalStore, Repository, isStrataError, type ObjectStore } from '@strata/core'
+import { foldName, refKey } from '@strata/core/engine'
 import { FaultyStore, tempDir } from '@strata/core/testing'
 import { syntheticDb, writeDb } from './support/databases.js'
 import { checkRepository } from './support/oracle.js'

@@ -3,7 +3,8 @@ import { closeSync, fstatSync, ftruncateSync, openSync, readSync, statSync, writ
 import { mkdir, open, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
-import { encodeName, exportSnapshot, type OperationOptions, type PageSize, type Repository, type Target } from '@strata/core'
+import { type OperationOptions, type PageSize, type Repository, type Target } from '@strata/core'
+import { encodeName, exportSnapshot } from '@strata/core/engine'
 import { InvalidStateError } from './errors/index.js'
 import { formatBytesOf, setFormatBytes, type FormatBytes } from './header-mode.js'
 import type { LiveDatabase } from './sqlite-types.js'
@@ -29,7 +30,7 @@ export async function hydrateFile(repo: Repository, target: Target, dir: string,
   const stem = target.branch ? encodeName(target.branch) : target.snapshot
   const path = join(dir, `${stem}.${randomBytes(6).toString('hex')}.sqlite`)
   // A working file is scratch: a crash loses the handle with it, and nothing reopens the file.
-  const result = await exportSnapshot(repo, target, path, { ...opts, durable: false })
+  const result = await exportSnapshot(repo.ctx, target, path, { ...opts, durable: false })
   try {
     const fh = await open(path, 'r+')
     let storedFormat: FormatBytes

@@ -1,4 +1,4 @@
-import { hashPage } from '@strata/core'
+import { hashPage } from '@strata/core/engine'
 import type { CapturedChanges, ChangeTracker, ChangeTrackerFactory, TrackerContext } from './change-tracker.js'
 import type { PageHashes } from './page-hashes.js'
 

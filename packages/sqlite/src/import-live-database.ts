@@ -2,15 +2,8 @@ import { mkdtemp, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { basename, join } from 'node:path'
 import Database from 'better-sqlite3'
-import {
-  AbortedError,
-  InvalidDatabaseError,
-  assertNameFree,
-  validateName,
-  type ImportOptions,
-  type ImportResult,
-  type Repository,
-} from '@strata/core'
+import { AbortedError, InvalidDatabaseError, validateName, type ImportOptions, type ImportResult, type Repository } from '@strata/core'
+import { assertNameFree } from '@strata/core/engine'
 
 /** Options of {@link importLiveDatabase}. */
 export interface ImportLiveOptions extends ImportOptions {

@@ -1,4 +1,5 @@
-import { InvalidArgumentError, fetchPages, isStrataError, type OperationOptions, type PageNo, type Repository, type SnapshotId } from '@strata/core'
+import { InvalidArgumentError, isStrataError, type OperationOptions, type PageNo, type Repository, type SnapshotId } from '@strata/core'
+import { fetchPages } from '@strata/core/engine'
 import { defaultCacheRoot, workingDirectory } from './cache-dir.js'
 import type { CapturedChanges, ChangeTracker, ChangeTrackerFactory } from './change-tracker.js'
 import { InvalidStateError, UncommittedChangesError } from './errors/index.js'

@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3'
-import { readDatabase, type OperationOptions, type PageSize, type Repository, type Target } from '@strata/core'
+import { type OperationOptions, type PageSize, type Repository, type Target } from '@strata/core'
+import { readDatabase } from '@strata/core/engine'
 import { formatBytesOf, prepareForDeserialize, setFormatBytes, type FormatBytes } from './header-mode.js'
 import type { LiveDatabase } from './sqlite-types.js'
 import { assertScannable, type PageVisitor, type ScanResult, type WorkingDatabase } from './working-database.js'
@@ -10,7 +11,7 @@ import { assertScannable, type PageVisitor, type ScanResult, type WorkingDatabas
  * in-memory image that says WAL); commits write the stored bytes back (see `header-mode.ts`).
  */
 export async function hydrateMemory(repo: Repository, target: Target, opts: OperationOptions = {}): Promise<WorkingDatabase> {
-  const image = await readDatabase(repo, target, opts)
+  const image = await readDatabase(repo.ctx, target, opts)
   const storedFormat = formatBytesOf(image)
   const t = await repo.resolve(target.snapshot, target.branch)
   prepareForDeserialize(image)

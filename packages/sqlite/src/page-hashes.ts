@@ -1,4 +1,5 @@
-import { PAGE_HASH_BYTES, hashAtEqual, lockBytePage, pageHashOf, type PageNo, type PageSize, type ResolvedTable } from '@strata/core'
+import { type PageNo, type PageSize, type ResolvedTable } from '@strata/core'
+import { PAGE_HASH_BYTES, hashAtEqual, lockBytePage, pageHashOf } from '@strata/core/engine'
 
 /**
  * The 16-byte content hash of every page of one database state (page p at offset (p-1)·16), as

@@ -1,5 +1,6 @@
 import { closeSync, openSync, statSync } from 'node:fs'
-import { hashPage, lockBytePage, type PageSize } from '@strata/core'
+import { type PageSize } from '@strata/core'
+import { hashPage, lockBytePage } from '@strata/core/engine'
 import type { CapturedChanges, ChangeTracker, ChangeTrackerFactory, TrackerContext } from './change-tracker.js'
 import { FullScanTracker } from './full-scan-tracker.js'
 import { setFormatBytes } from './header-mode.js'

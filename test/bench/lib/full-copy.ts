@@ -1,17 +1,7 @@
-import {
-  SegmentWriter,
-  branchKey,
-  buildPageTable,
-  createRef,
-  encodeBranchRecord,
-  encodeManifest,
-  fromHex,
-  newBranchId,
-  putManifest,
-  streamPages,
-  type Ref,
-  type Repository,
-} from '@strata/core'
+import { type Repository } from '@strata/core'
+import { buildPageTable, fromHex, streamPages } from '@strata/core/engine'
+import { SegmentWriter } from '../../../packages/core/src/repo/write/segment-writer.js'
+import { publishSnapshot } from '../../../packages/core/src/repo/write/publish-snapshot.js'
 
 /**
  * The baseline a full-snapshot system pays to create a branch: read every page of `spec` in
@@ -24,29 +14,22 @@ export async function fullCopyBranch(src: Repository, spec: string, dst: Reposit
   const target = await src.resolveTarget(spec)
   const t = await src.resolve(target.snapshot, target.branch)
   const writer = new SegmentWriter(dst.store, t.pageSize, { segmentBytes: dst.options.segmentBytes, concurrency: dst.options.concurrency })
-  const checksum = await streamPages(src, t, target, 'copy', (p, page, hash) => writer.add(p, page, hash), {})
+  const checksum = await streamPages(src.ctx, t, target, 'copy', (p, page, hash) => writer.add(p, page, hash), {})
   const written = await writer.finish()
-  const now = dst.nowIso()
-  const branchId = newBranchId()
-  const encoded = encodeManifest({
-    pageSize: t.pageSize,
-    pageCount: t.pageCount,
-    fallback: null,
-    branchId,
-    branchName: name,
-    parent: null,
-    message: `full copy of ${spec}`,
-    author: 'bench',
-    createdAt: now,
-    tags: [],
-    operation: 'copy',
-    checksum: fromHex(checksum),
-    segments: written.segments,
-    pages: buildPageTable(written.entries),
+  const published = await publishSnapshot(dst.ctx, {
+    branch: { create: name },
+    manifest: {
+      pageSize: t.pageSize,
+      pageCount: t.pageCount,
+      fallback: null,
+      message: `full copy of ${spec}`,
+      author: 'bench',
+      tags: [],
+      operation: 'copy',
+      checksum: fromHex(checksum),
+      segments: written.segments,
+      pages: buildPageTable(written.entries),
+    },
   })
-  await putManifest(dst, encoded.id, encoded.bytes)
-  await dst.store.put(branchKey(branchId), encodeBranchRecord({ id: branchId, name, createdAt: now, source: null, sourceBranch: null }), { ifNoneMatch: '*' })
-  const ref: Ref = { name, branchId, head: encoded.id, base: encoded.id, updatedAt: now, expiresAt: null }
-  await createRef(dst.store, ref)
-  return { bytesWritten: writer.bytesWritten + encoded.bytes.byteLength }
+  return { bytesWritten: writer.bytesWritten + published.manifestBytes }
 }

@@ -55,3 +55,6 @@ export function decodeName(segment: string): string | null {
   }
   return encodeName(name) === segment ? name : null
 }
+
+/** The protected branch: it cannot be deleted or renamed. */
+export const MAIN_BRANCH = 'main'

@@ -2,27 +2,9 @@ import { mkdir, symlink, writeFile, appendFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Packr } from 'msgpackr'
 import { afterEach, describe, expect, it } from 'vitest'
-import {
-  ChainLoader,
-  FORMAT_KEY,
-  LocalStore,
-  Repository,
-  decodeRef,
-  encodeManifest,
-  encodeRef,
-  isStrataError,
-  manifestId,
-  refKey,
-  segmentKey,
-  snapshotKey,
-  type GetOptions,
-  type GetResult,
-  type ObjectInfo,
-  type ObjectStore,
-  type PutOptions,
-  type SnapshotId,
-  type SnapshotManifest,
-} from '../../src/index.js'
+import { ChainLoader } from '../../src/repo/read/chain.js'
+import { FORMAT_KEY, decodeRef, encodeManifest, encodeRef, manifestId, refKey, segmentKey, snapshotKey } from '../../src/engine.js'
+import { LocalStore, Repository, isStrataError, type GetOptions, type GetResult, type ObjectInfo, type ObjectStore, type PutOptions, type SnapshotId, type SnapshotManifest } from '../../src/index.js'
 import { CountingStore, FaultyStore, dumpStore } from '../../src/testing/index.js'
 import { stampHeader, syntheticDb, tempRepo, testPage, writeDb } from '../helpers.js'
 
@@ -290,7 +272,7 @@ describe('bad input: store contents', () => {
         return forged.get(id) ?? super.manifest(id, s, by)
       }
     }
-    const loader = new ForgedLoader(repo.handle, undefined)
+    const loader = new ForgedLoader(repo.ctx.handle, undefined)
     const e = await expectCode(() => loader.chain(fakeA), 'STRATA_FALLBACK_CYCLE')
     expect(e.data.chain).toEqual(['aaaaaaaaaaaa', 'bbbbbbbbbbbb', 'aaaaaaaaaaaa'])
     // Through a real store the forgery fails earlier: the stored bytes cannot hash to the key.

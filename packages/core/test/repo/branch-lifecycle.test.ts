@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { Repository, isStrataError, snapshotKey } from '../../src/index.js'
+import { Repository, isStrataError } from '../../src/index.js'
+import { snapshotKey } from '../../src/engine.js'
 import { FaultyStore } from '../../src/testing/index.js'
 import { syntheticDb, tempRepo, testPage, writeDb } from '../helpers.js'
 import { EAGER, keysNeededBy, keysOf } from './lifecycle-helpers.js'

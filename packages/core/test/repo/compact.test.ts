@@ -1,5 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { Repository, markRoots, planCompaction, readRoots, runCompaction } from '../../src/index.js'
+import { Repository } from '../../src/index.js'
+import { markRoots } from '../../src/repo/reachability/mark.js'
+import { planCompaction, runCompaction } from '../../src/repo/lifecycle/compact.js'
+import { readRoots } from '../../src/repo/reachability/roots.js'
 import { syntheticDb, tempRepo, testPage, writeDb } from '../helpers.js'
 import { EAGER, bytesOf } from './lifecycle-helpers.js'
 
@@ -122,11 +125,11 @@ describe('compaction', () => {
     await t.repo.createBranch('b')
     await t.repo.commit('b', { writes: [2, 3, 4, 5].map((p) => [p, testPage(PS, p)] as [number, Uint8Array]) })
     await t.repo.commit('b', { writes: [2, 3, 4].map((p) => [p, testPage(PS, 0x40 + p)] as [number, Uint8Array]) })
-    const scan = await readRoots(t.repo, { retention: EAGER.retention })
-    const { plans } = planCompaction(t.repo, scan, await markRoots(t.repo, scan), {})
+    const scan = await readRoots(t.repo.ctx, { retention: EAGER.retention })
+    const { plans } = planCompaction(t.repo.ctx, scan, await markRoots(t.repo.ctx, scan), {})
     expect(plans).toHaveLength(1)
     const moved = await t.repo.commit('b', { writes: [[9, testPage(PS, 9)]] })
-    const r = await runCompaction(t.repo, plans)
+    const r = await runCompaction(t.repo.ctx, plans)
     expect(r).toEqual({ compacted: [], skipped: [{ branch: 'b', reason: 'conflict' }] })
     expect((await t.repo.getBranch('b')).head).toBe(moved.snapshot)
   })

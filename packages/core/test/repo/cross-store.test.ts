@@ -2,19 +2,8 @@ import { cp, mkdir, readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterEach, describe, expect, it } from 'vitest'
-import {
-  LocalStore,
-  Repository,
-  StoreError,
-  baseStoreKey,
-  isStrataError,
-  pinKey,
-  segmentKey,
-  snapshotKey,
-  type ObjectStore,
-  type RepositoryOptions,
-  type SnapshotId,
-} from '../../src/index.js'
+import { LocalStore, Repository, StoreError, isStrataError, type ObjectStore, type RepositoryOptions, type SnapshotId } from '../../src/index.js'
+import { baseStoreKey, pinKey, segmentKey, snapshotKey } from '../../src/engine.js'
 import { CountingStore, FaultyStore } from '../../src/testing/index.js'
 import { sameBytes, scratch, syntheticDb, testPage, writeDb } from '../helpers.js'
 

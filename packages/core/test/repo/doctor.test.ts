@@ -1,6 +1,7 @@
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { LocalStore, Repository, isStrataError, probeCompareAndSwap, probeStore, type GetOptions, type ObjectStore, type PutOptions } from '../../src/index.js'
+import { LocalStore, Repository, isStrataError, probeStore, type GetOptions, type ObjectStore, type PutOptions } from '../../src/index.js'
+import { probeCompareAndSwap } from '../../src/store/doctor.js'
 import { FaultyStore, dumpStore } from '../../src/testing/index.js'
 import { scratch } from '../helpers.js'
 

@@ -1,15 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import {
-  Repository,
-  encodePinRecord,
-  encodeTagRecord,
-  isStrataError,
-  pinKey,
-  segmentKey,
-  snapshotKey,
-  tagKey,
-  type SnapshotId,
-} from '../../src/index.js'
+import { Repository, isStrataError, type SnapshotId } from '../../src/index.js'
+import { encodePinRecord, encodeTagRecord, pinKey, segmentKey, snapshotKey, tagKey } from '../../src/engine.js'
 import { FaultyStore } from '../../src/testing/index.js'
 import { syntheticDb, tempRepo, testPage, writeDb } from '../helpers.js'
 import { EAGER, HookStore, bytesOf, keysNeededBy, keysOf } from './lifecycle-helpers.js'

@@ -4,7 +4,7 @@ import { isStrataError } from '../../src/errors/index.js'
 import { DatabaseChecksum, PAGE_HASH_BYTES, hashPage } from '../../src/format/hash.js'
 import { segmentKey } from '../../src/format/keys.js'
 import type { PageNo } from '../../src/format/page.js'
-import { POOL_MIN_BYTES, hashPages } from '../../src/repo/hash-pool.js'
+import { POOL_MIN_BYTES, hashPages } from '../../src/repo/read/hash-pool.js'
 import { syntheticDb, tempRepo, writeDb } from '../helpers.js'
 
 /** What `hashPage` and `DatabaseChecksum` say about `body`'s pages, page by page. */

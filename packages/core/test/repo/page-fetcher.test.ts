@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { CountingStore } from '@strata/core/testing'
 import type { PageNo } from '../../src/format/page.js'
-import { fetchPageRuns, fetchPages } from '../../src/repo/page-fetcher.js'
+import { fetchPageRuns, fetchPages } from '../../src/repo/read/page-fetcher.js'
 import { Repository } from '../../src/repo/repository.js'
 import { syntheticDb, tempRepo, testPage, writeDb } from '../helpers.js'
 

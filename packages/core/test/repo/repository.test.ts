@@ -1,16 +1,8 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import {
-  Repository,
-  isStrataError,
-  lockBytePage,
-  refKey,
-  segmentKey,
-  snapshotKey,
-  type PageNo,
-  type SnapshotId,
-} from '../../src/index.js'
+import { Repository, isStrataError, type PageNo, type SnapshotId } from '../../src/index.js'
+import { lockBytePage, refKey, segmentKey, snapshotKey } from '../../src/engine.js'
 import { sameBytes, scratch, stampHeader, syntheticDb, tempRepo, testPage, writeDb } from '../helpers.js'
 
 const PS = 512
@@ -277,7 +269,7 @@ describe('Repository: damage is a hard, typed error', () => {
     await repo.createBranch('b')
     await repo.commit('b', { writes: [[5, testPage(PS, 5)], [6, testPage(PS, 6)]], pageCount: 6 })
     // Forge a snapshot of b that claims 7 pages but owns nothing past 6.
-    const { encodeManifest, encodeRef, decodeRef } = await import('../../src/index.js')
+    const { encodeManifest, encodeRef, decodeRef } = await import('../../src/engine.js')
     const head = await repo.snapshot((await repo.getBranch('b')).head)
     const forged = encodeManifest({ ...head, pageCount: 7 as never })
     await store.put(snapshotKey(forged.id), forged.bytes)

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { isStrataError, snapshotKey, tagKey } from '../../src/index.js'
+import { isStrataError } from '../../src/index.js'
+import { snapshotKey, tagKey } from '../../src/engine.js'
 import { syntheticDb, tempRepo, testPage, writeDb } from '../helpers.js'
 import { EAGER, keysOf } from './lifecycle-helpers.js'
 

@@ -1,0 +1,44 @@
+// @strata/core/engine: the building blocks @strata/sqlite and @strata/cli use beyond the public
+// API of `@strata/core` — page hashing and page numbers, name encoding, resolved-table reads and
+// page streaming over a repository's context. Exported by name; applications should not need it.
+
+export { PAGE_HASH_BYTES, hashAtEqual, hashPage, toHex, fromHex } from './format/hash.js'
+export { encodeName } from './format/names.js'
+export { lockBytePage } from './format/page.js'
+export { pageHashOf, locatePage, type PageLocation } from './repo/read/chain.js'
+export { fetchPages, type PageSink, type PageRunSink } from './repo/read/page-fetcher.js'
+export { exportSnapshot, readDatabase, streamPages } from './repo/read/export-snapshot.js'
+export { createContext, openContext } from './repo/read/context.js'
+export { assertNameFree } from './repo/branches/refs.js'
+export { resolveTarget } from './repo/branches/resolve-target.js'
+
+// The storage format, for tools and tests that read or write a store's objects directly.
+export {
+  BASES_PREFIX,
+  BRANCHES_PREFIX,
+  FORMAT_KEY,
+  HOLDS_PREFIX,
+  PINS_PREFIX,
+  REFS_PREFIX,
+  SEGMENTS_PREFIX,
+  SNAPSHOTS_PREFIX,
+  TAGS_PREFIX,
+  baseStoreKey,
+  branchHoldKey,
+  branchKey,
+  pinKey,
+  refKey,
+  segmentKey,
+  snapshotHoldKey,
+  snapshotKey,
+  tagKey,
+} from './format/keys.js'
+export { foldName } from './format/names.js'
+export { newBranchId } from './format/ids.js'
+export { decodeManifest, encodeManifest, manifestId, type EncodedManifest } from './format/manifest.js'
+export { EMPTY_PAGE_TABLE, buildPageTable, type PageEntry } from './format/page-table.js'
+export { decodeRef, encodeRef, type Ref } from './format/ref.js'
+export { decodeBranchRecord, encodeBranchRecord, type BranchRecord } from './format/branch-record.js'
+export { decodeTagRecord, encodeTagRecord } from './format/tag-record.js'
+export { decodePinRecord, encodePinRecord } from './format/pin-record.js'
+export { decodeHoldRecord, encodeHoldRecord } from './format/hold-record.js'

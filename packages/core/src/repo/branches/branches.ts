@@ -1,0 +1,145 @@
+import pLimit from 'p-limit'
+import { InvalidArgumentError, ProtectedBranchError } from '../../errors/index.js'
+import { decodeBranchRecord, encodeBranchRecord, type BranchRecord } from '../../format/branch-record.js'
+import { newBranchId } from '../../format/ids.js'
+import { branchKey } from '../../format/keys.js'
+import { MAIN_BRANCH, validateName } from '../../format/names.js'
+import type { Ref } from '../../format/ref.js'
+import type { SnapshotId } from '../../format/ids.js'
+import type { Target } from '../read/chain.js'
+import { nowIso, type RepoContext } from '../read/context.js'
+import { createRef, listRefNames, moveRef, readRef, requireRef } from './refs.js'
+
+/** What stacking on another store's snapshot produced, reported with the new branch. */
+export interface CrossStoreSource {
+  /** The base store as the fallback records it: normalized URL and identity. */
+  store: { url: string; id: string }
+  /** The base snapshot in that store. */
+  snapshot: SnapshotId
+  /** The branch named in that store, if the source named one. */
+  branch: string | null
+  /** The local stub snapshot the branch starts at. */
+  stub: SnapshotId
+  /** True if a pin now protects the base snapshot from gc in the base store. */
+  pinned: boolean
+  /** Why no pin was written (`pin: false`, or the base refused the write), when `pinned` is false. */
+  unpinnedReason: string | null
+}
+
+/** What a branch looks like to callers. */
+export interface BranchInfo {
+  name: string
+  branchId: string
+  /** The newest snapshot. */
+  head: SnapshotId
+  /** The snapshot commits stack on. */
+  base: SnapshotId
+  /** Where the branch was forked from (null: created by import). */
+  source: SnapshotId | null
+  sourceBranch: string | null
+  createdAt: string
+  updatedAt: string
+  expiresAt: string | null
+  /** For a branch just created from another store: what it stacks on there and whether it is pinned. */
+  crossStore?: CrossStoreSource
+}
+
+/** Options of branch creation. */
+export interface CreateBranchOptions {
+  /** What to stack on: a branch, tag or snapshot of this store, or `<store-url>#<spec>` of another. Default `main`. */
+  from?: string
+  /** Let gc expire the branch this long after creation. */
+  ttlMs?: number
+  /** From another store: pin the base snapshot there. Default true. */
+  pin?: boolean
+}
+
+/** `InvalidArgumentError` unless the TTL of {@link CreateBranchOptions} is a positive duration. */
+export function checkBranchTtl(ttlMs: number | undefined): void {
+  if (ttlMs !== undefined && (!Number.isFinite(ttlMs) || ttlMs <= 0)) {
+    throw new InvalidArgumentError({ argument: 'ttl', reason: 'must be a positive duration' })
+  }
+}
+
+/**
+ * Write the branch record and the ref (create-only) of a new branch `name` stacked on an already
+ * resolved `source`. The name must have been checked free; a racing creator loses on the ref.
+ */
+export async function addBranch(ctx: RepoContext, name: string, source: Target & { crossStore: CrossStoreSource | null }, ttlMs: number | undefined): Promise<BranchInfo> {
+  const now = ctx.now()
+  const record: BranchRecord = {
+    id: newBranchId(),
+    name,
+    createdAt: now.toISOString(),
+    source: source.snapshot,
+    sourceBranch: source.branch,
+  }
+  await ctx.store.put(branchKey(record.id), encodeBranchRecord(record), { ifNoneMatch: '*' })
+  const ref: Ref = {
+    name,
+    branchId: record.id,
+    head: source.snapshot,
+    base: source.snapshot,
+    updatedAt: record.createdAt,
+    expiresAt: ttlMs === undefined ? null : new Date(now.getTime() + ttlMs).toISOString(),
+  }
+  await createRef(ctx.store, ref)
+  return source.crossStore ? { ...toBranchInfo(ref, record), crossStore: source.crossStore } : toBranchInfo(ref, record)
+}
+
+/** The branch named `name`; `BranchNotFoundError` if there is none. */
+export async function getBranch(ctx: RepoContext, name: string): Promise<BranchInfo> {
+  validateName(name)
+  const { ref } = await requireRef(ctx.store, name)
+  return toBranchInfo(ref, await branchRecord(ctx, ref))
+}
+
+/** Every branch, sorted by name. */
+export async function listBranches(ctx: RepoContext): Promise<BranchInfo[]> {
+  const limit = pLimit(ctx.settings.concurrency)
+  const names = await listRefNames(ctx.store)
+  const infos = await Promise.all(
+    names.map((name) =>
+      limit(async () => {
+        const r = await readRef(ctx.store, name)
+        return r ? toBranchInfo(r.ref, await branchRecord(ctx, r.ref)) : null
+      }),
+    ),
+  )
+  return infos.filter((b): b is BranchInfo => b !== null)
+}
+
+/**
+ * Rename a branch: the new name gets the same branch id, head and base, then the old name is
+ * removed. `main` cannot be renamed. Safe against concurrent commits, renames and deletes of
+ * the branch (see `moveRef`): a commit either lands before the rename or fails, never vanishes.
+ * A rename interrupted half-way is finished by running it again.
+ */
+export async function renameBranch(ctx: RepoContext, from: string, to: string): Promise<BranchInfo> {
+  validateName(from)
+  validateName(to)
+  if (from === MAIN_BRANCH) throw new ProtectedBranchError({ name: from, operation: 'renamed' })
+  const moved = await moveRef(ctx.store, from, to, nowIso(ctx))
+  return toBranchInfo(moved, await branchRecord(ctx, moved))
+}
+
+/** The record of the branch a ref points at (null if it is gone: the store is damaged). */
+export async function branchRecord(ctx: RepoContext, ref: Ref): Promise<BranchRecord | null> {
+  const key = branchKey(ref.branchId as BranchRecord['id'])
+  const got = await ctx.store.get(key)
+  return got ? decodeBranchRecord(key, got.body) : null
+}
+
+function toBranchInfo(ref: Ref, record: BranchRecord | null): BranchInfo {
+  return {
+    name: ref.name,
+    branchId: ref.branchId,
+    head: ref.head,
+    base: ref.base,
+    source: record?.source ?? null,
+    sourceBranch: record?.sourceBranch ?? null,
+    createdAt: record?.createdAt ?? ref.updatedAt,
+    updatedAt: ref.updatedAt,
+    expiresAt: ref.expiresAt,
+  }
+}

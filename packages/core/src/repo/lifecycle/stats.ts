@@ -1,0 +1,196 @@
+import type { SegmentId, SnapshotId } from '../../format/ids.js'
+import { BRANCHES_PREFIX, HOLDS_PREFIX, PINS_PREFIX, REFS_PREFIX, SEGMENTS_PREFIX, SNAPSHOTS_PREFIX, TAGS_PREFIX, refKey } from '../../format/keys.js'
+import type { ObjectInfo } from '../../store/object-store.js'
+import { LOCK_PAGE_LEVEL } from '../read/chain.js'
+import { crossStoreDependencies, type CrossStoreDependency } from '../cross-store/cross-store.js'
+import { classify, isMarked, type SweepCandidate } from './gc.js'
+import { markRoots } from '../reachability/mark.js'
+import type { OperationOptions } from '../read/progress.js'
+import { readRoots, type RetentionPolicy, type RootScan } from '../reachability/roots.js'
+import { type RepoContext } from '../read/context.js'
+
+/** Sizes of one branch. */
+export interface BranchStats {
+  name: string
+  branchId: string
+  head: SnapshotId
+  base: SnapshotId
+  expiresAt: string | null
+  /** The branch has a hold. */
+  held: boolean
+  /** Levels a read walks: 1 for a standalone branch. */
+  chainDepth: number
+  pageSize: number
+  pageCount: number
+  /** Pages the head stores itself (its delta; every page when standalone). */
+  ownPages: number
+  ownBytes: number
+  /** Pages read from ancestors' snapshots. */
+  sharedPages: number
+  sharedBytes: number
+  /** Snapshots of retained history behind the head. */
+  historySnapshots: number
+  /** Objects that deleting the branch (and then gc) would free: its ref, and every snapshot, segment and record only it keeps. */
+  exclusiveObjects: number
+  /** Bytes of those objects. */
+  exclusiveBytes: number
+}
+
+/** Counts and bytes of one kind of object. */
+export interface KindStats {
+  objects: number
+  bytes: number
+  /** Of those, the ones something keeps (everything but unreferenced snapshots, segments and branch records). */
+  liveObjects: number
+  liveBytes: number
+}
+
+/** The kinds of object a store holds, by key prefix. */
+export type ObjectKindName = 'snapshots' | 'segments' | 'branches' | 'refs' | 'tags' | 'holds' | 'pins' | 'other'
+
+/** Store-wide sizes. */
+export interface StoreStats {
+  objects: number
+  bytes: number
+  liveObjects: number
+  liveBytes: number
+  /** What gc with no grace period would free. */
+  garbageObjects: number
+  garbageBytes: number
+  byKind: Record<ObjectKindName, KindStats>
+  /** Bytes of page slots inside live segments that some kept snapshot reads. */
+  livePageBytes: number
+  /** Bytes of page slots inside live segments that nothing kept reads (what compaction can win back). */
+  deadPageBytes: number
+}
+
+/** What `stats` reports. */
+export interface StatsResult {
+  branches: BranchStats[]
+  store: StoreStats
+  /** Other stores this one stacks on, what it needs there and whether it is pinned (see `crossStoreDependencies`). */
+  crossStore: CrossStoreDependency[]
+}
+
+/** Options for stats. */
+export interface StatsOptions extends OperationOptions {
+  /** The retention that decides what history is live (default: gc's default). */
+  retention?: RetentionPolicy
+  /** Compute branch figures only for these branches (store figures are always whole). */
+  branches?: string[]
+}
+
+/**
+ * Measure the store the way gc sees it (same roots and retention; expired branches still count
+ * as live, grace is ignored): per branch its chain depth, own and shared pages, retained history
+ * and the bytes that deleting it would free; store-wide live and total bytes, object counts by
+ * kind, and the dead bytes inside live segments. Reads manifests only, never a page.
+ */
+export async function stats(ctx: RepoContext, opts: StatsOptions = {}): Promise<StatsResult> {
+  const listed: ObjectInfo[] = []
+  for await (const o of ctx.store.list('')) listed.push(o)
+  const rootOpts = { ...(opts.retention ? { retention: opts.retention } : {}), expire: false }
+  const scan = await readRoots(ctx, rootOpts)
+  const marks = await markRoots(ctx, scan)
+  const sweepable = listed.map(classify).filter((c): c is SweepCandidate => c !== null)
+
+  const byKind = Object.fromEntries((['snapshots', 'segments', 'branches', 'refs', 'tags', 'holds', 'pins', 'other'] as const).map((k) => [k, { objects: 0, bytes: 0, liveObjects: 0, liveBytes: 0 }])) as Record<ObjectKindName, KindStats>
+  const sweepableKeys = new Map(sweepable.map((c) => [c.info.key, c]))
+  for (const o of listed) {
+    const kind = kindOf(o.key)
+    const k = byKind[kind]
+    k.objects++
+    k.bytes += o.size
+    const c = sweepableKeys.get(o.key)
+    if (!c || isMarked(c, marks)) {
+      k.liveObjects++
+      k.liveBytes += o.size
+    }
+  }
+  let livePageBytes = 0
+  let deadPageBytes = 0
+  for (const c of sweepable) {
+    if (c.kind !== 'segment') continue
+    const use = marks.segments.get(c.id as SegmentId)
+    if (!use) continue
+    livePageBytes += use.liveBytes
+    deadPageBytes += Math.max(0, c.info.size - use.liveBytes)
+  }
+  const sum = (f: (k: KindStats) => number): number => Object.values(byKind).reduce((n, k) => n + f(k), 0)
+  const store: StoreStats = {
+    objects: sum((k) => k.objects),
+    bytes: sum((k) => k.bytes),
+    liveObjects: sum((k) => k.liveObjects),
+    liveBytes: sum((k) => k.liveBytes),
+    garbageObjects: sum((k) => k.objects - k.liveObjects),
+    garbageBytes: sum((k) => k.bytes - k.liveBytes),
+    byKind,
+    livePageBytes,
+    deadPageBytes,
+  }
+
+  const wanted = opts.branches ? new Set(opts.branches) : null
+  const heldBranches = new Set(scan.holds.flatMap((h) => (h.record.target === 'branch' ? [h.record.branch] : [])))
+  const sizes = new Map(listed.map((o) => [o.key, o.size]))
+  const branches: BranchStats[] = []
+  const refs = scan.refs.filter((r) => !wanted || wanted.has(r.ref.name))
+  let n = 0
+  for (const { ref } of refs) {
+    opts.onProgress?.({ phase: 'branches', loaded: n++, total: refs.length })
+    const table = await ctx.chains.resolve(ref.head, { branch: ref.name })
+    const head = table.levels[0]!.manifest
+    let shared = 0
+    for (let p = 0; p < table.pageCount; p++) {
+      const li = table.level[p]!
+      if (li !== 0 && li !== LOCK_PAGE_LEVEL) shared++
+    }
+    const without = await markRoots(ctx, withoutBranch(scan, ref.name))
+    let exclusiveObjects = 1
+    let exclusiveBytes = sizes.get(refKey(ref.name)) ?? 0
+    for (const c of sweepable) {
+      if (isMarked(c, marks) && !isMarked(c, without)) {
+        exclusiveObjects++
+        exclusiveBytes += c.info.size
+      }
+    }
+    const root = scan.roots.find((r) => r.kind === 'branch' && r.name === ref.name)
+    branches.push({
+      name: ref.name,
+      branchId: ref.branchId,
+      head: ref.head,
+      base: ref.base,
+      expiresAt: ref.expiresAt,
+      held: heldBranches.has(ref.name),
+      chainDepth: table.levels.length,
+      pageSize: table.pageSize,
+      pageCount: table.pageCount,
+      ownPages: head.pages.pageNos.length,
+      ownBytes: head.pages.pageNos.length * head.pageSize,
+      sharedPages: shared,
+      sharedBytes: shared * head.pageSize,
+      historySnapshots: root ? root.snapshots.filter((s) => s.via === 'history').length : 0,
+      exclusiveObjects,
+      exclusiveBytes,
+    })
+  }
+  return { branches, store, crossStore: await crossStoreDependencies(ctx, { marks }) }
+}
+
+function withoutBranch(scan: RootScan, name: string): RootScan {
+  return {
+    ...scan,
+    refs: scan.refs.filter((r) => r.ref.name !== name),
+    roots: scan.roots.filter((r) => !(r.kind === 'branch' && r.name === name)),
+  }
+}
+
+function kindOf(key: string): ObjectKindName {
+  if (key.startsWith(SNAPSHOTS_PREFIX)) return 'snapshots'
+  if (key.startsWith(SEGMENTS_PREFIX)) return 'segments'
+  if (key.startsWith(BRANCHES_PREFIX)) return 'branches'
+  if (key.startsWith(REFS_PREFIX)) return 'refs'
+  if (key.startsWith(TAGS_PREFIX)) return 'tags'
+  if (key.startsWith(HOLDS_PREFIX)) return 'holds'
+  if (key.startsWith(PINS_PREFIX)) return 'pins'
+  return 'other'
+}

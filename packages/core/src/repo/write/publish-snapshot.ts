@@ -1,0 +1,82 @@
+import { isStrataError } from '../../errors/index.js'
+import type { BranchRecord } from '../../format/branch-record.js'
+import { newBranchId, type SnapshotId } from '../../format/ids.js'
+import { branchKey, snapshotKey } from '../../format/keys.js'
+import { encodeBranchRecord } from '../../format/branch-record.js'
+import { encodeManifest, type SnapshotManifest } from '../../format/manifest.js'
+import type { Ref } from '../../format/ref.js'
+import { createRef, updateRef, type VersionedRef } from '../branches/refs.js'
+import { nowIso, type RepoContext } from '../read/context.js'
+
+/** The manifest fields a publishing operation decides; branch, parent, time and default author are filled in. */
+export type ManifestContent = Omit<SnapshotManifest, 'formatVersion' | 'branchId' | 'branchName' | 'parent' | 'createdAt' | 'author'> & {
+  /** Default: the repository's default author. */
+  author?: string | undefined
+}
+
+/** What {@link publishSnapshot} publishes and where. */
+export interface PublishRequest {
+  /**
+   * The branch the snapshot becomes the head of: its ref as read (moved by compare-and-swap
+   * against that version), or `{ create }` for a new branch, whose record and ref are written
+   * create-only after the manifest.
+   */
+  branch: VersionedRef | { create: string }
+  manifest: ManifestContent
+  /** The ref's base afterwards: `keep` the current one (default), the new snapshot (`self`), or this snapshot. */
+  base?: 'keep' | 'self' | SnapshotId
+}
+
+/** What {@link publishSnapshot} wrote. */
+export interface Published {
+  snapshot: SnapshotId
+  /** The head before (null for a new branch). */
+  previous: SnapshotId | null
+  /** Size of the manifest written. */
+  manifestBytes: number
+  /** The ref as it now stands. */
+  ref: Ref
+}
+
+/**
+ * The one publish step of every write: encode the manifest, store it create-only, then move the
+ * branch's ref to it by compare-and-swap (or create the branch). Segments must already be
+ * uploaded, so a crash at any point leaves the ref at a complete snapshot; a lost race throws
+ * `ConflictError` and leaves only an unreferenced manifest behind.
+ */
+export async function publishSnapshot(ctx: RepoContext, req: PublishRequest): Promise<Published> {
+  const createdAt = nowIso(ctx)
+  const current = 'create' in req.branch ? null : req.branch
+  const name = current ? current.ref.name : (req.branch as { create: string }).create
+  const record: BranchRecord | null = current ? null : { id: newBranchId(), name, createdAt, source: null, sourceBranch: null }
+  const { author, ...content } = req.manifest
+  const encoded = encodeManifest({
+    ...content,
+    branchId: current ? current.ref.branchId : record!.id,
+    branchName: name,
+    parent: current ? current.ref.head : null,
+    author: author ?? ctx.settings.defaultAuthor,
+    createdAt,
+  })
+  await putManifest(ctx, encoded.id, encoded.bytes)
+  const base = req.base === undefined || req.base === 'keep' ? (current ? current.ref.base : encoded.id) : req.base === 'self' ? encoded.id : req.base
+  let ref: Ref
+  if (current) {
+    ref = { ...current.ref, head: encoded.id, base, updatedAt: nowIso(ctx) }
+    await updateRef(ctx.store, ref, current.version)
+  } else {
+    await ctx.store.put(branchKey(record!.id), encodeBranchRecord(record!), { ifNoneMatch: '*' })
+    ref = { name, branchId: record!.id, head: encoded.id, base, updatedAt: createdAt, expiresAt: null }
+    await createRef(ctx.store, ref)
+  }
+  return { snapshot: encoded.id, previous: current ? current.ref.head : null, manifestBytes: encoded.bytes.byteLength, ref }
+}
+
+/** Store a manifest create-only; an existing one with the same id holds the same bytes. */
+export async function putManifest(ctx: RepoContext, id: SnapshotId, bytes: Uint8Array): Promise<void> {
+  try {
+    await ctx.store.put(snapshotKey(id), bytes, { ifNoneMatch: '*' })
+  } catch (e) {
+    if (!isStrataError(e, 'STRATA_CONFLICT')) throw e
+  }
+}

@@ -1,0 +1,109 @@
+import { createHash } from 'node:crypto'
+import pLimit from 'p-limit'
+import { isStrataError } from '../../errors/index.js'
+import type { SegmentId } from '../../format/ids.js'
+import { segmentKey } from '../../format/keys.js'
+import type { SegmentRef } from '../../format/manifest.js'
+import type { PageNo, PageSize } from '../../format/page.js'
+import type { PageEntry } from '../../format/page-table.js'
+import type { ObjectStore } from '../../store/object-store.js'
+import { DEFAULT_SEGMENT_BYTES } from '../read/context.js'
+
+
+/**
+ * The id of a segment: SHA-256 over its page size (u32 BE) and its pages' 16-byte hashes, in
+ * slot order. Pages are hashed anyway, so naming the segment costs no second pass over its bytes,
+ * and identical runs of pages dedupe to one object.
+ */
+export function segmentId(size: PageSize, hashes: readonly Uint8Array[]): SegmentId {
+  const h = createHash('sha256')
+  const ps = Buffer.allocUnsafe(4)
+  ps.writeUInt32BE(size)
+  h.update(ps)
+  for (const x of hashes) h.update(x)
+  return h.digest('hex') as SegmentId
+}
+
+/**
+ * Packs pages into segments of about `segmentBytes` and uploads them create-only, with up to
+ * `concurrency` uploads in flight (adding a page waits when the pipeline is full, so memory stays
+ * bounded). Content addressing makes uploads idempotent: an existing segment with the same id is
+ * the same bytes and counts as written.
+ */
+export class SegmentWriter {
+  readonly segments: SegmentRef[] = []
+  readonly entries: PageEntry[] = []
+  /** Bytes uploaded (segments that existed already are not counted). */
+  bytesWritten = 0
+  #buf: Uint8Array
+  #hashes: Uint8Array[] = []
+  #pages: PageNo[] = []
+  readonly #pagesPerSegment: number
+  readonly #limit: ReturnType<typeof pLimit>
+  readonly #inflight = new Set<Promise<void>>()
+  #error: unknown = null
+
+  constructor(
+    readonly store: ObjectStore,
+    readonly pageSize: PageSize,
+    readonly opts: { segmentBytes?: number; concurrency?: number; signal?: AbortSignal; onUploaded?: (pages: number, bytes: number) => void } = {},
+  ) {
+    this.#pagesPerSegment = Math.max(1, Math.floor((opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES) / pageSize))
+    this.#buf = new Uint8Array(this.#pagesPerSegment * pageSize)
+    this.#limit = pLimit(Math.max(1, opts.concurrency ?? 4))
+  }
+
+  /** Add page `p` with content `page` (copied) and its hash. */
+  async add(p: PageNo, page: Uint8Array, hash: Uint8Array): Promise<void> {
+    if (this.#error) throw this.#error
+    this.#buf.set(page, this.#pages.length * this.pageSize)
+    this.#pages.push(p)
+    this.#hashes.push(hash)
+    if (this.#pages.length === this.#pagesPerSegment) await this.#flush()
+  }
+
+  /**
+   * Wait until no upload of this writer is in flight, ignoring their outcome. Call it before
+   * abandoning a writer because the operation failed, so that no write lands after the failed
+   * operation has returned.
+   */
+  async settle(): Promise<void> {
+    while (this.#inflight.size > 0) await Promise.all([...this.#inflight])
+  }
+
+  /** Upload what is buffered and wait for every upload. Returns the segments and page entries. */
+  async finish(): Promise<{ segments: SegmentRef[]; entries: PageEntry[] }> {
+    if (this.#pages.length > 0) await this.#flush()
+    await Promise.all(this.#inflight)
+    if (this.#error) throw this.#error
+    return { segments: this.segments, entries: this.entries }
+  }
+
+  async #flush(): Promise<void> {
+    const n = this.#pages.length
+    const bytes = this.#buf.subarray(0, n * this.pageSize)
+    this.#buf = new Uint8Array(this.#pagesPerSegment * this.pageSize)
+    const id = segmentId(this.pageSize, this.#hashes)
+    const index = this.segments.length
+    this.segments.push({ id, length: bytes.byteLength })
+    for (let slot = 0; slot < n; slot++) this.entries.push({ pageNo: this.#pages[slot]!, segment: index, slot, hash: this.#hashes[slot]! })
+    this.#pages = []
+    this.#hashes = []
+    // Backpressure: never hold more than `concurrency` segments beyond the one being filled.
+    while (this.#inflight.size >= this.#limit.concurrency) await Promise.race(this.#inflight)
+    if (this.#error) throw this.#error
+    const upload = this.#limit(async () => {
+      try {
+        await this.store.put(segmentKey(id), bytes, { ifNoneMatch: '*', ...(this.opts.signal ? { signal: this.opts.signal } : {}) })
+        this.bytesWritten += bytes.byteLength
+      } catch (e) {
+        if (!isStrataError(e, 'STRATA_CONFLICT')) throw e
+      }
+      this.opts.onUploaded?.(n, bytes.byteLength)
+    }).catch((e: unknown) => {
+      this.#error ??= e
+    })
+    const tracked = upload.finally(() => this.#inflight.delete(tracked))
+    this.#inflight.add(tracked)
+  }
+}
