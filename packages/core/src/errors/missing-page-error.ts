@@ -1,11 +1,10 @@
-import type { PageNo } from '../format/page.js'
 import { StrataError } from './strata-error.js'
 
 /** A page that should exist is in no level of the snapshot's fallback chain. Never zeros. */
 export class MissingPageError extends StrataError {
   readonly code = 'STRATA_MISSING_PAGE' as const
   constructor(
-    readonly data: { branch: string | null; snapshot: string; pageNo: PageNo; pageCount: number; chain: string[] },
+    readonly data: { branch: string | null; snapshot: string; pageNo: number; pageCount: number; chain: string[] },
   ) {
     super(
       `page ${data.pageNo} of ${data.branch === null ? 'snapshot' : `branch "${data.branch}" at snapshot`} ` +
