@@ -1,12 +1,12 @@
 import type { SegmentId, SnapshotId } from '../../format/ids.js'
-import { BRANCHES_PREFIX, HOLDS_PREFIX, PINS_PREFIX, REFS_PREFIX, SEGMENTS_PREFIX, SNAPSHOTS_PREFIX, TAGS_PREFIX, refKey } from '../../format/keys.js'
+import { BRANCHES_PREFIX, SEGMENTS_PREFIX, SNAPSHOTS_PREFIX, refKey } from '../../format/keys.js'
 import type { ObjectInfo } from '../../store/object-store.js'
 import { LOCK_PAGE_LEVEL } from '../read/chain.js'
 import { crossStoreDependencies, type CrossStoreDependency } from '../cross-store/cross-store.js'
 import { classify, isMarked, type SweepCandidate } from './gc.js'
 import { markRoots } from '../reachability/mark.js'
 import type { OperationOptions } from '../read/progress.js'
-import { readRoots, type RetentionPolicy, type RootScan } from '../reachability/roots.js'
+import { ROOT_KINDS, readRoots, type RetentionPolicy, type RootScan } from '../reachability/roots.js'
 import { type RepoContext } from '../read/context.js'
 
 /** Sizes of one branch. */
@@ -46,7 +46,7 @@ export interface KindStats {
 }
 
 /** The kinds of object a store holds, by key prefix. */
-export type ObjectKindName = 'snapshots' | 'segments' | 'branches' | 'refs' | 'tags' | 'holds' | 'pins' | 'other'
+export type ObjectKindName = 'snapshots' | 'segments' | 'branches' | (typeof ROOT_KINDS)[number]['objects'] | 'other'
 
 /** Store-wide sizes. */
 export interface StoreStats {
@@ -94,7 +94,7 @@ export async function stats(ctx: RepoContext, opts: StatsOptions = {}): Promise<
   const marks = await markRoots(ctx, scan)
   const sweepable = listed.map(classify).filter((c): c is SweepCandidate => c !== null)
 
-  const byKind = Object.fromEntries((['snapshots', 'segments', 'branches', 'refs', 'tags', 'holds', 'pins', 'other'] as const).map((k) => [k, { objects: 0, bytes: 0, liveObjects: 0, liveBytes: 0 }])) as Record<ObjectKindName, KindStats>
+  const byKind = Object.fromEntries([...KIND_PREFIXES.map(([, k]) => k), 'other' as const].map((k) => [k, { objects: 0, bytes: 0, liveObjects: 0, liveBytes: 0 }])) as Record<ObjectKindName, KindStats>
   const sweepableKeys = new Map(sweepable.map((c) => [c.info.key, c]))
   for (const o of listed) {
     const kind = kindOf(o.key)
@@ -184,13 +184,14 @@ function withoutBranch(scan: RootScan, name: string): RootScan {
   }
 }
 
+/** Object kinds by key prefix: what roots keep, then every kind of root. */
+const KIND_PREFIXES: readonly (readonly [string, ObjectKindName])[] = [
+  [SNAPSHOTS_PREFIX, 'snapshots'],
+  [SEGMENTS_PREFIX, 'segments'],
+  [BRANCHES_PREFIX, 'branches'],
+  ...ROOT_KINDS.map((k) => [k.prefix, k.objects] as const),
+]
+
 function kindOf(key: string): ObjectKindName {
-  if (key.startsWith(SNAPSHOTS_PREFIX)) return 'snapshots'
-  if (key.startsWith(SEGMENTS_PREFIX)) return 'segments'
-  if (key.startsWith(BRANCHES_PREFIX)) return 'branches'
-  if (key.startsWith(REFS_PREFIX)) return 'refs'
-  if (key.startsWith(TAGS_PREFIX)) return 'tags'
-  if (key.startsWith(HOLDS_PREFIX)) return 'holds'
-  if (key.startsWith(PINS_PREFIX)) return 'pins'
-  return 'other'
+  return KIND_PREFIXES.find(([prefix]) => key.startsWith(prefix))?.[1] ?? 'other'
 }

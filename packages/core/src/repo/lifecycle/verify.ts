@@ -6,19 +6,16 @@ import pLimit from 'p-limit'
 import { isStrataError } from '../../errors/index.js'
 import { decodeBranchRecord } from '../../format/branch-record.js'
 import { DatabaseChecksum, PAGE_HASH_BYTES, hashAtEqual, hashPage, toHex } from '../../format/hash.js'
-import { decodeHoldRecord } from '../../format/hold-record.js'
 import type { BranchId, SegmentId, SnapshotId } from '../../format/ids.js'
-import { HOLDS_PREFIX, PINS_PREFIX, REFS_PREFIX, SEGMENTS_PREFIX, TAGS_PREFIX, branchKey, segmentKey, snapshotKey } from '../../format/keys.js'
+import { REFS_PREFIX, SEGMENTS_PREFIX, branchKey, segmentKey, snapshotKey } from '../../format/keys.js'
 import type { SnapshotManifest } from '../../format/manifest.js'
 import type { PageNo } from '../../format/page.js'
-import { decodePinRecord } from '../../format/pin-record.js'
 import { decodeRef, type Ref } from '../../format/ref.js'
-import { decodeTagRecord } from '../../format/tag-record.js'
 import { ChainLoader, pageHashOf, type ChainLevel, type ResolvedTable, type StoreHandle } from '../read/chain.js'
 import { crossStoreDependencies, type CrossStoreDependency } from '../cross-store/cross-store.js'
 import { exportSnapshot } from '../read/export-snapshot.js'
 import type { OperationOptions } from '../read/progress.js'
-import { retainedHistory, retentionOf, type RetentionPolicy } from '../reachability/roots.js'
+import { ROOT_KINDS, retainedHistory, retentionOf, type RetentionPolicy, type RootKind, type RootKindSpec } from '../reachability/roots.js'
 import { type RepoContext } from '../read/context.js'
 
 /** What kind of problem verify found. Stable: tools may match on them. */
@@ -186,20 +183,17 @@ export async function verify(ctx: RepoContext, opts: VerifyOptions = {}): Promis
 
   // Tags, holds and pins.
   const heldBranches = new Set<string>()
-  for (const [prefix, what] of [[TAGS_PREFIX, 'tag'], [HOLDS_PREFIX, 'hold'], [PINS_PREFIX, 'pin']] as const) {
-    for (const key of await keysUnder(ctx, prefix)) {
+  for (const spec of ROOT_KINDS as readonly RootKindSpec<RootKind, unknown>[]) {
+    if (spec.kind === 'branch') continue // checked above, with their branch records
+    for (const key of await keysUnder(ctx, spec.prefix)) {
       const got = await store.get(key)
       if (!got) continue
       try {
-        const id =
-          what === 'tag' ? decodeTagRecord(key, got.body).snapshot
-          : what === 'pin' ? decodePinRecord(key, got.body).snapshot
-          : (() => {
-              const h = decodeHoldRecord(key, got.body)
-              if (h.target === 'branch') heldBranches.add(h.branch)
-              return h.target === 'snapshot' ? h.snapshot : null
-            })()
-        if (id) targets.push({ id, branch: null, via: `the ${what} ${key}`, missingCode: 'dangling-root', rootKey: key })
+        const record = spec.decode(key, got.body)
+        const held = spec.heldBranch(record)
+        if (held !== null) heldBranches.add(held)
+        const id = spec.target(record)
+        if (id) targets.push({ id, branch: null, via: `the ${spec.kind} ${key}`, missingCode: 'dangling-root', rootKey: key })
       } catch (e) {
         report({ code: 'corrupt-root', message: messageOf(e), key })
       }

@@ -41,6 +41,40 @@ export function retentionOf(p: RetentionPolicy | undefined): Required<RetentionP
 /** What kind of thing keeps snapshots alive. */
 export type RootKind = 'branch' | 'tag' | 'hold' | 'pin'
 
+/** How one kind of root object is stored and what it keeps. */
+export interface RootKindSpec<K extends RootKind = RootKind, T = unknown> {
+  kind: K
+  /** Where its objects live. */
+  prefix: string
+  /** Its name among a store's object kinds (`stats`). */
+  objects: 'refs' | 'tags' | 'holds' | 'pins'
+  decode: (key: string, bytes: Uint8Array) => T
+  /** The snapshot it keeps directly (null: none; a branch's snapshots come from its ref). */
+  target: (record: T) => SnapshotId | null
+  /** The branch whose whole history it keeps, if any (a hold on a branch). */
+  heldBranch: (record: T) => string | null
+}
+
+const rootKind = <K extends RootKind, T>(spec: RootKindSpec<K, T>): RootKindSpec<K, T> => spec
+
+/**
+ * Every kind of root, in one table: `readRoots` (so mark, gc, compact, stats and why-alive),
+ * `verify` and `stats` all read it, so a new kind of root cannot be forgotten by one of them.
+ */
+export const ROOT_KINDS = [
+  rootKind({ kind: 'branch', prefix: REFS_PREFIX, objects: 'refs', decode: decodeRef, target: () => null, heldBranch: () => null }),
+  rootKind({ kind: 'tag', prefix: TAGS_PREFIX, objects: 'tags', decode: decodeTagRecord, target: (t: TagRecord) => t.snapshot, heldBranch: () => null }),
+  rootKind({
+    kind: 'hold',
+    prefix: HOLDS_PREFIX,
+    objects: 'holds',
+    decode: decodeHoldRecord,
+    target: (h: HoldRecord) => (h.target === 'snapshot' ? h.snapshot : null),
+    heldBranch: (h: HoldRecord) => (h.target === 'branch' ? h.branch : null),
+  }),
+  rootKind({ kind: 'pin', prefix: PINS_PREFIX, objects: 'pins', decode: decodePinRecord, target: (p: PinRecord) => p.snapshot, heldBranch: () => null }),
+] as const
+
 /** How a root names one of its snapshots. */
 export type RootEdge = 'head' | 'base' | 'history' | 'target'
 
@@ -102,13 +136,9 @@ export async function readRoots(ctx: RepoContext, opts: ReadRootsOptions = {}): 
   const now = ctx.now().getTime()
   const policy = retentionOf(opts.retention)
   const store = ctx.store
-  const [refs, tags, holds, pins] = await Promise.all([
-    readAll(store, REFS_PREFIX, decodeRef),
-    readAll(store, TAGS_PREFIX, decodeTagRecord),
-    readAll(store, HOLDS_PREFIX, decodeHoldRecord),
-    readAll(store, PINS_PREFIX, decodePinRecord),
-  ])
-  const heldBranches = new Set(holds.flatMap((h) => (h.record.target === 'branch' ? [h.record.branch] : [])))
+  const [branchKind, tagKind, holdKind, pinKind] = ROOT_KINDS
+  const [refs, tags, holds, pins] = await Promise.all([readAll(store, branchKind), readAll(store, tagKind), readAll(store, holdKind), readAll(store, pinKind)])
+  const heldBranches = new Set(holds.flatMap((h) => holdKind.heldBranch(h.record) ?? []))
   const live: VersionedRef[] = []
   const expired: VersionedRef[] = []
   for (const r of refs) {
@@ -129,11 +159,15 @@ export async function readRoots(ctx: RepoContext, opts: ReadRootsOptions = {}): 
       roots.push({ kind: 'branch', name: ref.name, key: refKey(ref.name), snapshots })
     }),
   )
-  for (const t of tags) roots.push({ kind: 'tag', name: t.record.name, key: t.key, snapshots: [{ id: t.record.snapshot, via: 'target' }] })
-  for (const h of holds) {
-    if (h.record.target === 'snapshot') roots.push({ kind: 'hold', name: h.record.snapshot, key: h.key, snapshots: [{ id: h.record.snapshot, via: 'target' }] })
+  const targetRoots = <T>(spec: RootKindSpec<RootKind, T>, objects: readonly Keyed<T>[], name: (record: T, target: SnapshotId) => string): void => {
+    for (const o of objects) {
+      const id = spec.target(o.record)
+      if (id) roots.push({ kind: spec.kind, name: name(o.record, id), key: o.key, snapshots: [{ id, via: 'target' }] })
+    }
   }
-  for (const p of pins) roots.push({ kind: 'pin', name: p.record.dependentStore.url, key: p.key, snapshots: [{ id: p.record.snapshot, via: 'target' }] })
+  targetRoots(tagKind, tags, (t) => t.name)
+  targetRoots(holdKind, holds, (_, id) => id)
+  targetRoots(pinKind, pins, (p) => p.dependentStore.url)
   roots.sort((a, b) => (a.kind === b.kind ? (a.name < b.name ? -1 : a.name > b.name ? 1 : 0) : a.kind < b.kind ? -1 : 1))
   return {
     refs: live.sort((a, b) => (a.ref.name < b.ref.name ? -1 : 1)),
@@ -182,7 +216,7 @@ export async function manifestOrNull(ctx: RepoContext, id: SnapshotId): Promise<
   }
 }
 
-async function readAll<T>(store: ObjectStore, prefix: string, decode: (key: string, bytes: Uint8Array) => T): Promise<{ key: string; version: string; record: T }[]> {
+async function readAll<T>(store: ObjectStore, { prefix, decode }: RootKindSpec<RootKind, T>): Promise<{ key: string; version: string; record: T }[]> {
   const keys: string[] = []
   for await (const o of store.list(prefix)) keys.push(o.key)
   const out = await Promise.all(
