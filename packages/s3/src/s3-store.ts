@@ -1,7 +1,6 @@
 import { Agent as HttpAgent } from 'node:http'
 import { Agent as HttpsAgent } from 'node:https'
 import {
-  CopyObjectCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
@@ -314,33 +313,6 @@ export class S3Store implements ObjectStore {
     const batches: string[][] = []
     for (let i = 0; i < unique.length; i += MAX_DELETE_BATCH) batches.push(unique.slice(i, i + MAX_DELETE_BATCH))
     await Promise.all(batches.map((batch) => this.#deleteBatch(batch)))
-  }
-
-  /**
-   * Copy the object at `from` to `to` inside the provider (CopyObject), unconditionally; returns
-   * the new object's ETag, or null if `from` does not exist.
-   *
-   * It saves a transfer whenever a caller would otherwise `get` an object only to `put` the same
-   * bytes back under another key: the bytes never leave the provider. Objects up to 5 GiB.
-   */
-  async copy(from: string, to: string, opts: { signal?: AbortSignal } = {}): Promise<{ version: string } | null> {
-    validateKey(from)
-    validateKey(to)
-    const source = `${this.#bucket}/${this.#fullKey(from).split('/').map(encodeURIComponent).join('/')}`
-    return this.#call('copy', `${from} → ${to}`, opts.signal, async () => {
-      try {
-        const res = await this.#client.send(
-          new CopyObjectCommand({ Bucket: this.#bucket, Key: this.#fullKey(to), CopySource: source }),
-          { abortSignal: opts.signal },
-        )
-        const version = res.CopyObjectResult?.ETag
-        if (version === undefined) throw new Error('the CopyObject answer carries no ETag')
-        return { version }
-      } catch (err) {
-        if (isMissingKey(err)) return null
-        throw err
-      }
-    })
   }
 
   /** Close the HTTP connections. The store must not be used afterwards. */

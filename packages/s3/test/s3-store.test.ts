@@ -38,15 +38,6 @@ describe('S3Store', () => {
     expect(await store.get('seg/missing', { range: { offset: 0, length: 1 } })).toBeNull()
   })
 
-  test('copy duplicates an object inside the provider and answers null for a missing source', async () => {
-    const { version } = await store.put('copy/src', bytes('payload'))
-    const copied = await store.copy('copy/src', 'copy/dst')
-    expect(copied?.version).toBe(version)
-    expect(text((await store.get('copy/dst'))?.body)).toBe('payload')
-    expect(await store.copy('copy/none', 'copy/dst2')).toBeNull()
-    expect(await store.head('copy/dst2')).toBeNull()
-  })
-
   test('a conditional put that loses is a ConflictError carrying the key and condition', async () => {
     const { version } = await store.put('ref/main', bytes('v1'), { ifNoneMatch: '*' })
     await expect(store.put('ref/main', bytes('v2'), { ifNoneMatch: '*' })).rejects.toMatchObject({
@@ -112,7 +103,6 @@ describe('S3Store', () => {
     await expect(store.get('../x')).rejects.toMatchObject({ code: 'STRATA_INVALID_KEY' })
     await expect(store.put('/abs', bytes('x'))).rejects.toMatchObject({ code: 'STRATA_INVALID_KEY' })
     await expect(store.delete(['ok', 'a//b'])).rejects.toMatchObject({ code: 'STRATA_INVALID_KEY' })
-    await expect(store.copy('ok', 'bad key')).rejects.toMatchObject({ code: 'STRATA_INVALID_KEY' })
     await expect(collect(store.list('../'))).rejects.toMatchObject({ code: 'STRATA_INVALID_KEY' })
   })
 

@@ -26,21 +26,6 @@ export const EMPTY_PAGE_TABLE: PageTable = {
   hashes: new Uint8Array(0),
 }
 
-/** Index of page `p` in `table`, or -1 (binary search). */
-export function findPage(table: PageTable, p: PageNo): number {
-  const a = table.pageNos
-  let lo = 0
-  let hi = a.length - 1
-  while (lo <= hi) {
-    const mid = (lo + hi) >>> 1
-    const v = a[mid]!
-    if (v === p) return mid
-    if (v < p) lo = mid + 1
-    else hi = mid - 1
-  }
-  return -1
-}
-
 /** One entry, for building tables. */
 export interface PageEntry {
   pageNo: PageNo

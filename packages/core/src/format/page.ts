@@ -10,12 +10,6 @@ export type PageSize = number & { readonly __brand: 'PageSize' }
 /** The largest page number SQLite allows. */
 export const MAX_PAGE_NO = 0xfffffffe
 
-/** Brand `n` as a page number; throws on anything but an integer in 1…2^32-2. */
-export function pageNo(n: number): PageNo {
-  if (!Number.isInteger(n) || n < 1 || n > MAX_PAGE_NO) throw new RangeError(`not a page number: ${n}`)
-  return n as PageNo
-}
-
 /** Brand `n` as a page count; throws on anything but an integer in 0…2^32-2. */
 export function pageCount(n: number): PageCount {
   if (!Number.isInteger(n) || n < 0 || n > MAX_PAGE_NO) throw new RangeError(`not a page count: ${n}`)

@@ -376,30 +376,6 @@ export class LocalStore implements ObjectStore {
     }
   }
 
-  /**
-   * Test hook, not for production use: take the writer lock of `key` as a put would, and keep
-   * it until the returned function is called. Lets tests leave a lock behind in a process they
-   * then kill.
-   * @internal
-   */
-  async _holdLockForTesting(key: string): Promise<() => Promise<void>> {
-    this.#path(key)
-    await this.#prepare()
-    let release!: () => void
-    const released = new Promise<void>((resolve) => (release = resolve))
-    let acquired!: () => void
-    const isHeld = new Promise<void>((resolve) => (acquired = resolve))
-    const done = this.#withLock(key, undefined, async () => {
-      acquired()
-      await released
-    })
-    await Promise.race([isHeld, done])
-    return async () => {
-      release()
-      await done
-    }
-  }
-
   /** The absolute path of `key`, after validating it and checking that it stays under the root. */
   #path(key: string): string {
     validateKey(key)

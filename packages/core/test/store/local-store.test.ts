@@ -10,6 +10,7 @@ import type { ErrorCode, StoreError } from '../../src/errors/index.js'
 import { LocalStore } from '../../src/store/index.js'
 import { describeObjectStore, dumpStore, localStoreFixture, tempDir } from '@strata/core/testing'
 import type { TempDir } from '@strata/core/testing'
+import { holdKeyLock } from './fixtures/key-lock.js'
 
 describeObjectStore('LocalStore', () => localStoreFixture())
 
@@ -292,7 +293,7 @@ describe('LocalStore', () => {
 
     it('breaks a lock held longer than the stale limit, even by a live process', async () => {
       const { version } = await store.put('slow', text('before'))
-      const release = await store._holdLockForTesting('slow')
+      const release = await holdKeyLock(root, 'slow')
       const other = new LocalStore(root, { lockStaleMs: 300, lockTimeoutMs: 5000 })
       const started = Date.now()
       await other.put('slow', text('after'), { ifMatch: version })
@@ -304,7 +305,7 @@ describe('LocalStore', () => {
 
     it('serializes deletes with conditional puts', async () => {
       const { version } = await store.put('contested', text('v1'))
-      const release = await store._holdLockForTesting('contested')
+      const release = await holdKeyLock(root, 'contested')
       const pending = [store.delete(['contested']), store.put('contested', text('v2'), { ifMatch: version })]
       await new Promise((resolve) => setTimeout(resolve, 50))
       expect(str((await store.get('contested'))!.body)).toBe('v1')

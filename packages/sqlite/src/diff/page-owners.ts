@@ -54,11 +54,6 @@ export function readPageOwners(db: BetterSqlite3.Database, schema: string, path:
   return { pageCount, names, types, owner }
 }
 
-/** The owner name of page `p` (1-based), or null past the end. */
-export function ownerOf(o: PageOwners, p: number): string | null {
-  return p >= 1 && p <= o.pageCount ? o.names[o.owner[p - 1]!]! : null
-}
-
 /**
  * The freelist's pages (trunks and leaves) of the database file at `path`. A chain that loops or
  * points past the end stops there: the database is damaged, and the rest reads as `(other)`.

@@ -237,14 +237,3 @@ export class ChainLoader {
     return table
   }
 }
-
-/** True for errors that mean "the store lacks something a snapshot needs". */
-export function isDamageError(e: unknown): boolean {
-  return (
-    isStrataError(e, 'STRATA_MISSING_OBJECT') ||
-    isStrataError(e, 'STRATA_MISSING_PAGE') ||
-    isStrataError(e, 'STRATA_CORRUPT_OBJECT') ||
-    isStrataError(e, 'STRATA_CORRUPT_PAGE') ||
-    isStrataError(e, 'STRATA_FALLBACK_CYCLE')
-  )
-}
