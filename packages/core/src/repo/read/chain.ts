@@ -3,7 +3,6 @@ import {
   MissingObjectError,
   MissingPageError,
   StoreNotAllowedError,
-  isStrataError,
 } from '../../errors/index.js'
 import { PAGE_HASH_BYTES } from '../../format/hash.js'
 import type { SnapshotId } from '../../format/ids.js'
