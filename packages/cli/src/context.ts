@@ -1,4 +1,4 @@
-import { InvalidArgumentError, Repository, type ObjectStore } from '@strata/core'
+import { InvalidArgumentError, Repository, type ObjectStore, type OperationOptions } from '@strata/core'
 import { allowedStores, crossStoreOptions } from './allowed-stores.js'
 import { ExitCode } from './exit-codes.js'
 import type { CliIo } from './io.js'
@@ -86,6 +86,19 @@ export class CommandContext {
     }
     const lines = human()
     if (lines.length > 0) this.io.stdout.write(lines.join('\n') + '\n')
+  }
+
+  /**
+   * Run one long operation under a progress bar labelled `label` (see {@link progress}): `run`
+   * gets the options to spread into the operation's, and the bar is removed however it ends.
+   */
+  async withProgress<T>(label: string, run: (progress: OperationOptions) => Promise<T>): Promise<T> {
+    const bar = this.progress(label)
+    try {
+      return await run(bar.onProgress ? { onProgress: bar.onProgress } : {})
+    } finally {
+      bar.stop()
+    }
   }
 
   /** A progress bar on stderr, drawn only when stderr is a terminal and neither `--json` nor `--quiet` is set. */

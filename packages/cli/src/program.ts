@@ -1,28 +1,12 @@
 import { readFileSync } from 'node:fs'
 import { Command } from 'commander'
-import { examples, type App } from './app.js'
+import type { App } from './app.js'
 import { CommandContext } from './context.js'
 import { ExitCode } from './exit-codes.js'
 import type { CliIo } from './io.js'
 import { STORE_ENV } from './store-location.js'
 import { ALLOW_STORES_ENV, collect } from './allowed-stores.js'
-import { registerDoctor } from './commands/doctor.js'
-import { registerPins } from './commands/pins.js'
-import { registerRepoint } from './commands/repoint.js'
-import { registerBranchCreate } from './commands/branch-create.js'
-import { registerBranchDelete } from './commands/branch-delete.js'
-import { registerBranchList } from './commands/branch-list.js'
-import { registerBranchRename } from './commands/branch-rename.js'
-import { registerExport } from './commands/export.js'
-import { registerGc } from './commands/gc.js'
-import { registerImport } from './commands/import.js'
-import { registerInit } from './commands/init.js'
-import { registerLog } from './commands/log.js'
-import { registerMaterialize } from './commands/materialize.js'
-import { registerShow } from './commands/show.js'
-import { registerSql } from './commands/sql.js'
-import { registerVerify } from './commands/verify.js'
-import { registerHistoryAndLifecycle } from './commands/history-and-lifecycle.js'
+import { COMMANDS } from './commands/index.js'
 
 /** The version of this package, from its package.json (one level above both `src/` and `dist/`). */
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version
@@ -90,28 +74,9 @@ export function buildProgram(io: CliIo): BuiltProgram {
     },
   }
 
-  registerInit(program, app)
-  registerImport(program, app)
-  const branch = program
-    .command('branch')
-    .description('list, create, delete and rename branches')
-    .hook('preSubcommand', (_self, sub) => void (active = sub))
-  examples(branch, 'strata branch list', 'strata branch create experiment --from main', 'strata branch delete experiment')
-  registerBranchList(branch, app)
-  registerBranchCreate(branch, app)
-  registerBranchDelete(branch, app)
-  registerBranchRename(branch, app)
-  registerSql(program, app)
-  registerLog(program, app)
-  registerShow(program, app)
-  registerMaterialize(program, app)
-  registerExport(program, app)
-  registerGc(program, app)
-  registerVerify(program, app)
-  registerHistoryAndLifecycle(program, app)
-  registerPins(program, app)
-  registerRepoint(program, app)
-  registerDoctor(program, app)
+  for (const register of COMMANDS) register(program, app)
+  // A command group (e.g. `branch`) reports which of its subcommands is running.
+  for (const cmd of program.commands) if (cmd.commands.length > 0) cmd.hook('preSubcommand', (_self, sub) => void (active = sub))
   return { program, active: () => active, contexts }
 }
 

@@ -15,18 +15,14 @@ export function registerCompact(parent: Command, app: App): void {
   ).action(async (branch: string | undefined, opts: RetentionFlags & { minLive?: number }, self: Command) => {
     const ctx = app.context(self)
     const repo = await ctx.repository()
-    const bar = ctx.progress('compact')
     const retention = retentionOf(opts)
-    let result
-    try {
-      result = await repo.compact(branch, {
+    const result = await ctx.withProgress('compact', (progress) =>
+      repo.compact(branch, {
         ...(retention ? { retention } : {}),
         ...(opts.minLive !== undefined ? { minLiveFraction: opts.minLive } : {}),
-        ...(bar.onProgress ? { onProgress: bar.onProgress } : {}),
-      })
-    } finally {
-      bar.stop()
-    }
+        ...progress,
+      }),
+    )
     ctx.emit(result, () => [
       ...(result.compacted.length === 0 ? [`Nothing to compact${branch ? ` on ${branch}` : ''}: no head has mostly-dead or many small segments`] : []),
       ...result.compacted.map(

@@ -15,16 +15,7 @@ export function registerExport(parent: Command, app: App): void {
     .action(async (spec: string, out: string, opts: { check?: boolean; overwrite?: boolean }, self: Command) => {
       const ctx = app.context(self)
       const repo = await ctx.repository()
-      const bar = ctx.progress('export')
-      let result
-      try {
-        result = await repo.export(spec, out, {
-          overwrite: opts.overwrite === true,
-          ...(bar.onProgress ? { onProgress: bar.onProgress } : {}),
-        })
-      } finally {
-        bar.stop()
-      }
+      const result = await ctx.withProgress('export', (progress) => repo.export(spec, out, { overwrite: opts.overwrite === true, ...progress }))
       let check: { ok: boolean; messages: string[] } | null = null
       if (opts.check) {
         const { integrityCheck } = await import('@strata/sqlite')

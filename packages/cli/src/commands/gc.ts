@@ -2,6 +2,7 @@ import type { Command } from 'commander'
 import { DEFAULT_GRACE_MS, type GcOptions } from '@strata/core'
 import { duration, examples, positiveInt, type App } from '../app.js'
 import { formatBytes } from '../render.js'
+import { retentionOf, type RetentionFlags } from '../retention-options.js'
 
 /** `strata gc [--dry-run]`: delete what no branch, tag or retained history reaches any more. */
 export function registerGc(parent: Command, app: App): void {
@@ -12,24 +13,16 @@ export function registerGc(parent: Command, app: App): void {
     .option('--grace <duration>', `keep unreferenced objects younger than this (0, 30s, 15m, 2h; default ${DEFAULT_GRACE_MS / 60_000}m), so in-flight writes survive`, duration('--grace'))
     .option('--keep-last <n>', 'snapshots of history kept per branch, the head included (default 1)', positiveInt('--keep-last'))
     .option('--keep-within <duration>', "also keep every snapshot of a branch younger than this (default 7d; 0 for none)", duration('--keep-within'))
-    .action(async (opts: { dryRun?: boolean; grace?: number; keepLast?: number; keepWithin?: number }, self: Command) => {
+    .action(async (opts: RetentionFlags & { dryRun?: boolean; grace?: number }, self: Command) => {
       const ctx = app.context(self)
       const repo = await ctx.repository()
-      const bar = ctx.progress('gc')
+      const retention = retentionOf(opts)
       const gcOpts: GcOptions = {
         dryRun: opts.dryRun === true,
         ...(opts.grace !== undefined ? { graceMs: opts.grace } : {}),
-        ...(opts.keepLast !== undefined || opts.keepWithin !== undefined
-          ? { retention: { ...(opts.keepLast !== undefined ? { keepLast: opts.keepLast } : {}), ...(opts.keepWithin !== undefined ? { keepWithinMs: opts.keepWithin } : {}) } }
-          : {}),
-        ...(bar.onProgress ? { onProgress: bar.onProgress } : {}),
+        ...(retention ? { retention } : {}),
       }
-      let result
-      try {
-        result = await repo.gc(gcOpts)
-      } finally {
-        bar.stop()
-      }
+      const result = await ctx.withProgress('gc', (progress) => repo.gc({ ...gcOpts, ...progress }))
       ctx.emit(result, () => {
         const f = result.freed
         const verb = result.dryRun ? 'Would delete' : 'Deleted'

@@ -15,18 +15,14 @@ export function registerImport(parent: Command, app: App): void {
     .action(async (file: string, opts: { branch: string; message?: string; author?: string }, self: Command) => {
       const ctx = app.context(self)
       const repo = await ctx.repository()
-      const bar = ctx.progress('import')
-      let result: ImportResult
-      try {
-        result = await importFile(repo, file, {
+      const result: ImportResult = await ctx.withProgress('import', (progress) =>
+        importFile(repo, file, {
           branch: opts.branch,
           ...(opts.message !== undefined ? { message: opts.message } : {}),
           ...(opts.author !== undefined ? { author: opts.author } : {}),
-          ...(bar.onProgress ? { onProgress: bar.onProgress } : {}),
-        })
-      } finally {
-        bar.stop()
-      }
+          ...progress,
+        }),
+      )
       ctx.emit({ file, ...result }, () => [
         `Imported ${file} as branch ${result.branch} at ${shortId(result.snapshot)}: ${result.pageCount} pages of ${result.pageSize} bytes ` +
           `(${formatBytes(result.bytes)}), ${formatBytes(result.bytesWritten)} written in ${result.segments} segment(s)`,

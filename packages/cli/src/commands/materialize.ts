@@ -13,17 +13,13 @@ export function registerMaterialize(parent: Command, app: App): void {
     .action(async (branch: string, opts: { message?: string; author?: string }, self: Command) => {
       const ctx = app.context(self)
       const repo = await ctx.repository()
-      const bar = ctx.progress('materialize')
-      let result
-      try {
-        result = await repo.materialize(branch, {
+      const result = await ctx.withProgress('materialize', (progress) =>
+        repo.materialize(branch, {
           ...(opts.message !== undefined ? { message: opts.message } : {}),
           ...(opts.author !== undefined ? { author: opts.author } : {}),
-          ...(bar.onProgress ? { onProgress: bar.onProgress } : {}),
-        })
-      } finally {
-        bar.stop()
-      }
+          ...progress,
+        }),
+      )
       ctx.emit(result, () => [
         `Materialized ${branch}: ${shortId(result.previous)} → ${shortId(result.snapshot)} (${result.pageCount} pages, ${formatBytes(result.bytesWritten)} written)`,
       ])

@@ -13,14 +13,8 @@ export function registerStats(parent: Command, app: App): void {
   ).action(async (opts: RetentionFlags & { branch?: string[] }, self: Command) => {
     const ctx = app.context(self)
     const repo = await ctx.repository()
-    const bar = ctx.progress('stats')
     const retention = retentionOf(opts)
-    let result
-    try {
-      result = await repo.stats({ ...(retention ? { retention } : {}), ...(opts.branch ? { branches: opts.branch } : {}), ...(bar.onProgress ? { onProgress: bar.onProgress } : {}) })
-    } finally {
-      bar.stop()
-    }
+    const result = await ctx.withProgress('stats', (progress) => repo.stats({ ...(retention ? { retention } : {}), ...(opts.branch ? { branches: opts.branch } : {}), ...progress }))
     const s = result.store
     ctx.emit(result, () => [
       ...table(

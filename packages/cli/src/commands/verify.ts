@@ -13,8 +13,7 @@ export function registerVerify(parent: Command, app: App): void {
     .action(async (opts: { deep?: boolean; integrity?: boolean }, self: Command) => {
       const ctx = app.context(self)
       const repo = await ctx.repository()
-      const bar = ctx.progress('verify')
-      const verifyOpts: VerifyOptions = { deep: opts.deep === true, ...(bar.onProgress ? { onProgress: bar.onProgress } : {}) }
+      const verifyOpts: VerifyOptions = { deep: opts.deep === true }
       if (opts.integrity) {
         const { integrityCheck } = await import('@strata/sqlite')
         verifyOpts.integrity = async ({ path }) => {
@@ -22,12 +21,7 @@ export function registerVerify(parent: Command, app: App): void {
           return report.ok ? [] : report.messages
         }
       }
-      let result
-      try {
-        result = await repo.verify(verifyOpts)
-      } finally {
-        bar.stop()
-      }
+      const result = await ctx.withProgress('verify', (progress) => repo.verify({ ...verifyOpts, ...progress }))
       const c = result.checked
       const summary = `${c.refs} branch(es), ${c.snapshots} snapshot(s), ${c.segments} segment(s), ${c.pages} page(s)${opts.deep ? ' re-hashed' : ''}`
       const others = result.crossStore.map(
