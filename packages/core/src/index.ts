@@ -43,7 +43,7 @@ export type { TagRecord } from './format/tag-record.js'
 export { formatStoreRef, normalizeStoreUrl, parseStoreRef, type StoreRef } from './format/store-ref.js'
 
 export type { ByteRange, GetOptions, GetResult, ObjectInfo, ObjectStore, PutOptions } from './store/object-store.js'
-export { MAX_KEY_BYTES, isValidKey, validateKey, validatePrefix } from './store/keys.js'
+export { MAX_KEY_BYTES, isValidKey, validateKey, validatePrefix, validatePutOptions } from './store/keys.js'
 export { LocalStore, type LocalStoreOptions } from './store/local-store.js'
 export { CachingStore, type CacheStats, type CachingStoreOptions } from './store/caching-store.js'
 export { probeStore, type CasProbe, type ConcurrencySample, type ConditionSupport, type DoctorReport, type ProbeStoreOptions } from './store/doctor.js'

@@ -19,6 +19,7 @@ import {
   isValidKey,
   validateKey,
   validatePrefix,
+  validatePutOptions,
   type GetOptions,
   type GetResult,
   type ObjectInfo,
@@ -236,12 +237,7 @@ export class S3Store implements ObjectStore {
    */
   async put(key: string, body: Uint8Array, opts: PutOptions = {}): Promise<{ version: string }> {
     validateKey(key)
-    if (opts.ifNoneMatch !== undefined && opts.ifMatch !== undefined) {
-      throw new InvalidArgumentError({ argument: 'put options', reason: 'ifNoneMatch and ifMatch are mutually exclusive' })
-    }
-    if (opts.ifNoneMatch !== undefined && opts.ifNoneMatch !== '*') {
-      throw new InvalidArgumentError({ argument: 'ifNoneMatch', reason: `only '*' is supported (got ${JSON.stringify(opts.ifNoneMatch)})` })
-    }
+    validatePutOptions(opts)
     const condition = opts.ifNoneMatch !== undefined ? 'if-none-match' : opts.ifMatch !== undefined ? 'if-match' : undefined
     let attempt = 0
     return this.#call('put', key, opts.signal, async () => {

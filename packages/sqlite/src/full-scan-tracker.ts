@@ -42,5 +42,5 @@ export class FullScanTracker implements ChangeTracker {
   dispose(): void {}
 }
 
-/** The factory of {@link FullScanTracker}: the default change tracker. */
+/** The factory of {@link FullScanTracker}, for `tracker:` when exact hashing of every page is wanted (the default is `walTracker`). */
 export const fullScanTracker: ChangeTrackerFactory = (context) => new FullScanTracker(context)

@@ -1,4 +1,5 @@
-import { InvalidKeyError } from '../errors/index.js'
+import { InvalidArgumentError, InvalidKeyError } from '../errors/index.js'
+import type { PutOptions } from './object-store.js'
 
 /** The longest key any store accepts, in UTF-8 bytes (S3's limit; filesystems allow 255 per segment). */
 export const MAX_KEY_BYTES = 1024
@@ -42,5 +43,21 @@ export function isValidKey(key: string): boolean {
     return true
   } catch {
     return false
+  }
+}
+
+/**
+ * Check a put's conditions before any I/O, alike in every store: at most one of them,
+ * `ifNoneMatch` only `'*'`, `ifMatch` a non-empty version string. `InvalidArgumentError` otherwise.
+ */
+export function validatePutOptions(opts: PutOptions): void {
+  if (opts.ifNoneMatch !== undefined && opts.ifMatch !== undefined) {
+    throw new InvalidArgumentError({ argument: 'put options', reason: 'ifNoneMatch and ifMatch cannot both be set' })
+  }
+  if (opts.ifNoneMatch !== undefined && opts.ifNoneMatch !== '*') {
+    throw new InvalidArgumentError({ argument: 'ifNoneMatch', reason: `only '*' is supported (got ${JSON.stringify(opts.ifNoneMatch)})` })
+  }
+  if (opts.ifMatch !== undefined && (typeof opts.ifMatch !== 'string' || opts.ifMatch === '')) {
+    throw new InvalidArgumentError({ argument: 'ifMatch', reason: 'must be a version string returned by the store' })
   }
 }

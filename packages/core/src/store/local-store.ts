@@ -14,7 +14,7 @@ import {
   StoreError,
   isStrataError,
 } from '../errors/index.js'
-import { isValidKey, validateKey, validatePrefix } from './keys.js'
+import { isValidKey, validateKey, validatePrefix, validatePutOptions } from './keys.js'
 import type { GetOptions, GetResult, ObjectInfo, ObjectStore, PutOptions } from './object-store.js'
 
 /** Top-level directory of in-flight temporary files. Reserved: no key may start with it. */
@@ -200,7 +200,7 @@ export class LocalStore implements ObjectStore {
    */
   async put(key: string, body: Uint8Array, opts: PutOptions = {}): Promise<{ version: string }> {
     const file = this.#path(key)
-    checkPutOptions(opts)
+    validatePutOptions(opts)
     throwIfAborted(opts.signal, 'put', key)
     try {
       const realRoot = await this.#prepare()
@@ -614,18 +614,6 @@ function checkRange(range: { offset: number; length: number }): void {
       argument: 'range',
       reason: `offset and length must be non-negative integers, got ${JSON.stringify(range)}`,
     })
-  }
-}
-
-function checkPutOptions(opts: PutOptions): void {
-  if (opts.ifNoneMatch !== undefined && opts.ifMatch !== undefined) {
-    throw new InvalidArgumentError({ argument: 'put options', reason: 'ifNoneMatch and ifMatch cannot both be set' })
-  }
-  if (opts.ifNoneMatch !== undefined && opts.ifNoneMatch !== '*') {
-    throw new InvalidArgumentError({ argument: 'ifNoneMatch', reason: `only '*' is supported` })
-  }
-  if (opts.ifMatch !== undefined && (typeof opts.ifMatch !== 'string' || opts.ifMatch === '')) {
-    throw new InvalidArgumentError({ argument: 'ifMatch', reason: 'must be a version string returned by the store' })
   }
 }
 

@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { isStrataError } from '../errors/index.js'
 import type { ErrorCode } from '../errors/index.js'
-import type { ObjectInfo, ObjectStore } from '../store/object-store.js'
+import type { ObjectInfo, ObjectStore, PutOptions } from '../store/object-store.js'
 import { StoreWorkers } from './store-workers.js'
 import type { WorkerReply } from './store-workers.js'
 
@@ -150,6 +150,23 @@ export function describeObjectStore(name: string, makeFixture: () => Promise<Sto
     })
 
     describe('conditional put', () => {
+      it('refuses malformed conditions before writing anything', async () => {
+        const { version } = await store.put('opts/key', text('kept'))
+        const bad: PutOptions[] = [
+          { ifMatch: '' },
+          { ifNoneMatch: '*', ifMatch: version },
+          { ifNoneMatch: 'x' as '*' },
+        ]
+        for (const opts of bad) {
+          await expectCode(() => store.put('opts/key', text('over'), opts), 'STRATA_INVALID_ARGUMENT')
+          await expectCode(() => store.put('opts/new', text('new'), opts), 'STRATA_INVALID_ARGUMENT')
+        }
+        const got = await store.get('opts/key')
+        expect(str(got!.body)).toBe('kept')
+        expect(got!.version).toBe(version)
+        expect(await store.head('opts/new')).toBeNull()
+      })
+
       it('creates with ifNoneMatch only when the key is missing', async () => {
         const { version } = await store.put('once', text('first'), { ifNoneMatch: '*' })
         await expectCode(store.put('once', text('second'), { ifNoneMatch: '*' }), 'STRATA_CONFLICT')
