@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { isStrataError } from '../../src/index.js'
-import { snapshotKey, tagKey } from '../../src/engine.js'
-import { syntheticDb, tempRepo, testPage, writeDb } from '../helpers.js'
-import { EAGER, keysOf } from './lifecycle-helpers.js'
+import { isStrataError } from '../../../src/index.js'
+import { snapshotKey, tagKey } from '../../../src/engine.js'
+import { syntheticDb, tempRepo, testPage, writeDb } from '../../helpers.js'
+import { EAGER, keysOf } from '../lifecycle/lifecycle-helpers.js'
 
 const PS = 512
 let cleanups: (() => Promise<void>)[] = []

@@ -2,10 +2,10 @@ import { cp, mkdir, readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterEach, describe, expect, it } from 'vitest'
-import { LocalStore, Repository, StoreError, isStrataError, type ObjectStore, type RepositoryOptions, type SnapshotId } from '../../src/index.js'
-import { baseStoreKey, pinKey, segmentKey, snapshotKey } from '../../src/engine.js'
-import { CountingStore, FaultyStore } from '../../src/testing/index.js'
-import { sameBytes, scratch, syntheticDb, testPage, writeDb } from '../helpers.js'
+import { LocalStore, Repository, StoreError, isStrataError, type ObjectStore, type RepositoryOptions, type SnapshotId } from '../../../src/index.js'
+import { baseStoreKey, pinKey, segmentKey, snapshotKey } from '../../../src/engine.js'
+import { CountingStore, FaultyStore } from '../../../src/testing/index.js'
+import { sameBytes, scratch, syntheticDb, testPage, writeDb } from '../../helpers.js'
 
 // Two (or three) repositories in local directories: a base and stores that stack on it. The same
 // story against the S3 test server as base is in the root test/cross-store suite.

@@ -1,6 +1,6 @@
-import { FORMAT_KEY, branchKey, decodeManifest, refKey, segmentKey, snapshotKey } from '../../src/engine.js'
-import { type BranchId, type ObjectStore, type SnapshotId } from '../../src/index.js'
-import { InterceptingStore, type StoreCall } from '../../src/testing/index.js'
+import { FORMAT_KEY, branchKey, decodeManifest, refKey, segmentKey, snapshotKey } from '../../../src/engine.js'
+import { type BranchId, type ObjectStore, type SnapshotId } from '../../../src/index.js'
+import { InterceptingStore, type StoreCall } from '../../../src/testing/index.js'
 
 /** Retention that keeps heads only, and no grace: what tests use to see garbage go at once. */
 export const EAGER = { graceMs: 0, retention: { keepLast: 1, keepWithinMs: 0 } } as const

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { Repository, isStrataError, type ObjectStore, type SnapshotId } from '../../src/index.js'
-import { FaultyStore, dumpStore } from '../../src/testing/index.js'
-import { syntheticDb, tempRepo, testPage, writeDb } from '../helpers.js'
+import { Repository, isStrataError, type ObjectStore, type SnapshotId } from '../../../src/index.js'
+import { FaultyStore, dumpStore } from '../../../src/testing/index.js'
+import { syntheticDb, tempRepo, testPage, writeDb } from '../../helpers.js'
 
 const PS = 512
 const cleanups: (() => Promise<void>)[] = []

@@ -2,10 +2,10 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { CountingStore } from '@strata/core/testing'
-import type { PageNo } from '../../src/format/page.js'
-import { fetchPageRuns, fetchPages } from '../../src/repo/read/page-fetcher.js'
-import { Repository } from '../../src/repo/repository.js'
-import { syntheticDb, tempRepo, testPage, writeDb } from '../helpers.js'
+import type { PageNo } from '../../../src/format/page.js'
+import { fetchPageRuns, fetchPages } from '../../../src/repo/read/page-fetcher.js'
+import { Repository } from '../../../src/repo/repository.js'
+import { syntheticDb, tempRepo, testPage, writeDb } from '../../helpers.js'
 
 const SIZE = 1024
 const PAGES = 400

@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { Repository, isStrataError, type SnapshotId } from '../../src/index.js'
-import { encodePinRecord, encodeTagRecord, pinKey, segmentKey, snapshotKey, tagKey } from '../../src/engine.js'
-import { FaultyStore } from '../../src/testing/index.js'
-import { syntheticDb, tempRepo, testPage, writeDb } from '../helpers.js'
+import { Repository, isStrataError, type SnapshotId } from '../../../src/index.js'
+import { encodePinRecord, encodeTagRecord, pinKey, segmentKey, snapshotKey, tagKey } from '../../../src/engine.js'
+import { FaultyStore } from '../../../src/testing/index.js'
+import { syntheticDb, tempRepo, testPage, writeDb } from '../../helpers.js'
 import { EAGER, HookStore, bytesOf, keysNeededBy, keysOf } from './lifecycle-helpers.js'
 
 const PS = 512

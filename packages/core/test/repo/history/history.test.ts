@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { isStrataError } from '../../src/index.js'
-import { CountingStore } from '../../src/testing/index.js'
-import { Repository } from '../../src/repo/repository.js'
-import { syntheticDb, tempRepo, testPage, writeDb } from '../helpers.js'
+import { isStrataError } from '../../../src/index.js'
+import { CountingStore } from '../../../src/testing/index.js'
+import { Repository } from '../../../src/repo/repository.js'
+import { syntheticDb, tempRepo, testPage, writeDb } from '../../helpers.js'
 
 const PS = 512
 let cleanups: (() => Promise<void>)[] = []

@@ -1,11 +1,11 @@
 import { randomFillSync } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
-import { isStrataError } from '../../src/errors/index.js'
-import { DatabaseChecksum, PAGE_HASH_BYTES, hashPage } from '../../src/format/hash.js'
-import { segmentKey } from '../../src/format/keys.js'
-import type { PageNo } from '../../src/format/page.js'
-import { POOL_MIN_BYTES, hashPages } from '../../src/repo/read/hash-pool.js'
-import { syntheticDb, tempRepo, writeDb } from '../helpers.js'
+import { isStrataError } from '../../../src/errors/index.js'
+import { DatabaseChecksum, PAGE_HASH_BYTES, hashPage } from '../../../src/format/hash.js'
+import { segmentKey } from '../../../src/format/keys.js'
+import type { PageNo } from '../../../src/format/page.js'
+import { POOL_MIN_BYTES, hashPages } from '../../../src/repo/read/hash-pool.js'
+import { syntheticDb, tempRepo, writeDb } from '../../helpers.js'
 
 /** What `hashPage` and `DatabaseChecksum` say about `body`'s pages, page by page. */
 function expected(body: Uint8Array, size: number, pages: PageNo[]): { hashes: Uint8Array; checksumTerms: Uint8Array } {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { CountingStore } from '@strata/core/testing'
-import { Repository } from '../../src/repo/repository.js'
-import { syntheticDb, tempRepo, testPage, writeDb } from '../helpers.js'
+import { Repository } from '../../../src/repo/repository.js'
+import { syntheticDb, tempRepo, testPage, writeDb } from '../../helpers.js'
 
 describe('manifest cache', () => {
   it('resolving a depth-32 chain reads each manifest once, however often it is resolved', async () => {

@@ -1,9 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { Repository, isStrataError } from '../../src/index.js'
-import { snapshotKey } from '../../src/engine.js'
-import { FaultyStore } from '../../src/testing/index.js'
-import { syntheticDb, tempRepo, testPage, writeDb } from '../helpers.js'
-import { EAGER, keysNeededBy, keysOf } from './lifecycle-helpers.js'
+import { Repository, isStrataError } from '../../../src/index.js'
+import { snapshotKey } from '../../../src/engine.js'
+import { FaultyStore } from '../../../src/testing/index.js'
+import { syntheticDb, tempRepo, testPage, writeDb } from '../../helpers.js'
+import { EAGER, keysNeededBy, keysOf } from '../lifecycle/lifecycle-helpers.js'
 
 const PS = 512
 let cleanups: (() => Promise<void>)[] = []

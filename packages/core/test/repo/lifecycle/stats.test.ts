@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { branchKey, encodeTagRecord, refKey, segmentKey, snapshotKey, tagKey } from '../../src/engine.js'
-import { type BranchId, type SnapshotId } from '../../src/index.js'
-import { syntheticDb, tempRepo, testPage, writeDb } from '../helpers.js'
+import { branchKey, encodeTagRecord, refKey, segmentKey, snapshotKey, tagKey } from '../../../src/engine.js'
+import { type BranchId, type SnapshotId } from '../../../src/index.js'
+import { syntheticDb, tempRepo, testPage, writeDb } from '../../helpers.js'
 import { EAGER } from './lifecycle-helpers.js'
 
 const PS = 512

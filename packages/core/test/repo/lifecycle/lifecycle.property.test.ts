@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import type { Repository, SnapshotId } from '../../src/index.js'
-import { syntheticDb, tempRepo, testPage, writeDb } from '../helpers.js'
+import type { Repository, SnapshotId } from '../../../src/index.js'
+import { syntheticDb, tempRepo, testPage, writeDb } from '../../helpers.js'
 import { EAGER, keysNeededBy, keysOf } from './lifecycle-helpers.js'
 
 // Model-based test of the storage lifecycle: random create / commit / delete / materialize /

@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises'
 import { afterEach, describe, expect, it } from 'vitest'
-import { Repository, type BranchId, type SnapshotId, type VerifyProblemCode } from '../../src/index.js'
-import { branchKey, refKey, segmentKey, snapshotKey } from '../../src/engine.js'
-import { syntheticDb, tempRepo, testPage, writeDb } from '../helpers.js'
+import { Repository, type BranchId, type SnapshotId, type VerifyProblemCode } from '../../../src/index.js'
+import { branchKey, refKey, segmentKey, snapshotKey } from '../../../src/engine.js'
+import { syntheticDb, tempRepo, testPage, writeDb } from '../../helpers.js'
 
 const PS = 512
 let cleanups: (() => Promise<void>)[] = []
@@ -92,7 +92,7 @@ describe('verify', () => {
     const main = await repo.getBranch('main')
     // A ref pointing at a snapshot that never existed.
     const raw = await store.get(refKey('b'))
-    const { decodeRef, encodeRef } = await import('../../src/engine.js')
+    const { decodeRef, encodeRef } = await import('../../../src/engine.js')
     const ref = decodeRef(refKey('b'), raw!.body)
     const bogus = '0123456789abcdef0123456789abcdef' as SnapshotId
     await store.put(refKey('b'), encodeRef({ ...ref, head: bogus }))

@@ -1,9 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { Repository } from '../../src/index.js'
-import { markRoots } from '../../src/repo/reachability/mark.js'
-import { planCompaction, runCompaction } from '../../src/repo/lifecycle/compact.js'
-import { readRoots } from '../../src/repo/reachability/roots.js'
-import { syntheticDb, tempRepo, testPage, writeDb } from '../helpers.js'
+import { Repository } from '../../../src/index.js'
+import { markRoots } from '../../../src/repo/reachability/mark.js'
+import { planCompaction, runCompaction } from '../../../src/repo/lifecycle/compact.js'
+import { readRoots } from '../../../src/repo/reachability/roots.js'
+import { syntheticDb, tempRepo, testPage, writeDb } from '../../helpers.js'
 import { EAGER, bytesOf } from './lifecycle-helpers.js'
 
 let cleanups: (() => Promise<void>)[] = []
