@@ -1,5 +1,5 @@
 import type { SnapshotId } from '../../format/ids.js'
-import type { SnapshotManifest } from '../../format/manifest.js'
+import type { SnapshotManifest, SnapshotMeta } from '../../format/manifest.js'
 import { resolveTarget } from '../branches/resolve-target.js'
 import { crossStoreLinks, type CrossStoreLink } from '../cross-store/cross-store.js'
 import type { ChainLevel } from '../read/chain.js'
@@ -7,7 +7,7 @@ import type { RepoContext } from '../read/context.js'
 import { tagsBySnapshot } from './tags.js'
 
 /** Summary of one snapshot for `show`. */
-export interface SnapshotSummary {
+export interface SnapshotSummary extends Pick<SnapshotMeta, 'parent' | 'message' | 'author' | 'createdAt' | 'operation'> {
   id: SnapshotId
   branch: string | null
   pageSize: number
@@ -22,13 +22,8 @@ export interface SnapshotSummary {
   fallback: SnapshotManifest['fallback']
   /** The chain, this snapshot first. */
   chain: { id: SnapshotId; pageCount: number; ownPages: number; store: string }[]
-  parent: SnapshotId | null
-  message: string
-  author: string
-  createdAt: string
   /** Tags in the snapshot's metadata, then the names of tags (`createTag`) on it. */
   tags: string[]
-  operation: string
   /** Fallbacks of the chain that cross into other stores, and whether each is pinned there. */
   crossStore: CrossStoreLink[]
 }
