@@ -46,3 +46,7 @@ await Promise.all(
     if (!during) stopped()
   }),
 )
+
+// Every trial has ended (some completed before reaching their kill point). Stay alive until the
+// parent kills us: exiting here would race its SIGKILL and read as "the writer was not killed".
+setInterval(() => {}, 1 << 30)
