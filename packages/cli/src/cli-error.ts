@@ -22,13 +22,16 @@ export class CliError extends Error {
   readonly code: CliErrorCode
   readonly data: Readonly<Record<string, unknown>>
   readonly exitCode: ExitCode
+  /** What to do next, printed as the `hint:` line (and `hint` in JSON); none when undefined. */
+  readonly hint: string | undefined
 
-  constructor(code: CliErrorCode, message: string, opts: { data?: Record<string, unknown>; exitCode?: ExitCode; cause?: unknown } = {}) {
+  constructor(code: CliErrorCode, message: string, opts: { data?: Record<string, unknown>; exitCode?: ExitCode; cause?: unknown; hint?: string } = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause })
     this.name = 'CliError'
     this.code = code
     this.data = opts.data ?? {}
     this.exitCode = opts.exitCode ?? ExitCode.failure
+    this.hint = opts.hint
   }
 
   /** `{ name, code, message, data }`, as core's errors. */

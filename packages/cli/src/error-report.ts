@@ -47,6 +47,7 @@ export function reportError(e: unknown, commandPath: string, debug = false): Err
   let message: string
   let data: Readonly<Record<string, unknown>> = {}
   let exitCode: ExitCode
+  let ownHint: string | undefined
   if (e instanceof CommanderError) {
     code = 'STRATA_USAGE'
     // `commander.help` means a command group was called without a subcommand; its help is already on stderr.
@@ -55,6 +56,7 @@ export function reportError(e: unknown, commandPath: string, debug = false): Err
     exitCode = ExitCode.usage
   } else if (e instanceof CliError) {
     ;({ code, message, data, exitCode } = e)
+    ownHint = e.hint
   } else if (isStrataError(e)) {
     code = e.code
     message = e.message
@@ -66,7 +68,7 @@ export function reportError(e: unknown, commandPath: string, debug = false): Err
     exitCode = ExitCode.failure
   }
   // Engine messages often name the command to run next already; a second hint would only repeat it.
-  const hint = /`strata /.test(message) ? undefined : HINTS[code]
+  const hint = ownHint ?? (/`strata /.test(message) ? undefined : HINTS[code])
   const lines = [`strata: ${message}`]
   if (hint) lines.push(`hint: ${hint}`)
   if (exitCode === ExitCode.usage) lines.push(`Try: ${commandPath} --help`)

@@ -12,9 +12,11 @@ export interface CliIo {
   stderr: CliStream
   /** Environment variables (`STRATA_STORE`, `AWS_*`, …). */
   env: Readonly<Record<string, string | undefined>>
+  /** Input for commands that read it (`strata sql <branch> -`); none when absent. */
+  stdin?: NodeJS.ReadableStream
 }
 
 /** The real process's streams and environment. */
 export function processIo(): CliIo {
-  return { stdout: process.stdout, stderr: process.stderr, env: process.env }
+  return { stdout: process.stdout, stderr: process.stderr, env: process.env, stdin: process.stdin }
 }

@@ -32,15 +32,34 @@ export function cellText(v: unknown, max = 60): string {
  * Returns one string per line.
  */
 export function table(columns: readonly string[], rows: readonly (readonly unknown[])[]): string[] {
-  const text = rows.map((r) => columns.map((_, i) => cellText(r[i])))
-  const widths = columns.map((c, i) => Math.max(c.length, ...text.map((r) => r[i]!.length)))
-  const numeric = columns.map((_, i) => rows.length > 0 && rows.every((r) => typeof r[i] === 'number' || typeof r[i] === 'bigint' || r[i] === null))
+  const layout = tableLayout(columns, rows)
+  return [layout.line(columns, true), layout.rule, ...rows.map((r) => layout.line(columns.map((_, i) => cellText(r[i])), false))]
+}
+
+/**
+ * The column widths and alignment of a table, decided from `rows` (any number: no value is
+ * spread into one call): `line` lays out one row's cells (or the header), `rule` is the line
+ * under the header. Columns whose values are all numbers or NULL are right-aligned.
+ */
+export function tableLayout(
+  columns: readonly string[],
+  rows: readonly (readonly unknown[])[],
+): { line: (cells: readonly string[], isHeader: boolean) => string; rule: string } {
+  const widths = columns.map((c) => c.length)
+  const numeric = columns.map(() => rows.length > 0)
+  for (const r of rows) {
+    for (let i = 0; i < columns.length; i++) {
+      const v = r[i]
+      widths[i] = Math.max(widths[i]!, cellText(v).length)
+      if (numeric[i] && !(typeof v === 'number' || typeof v === 'bigint' || v === null)) numeric[i] = false
+    }
+  }
   const line = (cells: readonly string[], isHeader: boolean): string =>
     cells
       .map((c, i) => (numeric[i] && !isHeader ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
       .join('  ')
       .trimEnd()
-  return [line(columns, true), widths.map((w) => '-'.repeat(w)).join('  '), ...text.map((r) => line(r, false))]
+  return { line, rule: widths.map((w) => '-'.repeat(w)).join('  ') }
 }
 
 /** `key: value` lines with the keys aligned. */

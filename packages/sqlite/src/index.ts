@@ -16,6 +16,8 @@ export { formatBytesOf, isWalFormat, setFormatBytes, prepareForDeserialize } fro
 export type { FormatBytes } from './header-mode.js'
 export { importLiveDatabase } from './import-live-database.js'
 export type { ImportLiveOptions } from './import-live-database.js'
+export { runStatement } from './run-statement.js'
+export type { StatementRun } from './run-statement.js'
 export { integrityCheck } from './integrity-check.js'
 export type { IntegrityReport, IntegrityCheckOptions } from './integrity-check.js'
 export { defaultCacheRoot } from './cache-dir.js'

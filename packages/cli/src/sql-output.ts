@@ -1,0 +1,223 @@
+import { cellText, tableLayout } from './render.js'
+
+/** The output formats of `strata sql --format`. */
+export const SQL_FORMATS = ['table', 'csv', 'tsv', 'json', 'jsonl'] as const
+
+/** One of {@link SQL_FORMATS}. */
+export type SqlFormat = (typeof SQL_FORMATS)[number]
+
+/**
+ * The table format sizes its columns from this many rows of each result, then prints them and
+ * every later row at once; a later, wider value overflows its column (the table is never held
+ * in memory whole).
+ */
+export const TABLE_SIZING_ROWS = 1000
+
+/**
+ * Turns result sets into text, one row at a time, handing every piece to `out`. Only the table
+ * format holds rows back (at most {@link TABLE_SIZING_ROWS}), to size its columns.
+ */
+export interface ResultWriter {
+  /** A statement's result set starts: `statement` is its 1-based position in the script. */
+  begin(statement: number, columns: readonly string[]): void
+  /** One row, its values in column order. */
+  row(values: readonly unknown[]): void
+  /** The result set is complete. */
+  end(): void
+  /** The script ended: close whatever the format still has open (`fields` end the `--json` document). */
+  finish(fields: Readonly<Record<string, unknown>>): void
+}
+
+/** A value as JSON text: bigints as numbers (strings when beyond 2^53), blobs as `{"$blob": "<hex>"}`. */
+export function jsonValue(v: unknown): string {
+  if (v === null || v === undefined) return 'null'
+  if (typeof v === 'bigint') return Number.isSafeInteger(Number(v)) ? v.toString() : `"${v.toString()}"`
+  if (v instanceof Uint8Array) return `{"$blob":"${Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('hex')}"}`
+  return JSON.stringify(v) ?? 'null'
+}
+
+/** A value as text for CSV and TSV: NULL is empty, blobs are `x'<hex>'`. */
+function plainText(v: unknown): string {
+  if (v === null || v === undefined) return ''
+  if (v instanceof Uint8Array) return `x'${Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('hex')}'`
+  return String(v)
+}
+
+/** A writer for `format`, or for the `--json` document when `document` is set. */
+export function resultWriter(format: SqlFormat, out: (text: string) => void, document: { branch: string } | null): ResultWriter {
+  if (document) return new DocumentWriter(out, document.branch)
+  switch (format) {
+    case 'table':
+      return new TableWriter(out)
+    case 'csv':
+      return new DelimitedWriter(out, ',', csvField)
+    case 'tsv':
+      return new DelimitedWriter(out, '\t', tsvField)
+    case 'json':
+      return new JsonArrayWriter(out)
+    case 'jsonl':
+      return new JsonLinesWriter(out)
+  }
+}
+
+/** RFC 4180: quoted when it holds a comma, quote, CR or LF; quotes doubled. */
+function csvField(v: unknown): string {
+  const s = plainText(v)
+  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s
+}
+
+/** Tab, newline, carriage return and backslash escaped with a backslash, so one row is one line. */
+function tsvField(v: unknown): string {
+  return plainText(v).replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r'))
+}
+
+class DelimitedWriter implements ResultWriter {
+  constructor(
+    private readonly out: (text: string) => void,
+    private readonly sep: string,
+    private readonly field: (v: unknown) => string,
+  ) {}
+
+  begin(_statement: number, columns: readonly string[]): void {
+    this.out(columns.map(this.field).join(this.sep) + '\n')
+  }
+
+  row(values: readonly unknown[]): void {
+    let line = ''
+    for (let i = 0; i < values.length; i++) line += (i > 0 ? this.sep : '') + this.field(values[i])
+    this.out(line + '\n')
+  }
+
+  end(): void {}
+  finish(): void {}
+}
+
+/** Like `sqlite3 -json`: each result set one array of objects, one row per line. */
+class JsonArrayWriter implements ResultWriter {
+  #keys: string[] = []
+  #rows = 0
+  constructor(private readonly out: (text: string) => void) {}
+
+  begin(_statement: number, columns: readonly string[]): void {
+    this.#keys = columns.map((c) => JSON.stringify(c))
+    this.#rows = 0
+  }
+
+  row(values: readonly unknown[]): void {
+    this.out((this.#rows++ === 0 ? '[' : ',\n') + objectText(this.#keys, values))
+  }
+
+  end(): void {
+    this.out(this.#rows === 0 ? '[]\n' : ']\n')
+  }
+
+  finish(): void {}
+}
+
+/** One JSON object per row, one per line, for every result set. */
+class JsonLinesWriter implements ResultWriter {
+  #keys: string[] = []
+  constructor(private readonly out: (text: string) => void) {}
+
+  begin(_statement: number, columns: readonly string[]): void {
+    this.#keys = columns.map((c) => JSON.stringify(c))
+  }
+
+  row(values: readonly unknown[]): void {
+    this.out(objectText(this.#keys, values) + '\n')
+  }
+
+  end(): void {}
+  finish(): void {}
+}
+
+function objectText(keys: readonly string[], values: readonly unknown[]): string {
+  let s = '{'
+  for (let i = 0; i < keys.length; i++) s += (i > 0 ? ',' : '') + keys[i] + ':' + jsonValue(values[i])
+  return s + '}'
+}
+
+/** The `--json` document: `{"branch", "results": [{statement, columns, rows}], …fields}`, written as it goes. */
+class DocumentWriter implements ResultWriter {
+  #results = 0
+  #rows = 0
+  constructor(
+    private readonly out: (text: string) => void,
+    branch: string,
+  ) {
+    out(`{\n  "branch": ${JSON.stringify(branch)},\n  "results": [`)
+  }
+
+  begin(statement: number, columns: readonly string[]): void {
+    this.out(`${this.#results++ === 0 ? '' : ','}\n    {"statement": ${statement}, "columns": ${JSON.stringify(columns)}, "rows": [`)
+    this.#rows = 0
+  }
+
+  row(values: readonly unknown[]): void {
+    let s = this.#rows++ === 0 ? '\n      [' : ',\n      ['
+    for (let i = 0; i < values.length; i++) s += (i > 0 ? ', ' : '') + jsonValue(values[i])
+    this.out(s + ']')
+  }
+
+  end(): void {
+    this.out(this.#rows === 0 ? ']}' : '\n    ]}')
+  }
+
+  finish(fields: Readonly<Record<string, unknown>>): void {
+    let s = this.#results === 0 ? ']' : '\n  ]'
+    for (const [k, v] of Object.entries(fields)) s += `,\n  ${JSON.stringify(k)}: ${JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? Number(x) : x))}`
+    this.out(s + '\n}\n')
+  }
+}
+
+/**
+ * The aligned table: columns sized from the first {@link TABLE_SIZING_ROWS} rows, then those and
+ * every later row printed as they come; a later, wider value overflows its column. Results are
+ * separated by a blank line and end with a `(N rows)` line.
+ */
+class TableWriter implements ResultWriter {
+  #columns: readonly string[] = []
+  #held: unknown[][] | null = []
+  #layout: ((cells: readonly string[], header: boolean) => string) | null = null
+  #rows = 0
+  #results = 0
+  constructor(private readonly out: (text: string) => void) {}
+
+  begin(_statement: number, columns: readonly string[]): void {
+    if (this.#results++ > 0) this.out('\n')
+    this.#columns = columns
+    this.#held = []
+    this.#layout = null
+    this.#rows = 0
+  }
+
+  row(values: readonly unknown[]): void {
+    this.#rows++
+    if (this.#held) {
+      this.#held.push([...values])
+      if (this.#held.length >= TABLE_SIZING_ROWS) this.#release()
+      return
+    }
+    this.#line(values)
+  }
+
+  end(): void {
+    if (this.#held) this.#release()
+    this.out(`(${this.#rows} row${this.#rows === 1 ? '' : 's'})\n`)
+  }
+
+  finish(): void {}
+
+  #release(): void {
+    const held = this.#held ?? []
+    this.#held = null
+    const layout = tableLayout(this.#columns, held)
+    this.#layout = layout.line
+    this.out(layout.line(this.#columns, true) + '\n' + layout.rule + '\n')
+    for (const r of held) this.#line(r)
+  }
+
+  #line(values: readonly unknown[]): void {
+    this.out(this.#layout!(this.#columns.map((_, i) => cellText(values[i])), false) + '\n')
+  }
+}
