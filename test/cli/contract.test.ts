@@ -44,12 +44,17 @@ describe('--json prints exactly one document on stdout for every command', () =>
     expect(list.branches.map((b) => b.name)).toEqual(['main', 'shapes2'])
 
     const wrote = await ok('sql', 'shapes2', "CREATE TABLE t (x); INSERT INTO t VALUES (1), (x'0102'), (NULL), ('a'), (9007199254740993)")
-    expect(wrote).toMatchObject({ branch: 'shapes2', statements: 2, changes: 5, columns: null, rows: null, changed: true, snapshot: expect.any(String) })
+    expect(wrote).toMatchObject({ branch: 'shapes2', statements: 2, changes: 5, results: [], changed: true, snapshot: expect.any(String) })
     const read = await ok('sql', 'shapes2', 'SELECT x, typeof(x) AS t FROM t ORDER BY rowid')
     expect(read).toMatchObject({
       changed: false,
-      columns: ['x', 't'],
-      rows: [[1, 'integer'], [{ $blob: '0102' }, 'blob'], [null, 'null'], ['a', 'text'], ['9007199254740993', 'integer']],
+      results: [
+        {
+          statement: 1,
+          columns: ['x', 't'],
+          rows: [[1, 'integer'], [{ $blob: '0102' }, 'blob'], [null, 'null'], ['a', 'text'], ['9007199254740993', 'integer']],
+        },
+      ],
     })
 
     const mat = await ok<{ snapshot: string; previous: string }>('materialize', 'shapes2', '-m', 'flatten')
@@ -78,11 +83,10 @@ describe('--json prints exactly one document on stdout for every command', () =>
 })
 
 describe('people get tables and summaries; logs go to stderr', () => {
-  it('sql prints the last result set as a table and says on stderr that nothing was committed', async () => {
+  it('sql prints every result set as a table, as the sqlite3 shell does, and says on stderr that nothing was committed', async () => {
     const r = await cli('sql', 'main', 'SELECT 1; SELECT id, name FROM users ORDER BY id LIMIT 2')
     expect(r.code, r.stderr).toBe(0)
-    expect(r.stdout.split('\n').slice(0, 4)).toEqual(['id  name', '--  ------', ' 1  user 1', ' 2  user 2'])
-    expect(r.stdout).toContain('(2 rows)')
+    expect(r.stdout).toBe(['1', '-', '1', '(1 row)', '', 'id  name', '--  ------', ' 1  user 1', ' 2  user 2', '(2 rows)', ''].join('\n'))
     expect(r.stderr).toMatch(/nothing committed/)
     const quiet = await cli('sql', 'main', 'SELECT 1', '--quiet')
     expect(quiet.stderr).toBe('')
@@ -193,8 +197,8 @@ describe('bad input is refused with a clear message and nothing written', () => 
       message: /statement 2 .*no such table: nowhere.*nothing was committed/,
     })
     await refused(['sql', 'main', "BEGIN; UPDATE users SET name = 'y'"], { code: 1, error: 'STRATA_SQL_ERROR', message: /transaction open/ })
-    const count = json<{ rows: number[][] }>(await cli('sql', 'main', 'SELECT count(*) FROM users', '--json'))
-    expect(count.rows).toEqual([[300]])
+    const count = json<{ results: { rows: number[][] }[] }>(await cli('sql', 'main', 'SELECT count(*) FROM users', '--json'))
+    expect(count.results[0]!.rows).toEqual([[300]])
   })
 
   it('main cannot be deleted', async () => {

@@ -79,7 +79,7 @@ for (const backend of BACKENDS) {
 
       const migrated = await cli('sql', 'try/migration', MIGRATION, '-m', 'add plans', '--json')
       expect(migrated.code, migrated.stderr).toBe(0)
-      const mig = json<{ changed: boolean; snapshot: string; columns: string[]; rows: unknown[][]; statements: number }>(migrated)
+      const mig = json<{ changed: boolean; snapshot: string; results: { columns: string[]; rows: unknown[][] }[]; statements: number }>(migrated)
 
       // The same SQL on a plain copy of the file, through better-sqlite3 directly.
       const plain = join(dir, 'plain.db')
@@ -89,12 +89,12 @@ for (const backend of BACKENDS) {
       const expectedRows = db.prepare('SELECT plan, count(*) AS n FROM users GROUP BY plan ORDER BY plan').raw(true).all()
       db.close()
 
-      expect(mig).toMatchObject({ changed: true, statements: 7, columns: ['plan', 'n'], rows: expectedRows })
+      expect(mig).toMatchObject({ changed: true, statements: 7, results: [{ statement: 7, columns: ['plan', 'n'], rows: expectedRows }] })
       expect(mig.snapshot).not.toBe(imp.snapshot)
 
       // A read-only statement commits nothing.
       const read = await cli('sql', 'try/migration', 'SELECT count(*) AS c FROM audit', '--json')
-      expect(json(read)).toMatchObject({ changed: false, snapshot: mig.snapshot, rows: [[1]] })
+      expect(json(read)).toMatchObject({ changed: false, snapshot: mig.snapshot, results: [{ rows: [[1]] }] })
 
       const exported = await cli('export', 'try/migration', 'branch.db', '--check', '--json')
       expect(exported.code, exported.stderr).toBe(0)

@@ -26,7 +26,7 @@ interface SqlOptions {
 type ScriptOutcome =
   /** Every statement ran to completion. */
   | { kind: 'done'; changes: number }
-  /** The reader closed stdout first; `readOnly` if no statement run so far could change the database. */
+  /** The reader closed stdout first; `readOnly` if no statement of the script (run or not) writes. */
   | { kind: 'output-closed'; readOnly: boolean }
 
 /**
@@ -73,6 +73,8 @@ export function registerSql(parent: Command, app: App): void {
         let committed: LiveCommitResult
         try {
           if (opts.foreignKeys === 'off') live.db.pragma('foreign_keys = OFF')
+          // better-sqlite3's build turns recursive triggers on; SQLite's default, and the shell's, is off.
+          live.db.pragma('recursive_triggers = OFF')
           outcome = await runScript(live.db, statements, writer, output, opts.foreignKeys)
           if (outcome.kind === 'output-closed') {
             await output.discard()
@@ -131,11 +133,13 @@ In JSON, blobs are {"$blob": "<hex>"} and integers beyond 2^53 are strings.
 
 The script is all or nothing: the branch is committed once, after the last statement, and
 only if a page changed; any error commits nothing. A transaction left open is an error.
-If the reader closes the output early (| head), strata stops and exits 0 when nothing was
-written, and commits nothing.
+If the reader closes the output early (| head), strata stops reading and commits nothing: it
+exits 0 quietly when the script only reads, else 1 with a message.
 
 Foreign keys are enforced (on) by default, unlike the sqlite3 shell, which leaves them off:
---foreign-keys off runs the script without the check.
+--foreign-keys off runs the script without the check. Recursive triggers are off, as in the
+shell (PRAGMA recursive_triggers = ON in the script turns them on). Text in double quotes is
+an identifier only: strata's SQLite has no double-quoted string literals; use 'text'.
 
 --retry n: if another writer committed to the branch while the script ran, the whole script
 runs again on the new head (up to n more times), and only the rows of the run that commits
@@ -211,7 +215,8 @@ async function runScript(
           writer.row(row)
           if (sink.full) {
             await sink.flush()
-            if (sink.closed) return { kind: 'output-closed', readOnly } // leaving the loop stops the statement
+            // Leaving the loop stops the statement.
+            if (sink.closed) return { kind: 'output-closed', readOnly: readOnly && restReadOnly(db, statements, i + 1) }
           }
         }
         writer.end()
@@ -221,7 +226,7 @@ async function runScript(
       throw sqlError(e, i, text, foreignKeys)
     }
     await sink.flushIfFull()
-    if (sink.closed) return { kind: 'output-closed', readOnly }
+    if (sink.closed) return { kind: 'output-closed', readOnly: readOnly && restReadOnly(db, statements, i + 1) }
   }
   if (db.inTransaction) {
     throw new CliError('STRATA_SQL_ERROR', 'the SQL left a transaction open (BEGIN without COMMIT); nothing was committed', {
@@ -231,14 +236,33 @@ async function runScript(
   return { kind: 'done', changes }
 }
 
+/** Whether the statements from `from` on would only read (one that does not prepare yet counts as writing). */
+function restReadOnly(db: LiveDatabase, statements: readonly string[], from: number): boolean {
+  return statements.slice(from).every((text) => {
+    try {
+      return db.prepare(text).readonly
+    } catch {
+      return false
+    }
+  })
+}
+
 function sqlError(e: unknown, i: number, text: string, foreignKeys: 'on' | 'off'): unknown {
   if (e instanceof CliError || isStrataError(e)) return e
   const sqliteCode = (e as { code?: unknown }).code
-  const fk = sqliteCode === 'SQLITE_CONSTRAINT_FOREIGNKEY' && foreignKeys === 'on'
-  return new CliError('STRATA_SQL_ERROR', `SQL error in statement ${i + 1} (${oneLine(text, 80)}): ${(e as Error).message}; nothing was committed`, {
+  const message = (e as Error).message
+  let hint: string | undefined
+  if (sqliteCode === 'SQLITE_CONSTRAINT_FOREIGNKEY' && foreignKeys === 'on') {
+    hint = 'strata sql enforces foreign keys by default, unlike the sqlite3 shell; --foreign-keys off runs the SQL without the check'
+  }
+  const column = /^no such column: "?([^"\s]+)/.exec(message)?.[1]
+  if (column !== undefined && text.includes(`"${column}"`)) {
+    hint = `"${column}" is an identifier here: strata's SQLite is built without double-quoted string literals (the sqlite3 shell accepts them); write '${column}' for text`
+  }
+  return new CliError('STRATA_SQL_ERROR', `SQL error in statement ${i + 1} (${oneLine(text, 80)}): ${message}; nothing was committed`, {
     data: { statement: i + 1, sql: text, sqliteCode: typeof sqliteCode === 'string' ? sqliteCode : null },
     cause: e,
-    ...(fk ? { hint: 'strata sql enforces foreign keys by default, unlike the sqlite3 shell; --foreign-keys off runs the SQL without the check' } : {}),
+    ...(hint ? { hint } : {}),
   })
 }
 
