@@ -35,6 +35,6 @@ describe('strata sql --retry', () => {
   it('takes a whole number of retries', async () => {
     const r = await fixture.cli('sql', 'main', 'SELECT 1', '--retry', 'x')
     expect(r.code).toBe(2)
-    expect(r.stderr).toMatch(/--retry: x is not a whole number ≥ 0\n[\s\S]*Try: strata sql --help/)
+    expect(r.stderr).toMatch(/--retry must be a whole number ≥ 0\n[\s\S]*Try: strata sql --help/)
   })
 })

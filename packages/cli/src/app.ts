@@ -24,6 +24,14 @@ export function positiveInt(name: string): (value: string) => number {
   }
 }
 
+/** Parse a whole-number option value (0 allowed); Commander reports the error as a usage error. */
+export function nonNegativeInt(name: string): (value: string) => number {
+  return (value: string) => {
+    if (!/^\d+$/.test(value) || !Number.isSafeInteger(Number(value))) throw new InvalidOptionArgument(`${name} must be a whole number ≥ 0`)
+    return Number(value)
+  }
+}
+
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
 
 /** Parse a duration option (`0`, `500ms`, `30s`, `15m`, `2h`, `7d`; a bare number is milliseconds) into ms. */

@@ -1,7 +1,6 @@
 import type { Command } from 'commander'
-import { InvalidArgumentError as InvalidOptionArgument } from 'commander'
 import type { DiffLevel, DiffResult, RowChange, SchemaChange, SqlValue, TableRowDiff } from '@strata/sqlite'
-import { examples, type App } from '../app.js'
+import { examples, nonNegativeInt, type App } from '../app.js'
 import { shortId, table } from '../render.js'
 import { CACHE_DIR_ENV } from './sql.js'
 
@@ -43,13 +42,6 @@ export function registerDiff(parent: Command, app: App): void {
     'strata diff before-migration main --rows',
     'strata diff 3f2a9c1e main --rows users --max-rows 100 --json',
   )
-}
-
-function nonNegativeInt(name: string): (value: string) => number {
-  return (value: string) => {
-    if (!/^\d+$/.test(value) || !Number.isSafeInteger(Number(value))) throw new InvalidOptionArgument(`${name} must be a whole number ≥ 0`)
-    return Number(value)
-  }
 }
 
 /** The result with blobs as `{ "$blob": "<hex>" }` (as `strata sql --json` prints them). */

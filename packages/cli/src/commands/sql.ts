@@ -2,7 +2,7 @@ import { Option, type Command } from 'commander'
 import type { LiveCommitResult, LiveDatabase } from '@strata/sqlite'
 import { InvalidArgumentError, isStrataError } from '@strata/core'
 import { CliError } from '../cli-error.js'
-import { examples, type App } from '../app.js'
+import { examples, nonNegativeInt, type App } from '../app.js'
 import { shortId } from '../render.js'
 import { splitStatements } from '../sql-split.js'
 import { SQL_FORMATS, TABLE_SIZING_ROWS, resultWriter, type ResultWriter, type SqlFormat } from '../sql-output.js'
@@ -46,7 +46,7 @@ export function registerSql(parent: Command, app: App): void {
     .addOption(
       new Option('--foreign-keys <on|off>', 'enforce FOREIGN KEY constraints (on by default, unlike the sqlite3 shell)').choices(['on', 'off']).default('on'),
     )
-    .option('--retry <n>', 'when another writer moved the branch first, run the whole script again on its new head, up to n times', retries, 0)
+    .option('--retry <n>', 'when another writer moved the branch first, run the whole script again on its new head, up to n times', nonNegativeInt('--retry'), 0)
     .option('-m, --message <msg>', 'commit message (default: the SQL)')
     .option('--author <name>', 'author recorded in the history (default $USER)')
     .option('--cache-dir <dir>', `where the branch's local database file lives (default $${CACHE_DIR_ENV}, else $XDG_CACHE_HOME/strata or <tmp>/strata)`)
@@ -157,13 +157,6 @@ sqlite3 shell commands, not SQL.`,
     `echo "SELECT * FROM users" | strata sql experiment - --format csv > users.csv`,
     `strata sql experiment "SELECT * FROM users LIMIT 3" --json`,
   )
-}
-
-/** Parse `--retry`: a whole number ≥ 0. */
-function retries(value: string): number {
-  const n = Number(value)
-  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) throw new InvalidArgumentError({ argument: '--retry', reason: `${value} is not a whole number ≥ 0` })
-  return n
 }
 
 /** A random pause before retry `n`, growing with `n` (at most one second), so racing writers spread out. */
