@@ -1,6 +1,6 @@
 // `npm run bench`: every figure of the performance table, each a ratio (or a bound) measured side
 // by side in this run. Prints a table, writes bench-results/bench.json. Benchmarks are not tests.
-// Usage: npm run bench [-- <bench>...]   (create, commit, export, switch, memory; default all)
+// Usage: npm run bench [-- <bench>...]   (create, commit, export, switch, memory, sql; default all)
 import { execSync } from 'node:child_process'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { cpus, loadavg, tmpdir } from 'node:os'
@@ -11,6 +11,7 @@ import { benchCreate } from './benches/create.js'
 import { benchExport } from './benches/export.js'
 import { benchMemory } from './benches/memory.js'
 import { benchSwitch } from './benches/switch.js'
+import { benchSql } from './benches/sql.js'
 import type { BenchContext } from './lib/context.js'
 import { buildItemsDatabase } from './lib/data.js'
 import { bytes, ms, type BenchRow } from './lib/measure.js'
@@ -21,6 +22,7 @@ const BENCHES: Record<string, (ctx: BenchContext) => Promise<BenchRow[]>> = {
   export: benchExport,
   switch: benchSwitch,
   memory: benchMemory,
+  sql: benchSql,
 }
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
