@@ -26,6 +26,12 @@ export interface ResultWriter {
   end(): void
   /** The script ended: close whatever the format still has open (`fields` end the `--json` document). */
   finish(fields: Readonly<Record<string, unknown>>): void
+  /**
+   * The script failed with error `code`: print what is held back and close what is open, so the
+   * output stays well-formed. A `--json` document that has not started stays unwritten (the
+   * error document goes to stderr).
+   */
+  abort(code: string): void
 }
 
 /** A value as JSON text: bigints as numbers (strings when beyond 2^53), blobs as `{"$blob": "<hex>"}`. */
@@ -90,12 +96,14 @@ class DelimitedWriter implements ResultWriter {
 
   end(): void {}
   finish(): void {}
+  abort(): void {}
 }
 
 /** Like `sqlite3 -json`: each result set one array of objects, one row per line. */
 class JsonArrayWriter implements ResultWriter {
   #keys: string[] = []
-  #rows = 0
+  /** Rows of the open result; -1 when none is open. */
+  #rows = -1
   constructor(private readonly out: (text: string) => void) {}
 
   begin(_statement: number, columns: readonly string[]): void {
@@ -109,9 +117,14 @@ class JsonArrayWriter implements ResultWriter {
 
   end(): void {
     this.out(this.#rows === 0 ? '[]\n' : ']\n')
+    this.#rows = -1
   }
 
   finish(): void {}
+
+  abort(): void {
+    if (this.#rows > 0) this.out(']\n')
+  }
 }
 
 /** One JSON object per row, one per line, for every result set. */
@@ -129,6 +142,7 @@ class JsonLinesWriter implements ResultWriter {
 
   end(): void {}
   finish(): void {}
+  abort(): void {}
 }
 
 function objectText(keys: readonly string[], values: readonly unknown[]): string {
@@ -139,16 +153,23 @@ function objectText(keys: readonly string[], values: readonly unknown[]): string
 
 /** The `--json` document: `{"branch", "results": [{statement, columns, rows}], …fields}`, written as it goes. */
 class DocumentWriter implements ResultWriter {
+  #started = false
   #results = 0
-  #rows = 0
+  #rows = -1
   constructor(
     private readonly out: (text: string) => void,
-    branch: string,
-  ) {
-    out(`{\n  "branch": ${JSON.stringify(branch)},\n  "results": [`)
+    private readonly branch: string,
+  ) {}
+
+  /** The document's opening, written with the first result (so a script that fails first leaves stdout empty). */
+  #start(): void {
+    if (this.#started) return
+    this.#started = true
+    this.out(`{\n  "branch": ${JSON.stringify(this.branch)},\n  "results": [`)
   }
 
   begin(statement: number, columns: readonly string[]): void {
+    this.#start()
     this.out(`${this.#results++ === 0 ? '' : ','}\n    {"statement": ${statement}, "columns": ${JSON.stringify(columns)}, "rows": [`)
     this.#rows = 0
   }
@@ -161,9 +182,17 @@ class DocumentWriter implements ResultWriter {
 
   end(): void {
     this.out(this.#rows === 0 ? ']}' : '\n    ]}')
+    this.#rows = -1
+  }
+
+  abort(code: string): void {
+    if (!this.#started) return
+    if (this.#rows >= 0) this.end()
+    this.finish({ error: code })
   }
 
   finish(fields: Readonly<Record<string, unknown>>): void {
+    this.#start()
     let s = this.#results === 0 ? ']' : '\n  ]'
     for (const [k, v] of Object.entries(fields)) s += `,\n  ${JSON.stringify(k)}: ${JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? Number(x) : x))}`
     this.out(s + '\n}\n')
@@ -177,7 +206,7 @@ class DocumentWriter implements ResultWriter {
  */
 class TableWriter implements ResultWriter {
   #columns: readonly string[] = []
-  #held: unknown[][] | null = []
+  #held: unknown[][] | null = null
   #layout: ((cells: readonly string[], header: boolean) => string) | null = null
   #rows = 0
   #results = 0
@@ -207,6 +236,10 @@ class TableWriter implements ResultWriter {
   }
 
   finish(): void {}
+
+  abort(): void {
+    if (this.#held) this.#release()
+  }
 
   #release(): void {
     const held = this.#held ?? []

@@ -66,6 +66,24 @@ describe('result formats', () => {
     expect(JSON.parse(render('table', [], { branch: 'b' }))).toEqual({ branch: 'b', results: [], changed: false })
   })
 
+  it('a failing script leaves well-formed output: what came before, closed; no --json document if nothing came before', () => {
+    const failing = (format: SqlFormat, document: { branch: string } | null, rows: number): string => {
+      let out = ''
+      const w = resultWriter(format, (t) => (out += t), document)
+      if (rows > 0) {
+        w.begin(1, ['a'])
+        for (let i = 0; i < rows; i++) w.row([BigInt(i)])
+      }
+      w.abort('STRATA_SQL_ERROR')
+      return out
+    }
+    expect(failing('table', { branch: 'main' }, 0)).toBe('')
+    expect(JSON.parse(failing('table', { branch: 'main' }, 2))).toEqual({ branch: 'main', results: [{ statement: 1, columns: ['a'], rows: [[0], [1]] }], error: 'STRATA_SQL_ERROR' })
+    expect(JSON.parse(failing('json', null, 2))).toEqual([{ a: 0 }, { a: 1 }])
+    expect(failing('table', null, 2)).toBe('a\n-\n0\n1\n')
+    expect(failing('table', null, 0)).toBe('')
+  })
+
   it(`the table sizes columns from the first ${TABLE_SIZING_ROWS} rows; a later wider value overflows`, () => {
     const rows = Array.from({ length: TABLE_SIZING_ROWS }, (_, i) => [BigInt(i), 'x'])
     const out = render('table', [{ columns: ['n', 'v'], rows: [...rows, [1n, 'much wider']] }]).split('\n')

@@ -92,7 +92,7 @@ export function registerSql(parent: Command, app: App): void {
             continue
           }
           // What was printed so far stays printed, as in the sqlite3 shell; a --json document is closed.
-          writer.finish({ error: isStrataError(e) || e instanceof CliError ? (e as { code: string }).code : 'STRATA_INTERNAL' })
+          writer.abort(isStrataError(e) || e instanceof CliError ? (e as { code: string }).code : 'STRATA_INTERNAL')
           await output.publish()
           throw e
         } finally {
