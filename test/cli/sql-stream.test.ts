@@ -33,7 +33,7 @@ async function measured(args: string[], out: string): Promise<{ code: number; st
   const peakFile = `${out}.peak`
   const quote = (a: string): string => `'${a.replace(/'/g, `'\\''`)}'`
   const command = `${[process.execPath, '--import', PEAK, BIN, '--store', store, ...args].map(quote).join(' ')} > ${quote(out)}`
-  const env = { ...process.env, STRATA_CACHE_DIR: join(dir, 'cache'), STRATA_TEST_PEAK_FILE: peakFile }
+  const env: NodeJS.ProcessEnv = { ...process.env, STRATA_CACHE_DIR: join(dir, 'cache'), STRATA_TEST_PEAK_FILE: peakFile }
   delete env.STRATA_STORE
   let code = 0
   let stderr = ''

@@ -139,7 +139,7 @@ describe('strata sql reads its SQL from the argument, a file or stdin', () => {
       const io = captureIo()
       expect(await run(argv('sql', 'main', ...args), io)).toBe(2)
       expect(io.stderr.text).toMatch(message)
-      if (!args.includes('--json')) expect(io.stderr.text).toMatch(/Try: strata sql --help/)
+      if (!(args as readonly string[]).includes('--json')) expect(io.stderr.text).toMatch(/Try: strata sql --help/)
     }
   })
 })

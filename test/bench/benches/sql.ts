@@ -36,7 +36,7 @@ export async function benchSql(ctx: BenchContext): Promise<BenchRow[]> {
   const repo = await Repository.init(new LocalStore(store))
   const imported = await repo.importDatabase(db)
   await repo.close()
-  const env = { ...process.env, STRATA_CACHE_DIR: join(ctx.work, 'cache') }
+  const env: NodeJS.ProcessEnv = { ...process.env, STRATA_CACHE_DIR: join(ctx.work, 'cache') }
   delete env.STRATA_STORE
   const sh = (command: string): Promise<unknown> => promisify(execFile)('/bin/sh', ['-c', command], { env, maxBuffer: 1 << 20 })
   const strata = (args: readonly string[], reportPeak = false): string =>
