@@ -13,8 +13,7 @@ const CHUNK_CHARS = 64 * 1024
  */
 export class OutputSink {
   readonly #stream: CliStream
-  #parts: string[] = []
-  #size = 0
+  #text = ''
   #closed = false
   #failure: Error | null = null
   readonly #onError = (e: NodeJS.ErrnoException): void => {
@@ -35,13 +34,12 @@ export class OutputSink {
   /** Queue `text`. */
   write(text: string): void {
     if (this.#closed) return
-    this.#parts.push(text)
-    this.#size += text.length
+    this.#text += text
   }
 
   /** True when a whole chunk has been collected: time to {@link flush}. */
   get full(): boolean {
-    return this.#size >= CHUNK_CHARS
+    return this.#text.length >= CHUNK_CHARS
   }
 
   /** Flush when a whole chunk has been collected. */
@@ -56,14 +54,12 @@ export class OutputSink {
   async flush(): Promise<void> {
     if (this.#failure) throw this.#failure
     if (this.closed) {
-      this.#parts = []
-      this.#size = 0
+      this.#text = ''
       return
     }
-    if (this.#size > 0) {
-      const text = this.#parts.join('')
-      this.#parts = []
-      this.#size = 0
+    if (this.#text.length > 0) {
+      const text = this.#text
+      this.#text = ''
       const ready = this.#stream.write(text)
       if (!ready) await this.#drained()
     }

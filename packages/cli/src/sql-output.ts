@@ -66,15 +66,24 @@ export function resultWriter(format: SqlFormat, out: (text: string) => void, doc
   }
 }
 
+const CSV_SPECIAL = /[",\r\n]/
+
 /** RFC 4180: quoted when it holds a comma, quote, CR or LF; quotes doubled. */
 function csvField(v: unknown): string {
-  const s = plainText(v)
-  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s
+  // Numbers first: most cells of a large result are, and they never need quotes.
+  if (typeof v === 'bigint' || typeof v === 'number') return String(v)
+  const s = typeof v === 'string' ? v : plainText(v)
+  return CSV_SPECIAL.test(s) ? `"${s.replace(/"/g, '""')}"` : s
 }
+
+const TSV_SPECIAL = /[\\\t\n\r]/
 
 /** Tab, newline, carriage return and backslash escaped with a backslash, so one row is one line. */
 function tsvField(v: unknown): string {
-  return plainText(v).replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r'))
+  if (typeof v === 'bigint' || typeof v === 'number') return String(v)
+  const s = typeof v === 'string' ? v : plainText(v)
+  if (!TSV_SPECIAL.test(s)) return s
+  return s.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r'))
 }
 
 class DelimitedWriter implements ResultWriter {
