@@ -65,19 +65,22 @@ export function registerSql(parent: Command, app: App): void {
       const cacheDir = opts.cacheDir ?? ctx.io.env[CACHE_DIR_ENV]
       const message = opts.message ?? `sql: ${oneLine(sql, 200)}`
       for (let attempt = 1; ; attempt++) {
-        // With --retry, rows are held in a file until the attempt that commits: only its rows are printed.
-        const output = await ResultOutput.open(ctx.io.stdout, opts.retry > 0)
-        const writer = resultWriter(opts.format, (t) => output.sink.write(t), ctx.json ? { branch } : null)
         const live = await openBranch(repo, branch, { mode: 'file', ...(cacheDir ? { cacheDir } : {}) })
+        let output: ResultOutput | null = null
         let outcome: ScriptOutcome
         let committed: LiveCommitResult
+        let writer: ResultWriter | null = null
         try {
+          // With --retry, rows are held in a file until the attempt that commits: only its rows are printed.
+          const out = (output = await ResultOutput.open(ctx.io.stdout, opts.retry > 0))
+          writer = resultWriter(opts.format, (t) => out.sink.write(t), ctx.json ? { branch } : null)
           if (opts.foreignKeys === 'off') live.db.pragma('foreign_keys = OFF')
           // better-sqlite3's build turns recursive triggers on; SQLite's default, and the shell's, is off.
           live.db.pragma('recursive_triggers = OFF')
-          outcome = await runScript(live.db, statements, writer, output, opts.foreignKeys)
+          outcome = await runScript(live.db, statements, writer, out, opts.foreignKeys)
           if (outcome.kind === 'output-closed') {
-            await output.discard()
+            output = null
+            await out.discard()
             if (outcome.readOnly) return // like any Unix tool whose reader has gone: quietly, exit 0
             throw new CliError('STRATA_SQL_ERROR', 'the output was closed before the SQL finished; nothing was committed', {
               data: { statement: null, sql: null, sqliteCode: null },
@@ -86,14 +89,16 @@ export function registerSql(parent: Command, app: App): void {
           committed = await live.commit({ message, ...(opts.author !== undefined ? { author: opts.author } : {}) })
         } catch (e) {
           if (isStrataError(e, 'STRATA_CONFLICT') && attempt <= opts.retry) {
-            await output.discard()
+            await output?.discard()
             ctx.log(`${branch} moved while the SQL ran (${(e as Error).message}); running it again on the new head (retry ${attempt} of ${opts.retry})`)
             await backoff(attempt)
             continue
           }
-          // What was printed so far stays printed, as in the sqlite3 shell; a --json document is closed.
-          writer.abort(isStrataError(e) || e instanceof CliError ? (e as { code: string }).code : 'STRATA_INTERNAL')
-          await output.publish()
+          if (output) {
+            // What was printed so far stays printed, as in the sqlite3 shell, and is left well-formed.
+            writer?.abort(isStrataError(e) || e instanceof CliError ? (e as { code: string }).code : 'STRATA_INTERNAL')
+            await output.publish()
+          }
           throw e
         } finally {
           // After a successful commit there is nothing left to discard; after a failure, discarding is the point.
