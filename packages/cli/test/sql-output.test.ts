@@ -101,6 +101,28 @@ describe('result formats', () => {
   })
 })
 
+describe('strata sql --help', () => {
+  it('documents the formats and the table sizing, -f and stdin, the foreign-keys default and --retry', async () => {
+    const io = captureIo()
+    expect(await run(['sql', '--help'], io)).toBe(0)
+    for (const needle of [
+      '-f, --file <path>',
+      '(- reads them from',
+      `sized from the first ${TABLE_SIZING_ROWS} rows of each result; a later,`,
+      'csv     RFC 4180',
+      'jsonl   one object per row and line',
+      'Foreign keys are enforced (on) by default, unlike the sqlite3 shell',
+      '--foreign-keys off runs the script without the check',
+      'runs again on the new head (up to n more times)',
+      'must not depend on anything outside the database',
+      'ATTACH is refused',
+      '$ strata sql experiment -f migration.sql --retry 5',
+    ]) {
+      expect(io.stdout.text).toContain(needle)
+    }
+  })
+})
+
 describe('strata sql reads its SQL from the argument, a file or stdin', () => {
   let dir = ''
   const argv = (...args: string[]): string[] => ['--store', join(dir, 'store'), ...args, '--cache-dir', join(dir, 'cache')]
