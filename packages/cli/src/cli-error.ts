@@ -11,6 +11,8 @@ export type CliErrorCode =
   | 'STRATA_SQL_ERROR'
   /** `export --check`: the written file failed `PRAGMA integrity_check`. */
   | 'STRATA_INTEGRITY_CHECK_FAILED'
+  /** `exec` could not start its program (not found: exit 127; not executable: exit 126). */
+  | 'STRATA_EXEC_FAILED'
   /** Something failed that Strata did not anticipate (a bug, or an error from the runtime). */
   | 'STRATA_INTERNAL'
 

@@ -23,8 +23,11 @@ export interface GlobalOptions {
 export class CommandContext {
   readonly io: CliIo
   readonly globals: GlobalOptions
-  /** The exit code of a command that succeeded but has news for scripts (`verify` found problems). */
-  exitCode: ExitCode = ExitCode.ok
+  /**
+   * The exit code of a command that succeeded but has news for scripts: an {@link ExitCode}
+   * (`verify` found problems), or the code of the program `exec` ran, passed through.
+   */
+  exitCode: number = ExitCode.ok
   #stores: ObjectStore[] = []
   #emitted = false
 

@@ -15,11 +15,11 @@ export { VERSION } from './program.js'
 
 /**
  * Run `strata` with `argv` (the arguments after the program name) against `io`, in-process.
- * Resolves to the exit code (see {@link ExitCode}); never calls `process.exit` and never
+ * Resolves to the exit code (see {@link ExitCode}; `exec` passes its program's code through); never calls `process.exit` and never
  * rejects: every failure is reported on `io.stderr` (as `{"error": {code, message, data}}` with
  * `--json`) and mapped to its exit code. Stores opened by the command are closed before it resolves.
  */
-export async function run(argv: readonly string[], io: CliIo = processIo()): Promise<ExitCode> {
+export async function run(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
   const built = buildProgram(io)
   try {
     await built.program.parseAsync([...argv], { from: 'user' })

@@ -47,6 +47,12 @@ export interface ChangeTracker {
   hasChanges(): boolean
   /** `changes` were committed: the context's committed state now includes them. */
   committed(changes: CapturedChanges): void
+  /**
+   * Something the tracker could not follow changed the working file (another program wrote it):
+   * whatever it recorded about the file is stale, and the next capture must read the pages
+   * themselves. Trackers that keep no such record (a full scan) need not implement it.
+   */
+  forget?(reason: string): void
   /** Release what the tracker holds. */
   dispose(): void
 }

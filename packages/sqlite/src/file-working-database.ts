@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { closeSync, fstatSync, ftruncateSync, openSync, readSync, statSync, writeSync } from 'node:fs'
+import { closeSync, fstatSync, ftruncateSync, openSync, readSync, rmSync, statSync, writeSync } from 'node:fs'
 import { mkdir, open, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
@@ -152,6 +152,73 @@ export class FileWorkingDatabase implements WorkingDatabase {
     }
   }
 
+  /**
+   * Hand the file to another program: the WAL is checkpointed into the main file and the
+   * connection closed, so the file alone holds the current content, and page 1 gets the stored
+   * journal-mode bytes back — the other program sees the database exactly as stored, in its
+   * stored journal mode. Returns the path. Throws `InvalidStateError` (and keeps the connection)
+   * while a SQL transaction is open or the page size changed. Call {@link reclaim} afterwards.
+   */
+  release(): string {
+    const operation = 'hand the working database to another program'
+    assertScannable(this.#db, this.pageSize, operation)
+    scanPragma(this.#db, 'wal_checkpoint(TRUNCATE)', operation, false)
+    // Closing the last connection checkpoints whatever is left and deletes the WAL.
+    this.#db.close()
+    const wal = statSync(this.path + '-wal', { throwIfNoEntry: false })
+    if (wal && wal.size > 0) {
+      this.reclaim()
+      throw new InvalidStateError({ operation, reason: 'the WAL could not be checkpointed completely (another connection holds it)' })
+    }
+    rmSync(this.path + '-shm', { force: true })
+    writeHeaderFormat(this.path, this.#storedFormat)
+    return this.path
+  }
+
+  /**
+   * Take the file back after another program used it, whatever that program left: SQLite opens
+   * it first — rolling back a hot journal, recovering a WAL — and a WAL is checkpointed into the
+   * main file; then side files are removed, page 1 gets the working file's WAL bytes (a header
+   * write, not a SQL transaction, so the content stays exactly what the program left) and the
+   * connection is reopened in WAL mode. A capture afterwards must read the file (the program's
+   * changes are in no WAL the handle followed): tell the change tracker to forget what it knew.
+   * Throws `InvalidStateError` if the file is gone, is no longer a database of this page size's
+   * layout SQLite can open, or another process still holds its WAL; `db` is then closed.
+   */
+  reclaim(): void {
+    const operation = 'take the working database back'
+    if (this.#db.open) return
+    if (!statSync(this.path, { throwIfNoEntry: false })?.isFile()) throw new InvalidStateError({ operation, reason: `the working file ${this.path} is gone` })
+    let recovering: LiveDatabase
+    try {
+      recovering = new Database(this.path, { fileMustExist: true })
+    } catch (e) {
+      throw new InvalidStateError({ operation, reason: `SQLite cannot open ${this.path} (${(e as Error).message})` }, { cause: e })
+    }
+    try {
+      // The first read rolls a hot journal back or recovers a WAL, as any SQLite client would.
+      recovering.prepare('SELECT count(*) FROM sqlite_schema').pluck().get()
+      if (recovering.pragma('journal_mode', { simple: true }) === 'wal') {
+        const row = (recovering.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[])[0]
+        if (!row || row.busy !== 0) throw new InvalidStateError({ operation, reason: 'another process still has the database open (its WAL could not be checkpointed)' })
+      }
+    } catch (e) {
+      recovering.close()
+      if (e instanceof InvalidStateError) throw e
+      throw new InvalidStateError({ operation, reason: `SQLite cannot read ${this.path} (${(e as Error).message})` }, { cause: e })
+    }
+    recovering.close()
+    const wal = statSync(this.path + '-wal', { throwIfNoEntry: false })
+    if (wal && wal.size > 0) throw new InvalidStateError({ operation, reason: 'another process still has the database open (its WAL is not empty after a checkpoint)' })
+    // Recovered and closed: what is left is an empty WAL, a wal-index, or a journal that is no
+    // longer hot (persist or truncate mode). None holds content; stale ones would confuse the reopen.
+    for (const side of ['-wal', '-shm', '-journal']) rmSync(this.path + side, { force: true })
+    const { size } = statSync(this.path)
+    if (size % this.pageSize !== 0) throw new InvalidStateError({ operation, reason: `the file is not a whole number of ${this.pageSize}-byte pages any more` })
+    writeHeaderFormat(this.path, LOCAL_FORMAT)
+    this.#db = openWal(this.path)
+  }
+
   scan(visit: PageVisitor): ScanResult {
     if (!this.db.open) return this.#scanClosed(visit)
     assertScannable(this.db, this.pageSize, 'read the working database')
@@ -211,6 +278,19 @@ export class FileWorkingDatabase implements WorkingDatabase {
     if (this.#released) return
     this.#released = true
     await removeWorkingFile(this.path)
+  }
+}
+
+/** Set header bytes 18/19 of the closed database file at `path` to `f`, if they differ. */
+function writeHeaderFormat(path: string, f: FormatBytes): void {
+  const fd = openSync(path, 'r+')
+  try {
+    const header = new Uint8Array(20)
+    readFully(fd, header, 0)
+    const now = formatBytesOf(header)
+    if (now.write !== f.write || now.read !== f.read) writeFully(fd, Uint8Array.of(f.write, f.read), 18)
+  } finally {
+    closeSync(fd)
   }
 }
 

@@ -11,6 +11,7 @@ import { PageHashes } from './page-hashes.js'
 import { repositoryWithCache, type SegmentCacheOption } from './segment-cache.js'
 import type { LiveDatabase } from './sqlite-types.js'
 import { walTracker } from './wal-tracker.js'
+import { fullScanTracker } from './full-scan-tracker.js'
 import type { LiveMode, WorkingDatabase } from './working-database.js'
 
 /**
@@ -202,6 +203,56 @@ export class LiveBranch {
       this.#state = null
       this.#closed = true
       return result && result.changed ? result : null
+    })
+  }
+
+  /**
+   * Lend the working file to another program (file mode only): the connection is checkpointed
+   * and closed and page 1 carries the stored journal-mode bytes, so `use(path)` — typically a
+   * child process opening the file with any SQLite library — sees exactly the branch's current
+   * content, uncommitted changes included. When `use` settles, the file is taken back whatever
+   * the program left: a hot journal is rolled back, a WAL recovered and checkpointed, a changed
+   * journal mode kept out of the stored bytes (the header rule), and {@link db} is a new
+   * connection. The next commit reads the whole file (the program's writes are in no WAL the
+   * handle followed). Other operations on the handle wait until the file is back.
+   *
+   * Throws `InvalidStateError` in memory mode, while a SQL transaction is open, or if the file
+   * cannot be taken back (removed, no longer a database SQLite can open, still held open by
+   * another process): the handle is then closed and its working file removed, and nothing the
+   * program did can be committed. `use`'s own error is rethrown after the file is taken back.
+   */
+  async lend<T>(use: (path: string) => Promise<T>): Promise<T> {
+    const operation = 'lend the working file'
+    this.#live(operation)
+    return this.#exclusive(async () => {
+      const state = this.#live(operation)
+      const working = state.working
+      if (!(working instanceof FileWorkingDatabase)) {
+        throw new InvalidStateError({ operation, reason: 'a handle in memory mode has no working file; open the branch with mode "file"' })
+      }
+      const path = working.release()
+      if (state.tracker.forget) state.tracker.forget('the working file was lent to another program')
+      else {
+        // A tracker that cannot be told would trust a stale record: an exact full scan replaces it.
+        state.tracker.dispose()
+        state.tracker = fullScanTracker({ working, committed: () => state.committed })
+      }
+      let result: T
+      try {
+        result = await use(path)
+      } finally {
+        try {
+          working.reclaim()
+        } catch (e) {
+          state.tracker.dispose()
+          await working.dispose()
+          this.#state = null
+          this.#closed = true
+          // The file is lost: that outranks whatever `use` itself did.
+          throw e
+        }
+      }
+      return result
     })
   }
 

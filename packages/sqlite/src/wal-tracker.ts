@@ -104,6 +104,10 @@ export class WalTracker implements ChangeTracker {
     else this.#untrust('the working file could not be read after the checkpoint')
   }
 
+  forget(reason: string): void {
+    this.#untrust(reason)
+  }
+
   dispose(): void {}
 
   /** Why the last capture could not use the WAL, or null while it can. */

@@ -18,6 +18,7 @@ import { registerRepoint } from './repoint.js'
 import { registerReset } from './reset.js'
 import { registerShow } from './show.js'
 import { registerSql } from './sql.js'
+import { registerExec } from './exec.js'
 import { registerStats } from './stats.js'
 import { registerTag } from './tag.js'
 import { registerUnhold } from './unhold.js'
@@ -36,6 +37,7 @@ export const COMMANDS: readonly RegisterCommand[] = [
   registerImport,
   registerBranch,
   registerSql,
+  registerExec,
   registerLog,
   registerShow,
   registerMaterialize,
