@@ -20,6 +20,7 @@ import { registerShow } from './show.js'
 import { registerSql } from './sql.js'
 import { registerExec } from './exec.js'
 import { registerStats } from './stats.js'
+import { registerGraph } from './graph.js'
 import { registerTag } from './tag.js'
 import { registerUnhold } from './unhold.js'
 import { registerVerify } from './verify.js'
@@ -49,6 +50,7 @@ export const COMMANDS: readonly RegisterCommand[] = [
   registerDiff,
   registerMap,
   registerStats,
+  registerGraph,
   registerWhyAlive,
   registerHold,
   registerUnhold,
