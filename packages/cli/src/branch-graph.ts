@@ -198,3 +198,41 @@ export function graphForest(graph: BranchGraph): GraphNode[] {
   for (const n of nodes.values()) n.children.sort(byLabel)
   return roots.sort((a, b) => (a.kind === b.kind ? byLabel(a, b) : a.kind === 'branch' ? -1 : b.kind === 'branch' ? 1 : byLabel(a, b)))
 }
+
+/** Sibling leaves sharing a name stem, shown as one line, node or folded list. */
+export interface CollapsedGroup {
+  stem: string
+  branches: GraphBranch[]
+}
+
+/** `ci-` for `ci-41`, `feature/` for `feature/login`; null when a name has no stem to group by. */
+function stemOf(name: string): string | null {
+  const digits = /^(.*?[^0-9])[0-9]+$/.exec(name)
+  if (digits) return digits[1]!
+  const slash = name.lastIndexOf('/')
+  return slash > 0 ? name.slice(0, slash + 1) : null
+}
+
+/**
+ * Split `children` into nodes shown one by one and groups of more than `above` leaf branches
+ * sharing a name stem (`ci-1`, `ci-2`, … → `ci-`), shown as one. Branches in `protect` stay single.
+ */
+export function grouped(children: readonly GraphNode[], above: number, protect: ReadonlySet<string>): (GraphNode | CollapsedGroup)[] {
+  const stems = new Map<string, GraphNode[]>()
+  for (const c of children) {
+    const stem = c.kind === 'branch' && c.children.length === 0 && !protect.has(c.label) ? stemOf(c.label) : null
+    if (stem !== null) stems.set(stem, [...(stems.get(stem) ?? []), c])
+  }
+  const out: (GraphNode | CollapsedGroup)[] = []
+  const done = new Set<string>()
+  for (const c of children) {
+    const stem = c.kind === 'branch' && c.children.length === 0 && !protect.has(c.label) ? stemOf(c.label) : null
+    const members = stem !== null ? stems.get(stem)! : []
+    if (stem !== null && members.length > above) {
+      if (!done.has(stem)) out.push({ stem, branches: members.map((m) => m.branch!) })
+      done.add(stem)
+    } else out.push(c)
+  }
+  return out
+}
+

@@ -44,8 +44,8 @@ export function registerDiff(parent: Command, app: App): void {
   )
 }
 
-/** The result with blobs as `{ "$blob": "<hex>" }` (as `strata sql --json` prints them). */
-function jsonOf(d: DiffResult): unknown {
+/** A diff's result as data, with blobs as `{ "$blob": "<hex>" }` (as `strata sql --json` prints them). */
+export function jsonOf(d: DiffResult): unknown {
   const row = (r: Record<string, SqlValue> | null): Record<string, unknown> | null =>
     r === null ? null : Object.fromEntries(Object.entries(r).map(([k, v]) => [k, v instanceof Uint8Array ? { $blob: Buffer.from(v).toString('hex') } : v]))
   const change = (c: RowChange): unknown => ({ key: row(c.key), before: row(c.before), after: row(c.after) })

@@ -1,7 +1,7 @@
 import { Option, type Command } from 'commander'
 import { BranchNotFoundError } from '@strata/core'
 import { examples, positiveInt, type App } from '../app.js'
-import { graphForest, readBranchGraph, type BranchGraph, type GraphBranch, type GraphNode, type GraphParent } from '../branch-graph.js'
+import { graphForest, grouped, readBranchGraph, type BranchGraph, type CollapsedGroup, type GraphBranch, type GraphNode, type GraphParent } from '../branch-graph.js'
 import { toJson } from '../json.js'
 import { formatBytes, shortId, table } from '../render.js'
 
@@ -12,12 +12,6 @@ interface GraphOptions {
   branch?: string[]
   collapse: number
   all?: boolean
-}
-
-/** Sibling leaves sharing a name stem, shown as one line (or one dot node). */
-interface CollapsedGroup {
-  stem: string
-  branches: GraphBranch[]
 }
 
 /**
@@ -85,34 +79,6 @@ function focusOn(graph: BranchGraph, names: readonly string[]): BranchGraph {
     }
   }
   return { ...graph, branches: graph.branches.filter((b) => keep.has(b.name)) }
-}
-
-/** `ci-` for `ci-41`, `feature/` for `feature/login`; null when a name has no stem to group by. */
-function stemOf(name: string): string | null {
-  const digits = /^(.*?[^0-9])[0-9]+$/.exec(name)
-  if (digits) return digits[1]!
-  const slash = name.lastIndexOf('/')
-  return slash > 0 ? name.slice(0, slash + 1) : null
-}
-
-/** Split children into nodes shown one by one and groups of leaves shown as one line. */
-function grouped(children: readonly GraphNode[], above: number, protect: ReadonlySet<string>): (GraphNode | CollapsedGroup)[] {
-  const stems = new Map<string, GraphNode[]>()
-  for (const c of children) {
-    const stem = c.kind === 'branch' && c.children.length === 0 && !protect.has(c.label) ? stemOf(c.label) : null
-    if (stem !== null) stems.set(stem, [...(stems.get(stem) ?? []), c])
-  }
-  const out: (GraphNode | CollapsedGroup)[] = []
-  const done = new Set<string>()
-  for (const c of children) {
-    const stem = c.kind === 'branch' && c.children.length === 0 && !protect.has(c.label) ? stemOf(c.label) : null
-    const members = stem !== null ? stems.get(stem)! : []
-    if (stem !== null && members.length > above) {
-      if (!done.has(stem)) out.push({ stem, branches: members.map((m) => m.branch!) })
-      done.add(stem)
-    } else out.push(c)
-  }
-  return out
 }
 
 /** `45s`, `12m`, `3h`, `2d`. */

@@ -21,6 +21,7 @@ import { registerSql } from './sql.js'
 import { registerExec } from './exec.js'
 import { registerStats } from './stats.js'
 import { registerGraph } from './graph.js'
+import { registerUi } from './ui.js'
 import { registerTag } from './tag.js'
 import { registerUnhold } from './unhold.js'
 import { registerVerify } from './verify.js'
@@ -51,6 +52,7 @@ export const COMMANDS: readonly RegisterCommand[] = [
   registerMap,
   registerStats,
   registerGraph,
+  registerUi,
   registerWhyAlive,
   registerHold,
   registerUnhold,
