@@ -255,6 +255,40 @@ describe('strata exec', () => {
   })
 })
 
+describe('strata shell', () => {
+  /** Run `strata shell` with `input` on stdin (no terminal: no question is asked). */
+  function shell(input: string, ...args: string[]): Promise<CliRun> {
+    return new Promise((resolve) => {
+      const child = spawn(process.execPath, [BIN, '--store', s.store, 'shell', ...args], { cwd: s.dir, env: { ...process.env, STRATA_CACHE_DIR: join(s.dir, 'cache') } })
+      let stdout = ''
+      let stderr = ''
+      child.stdout.on('data', (b: Buffer) => (stdout += b.toString()))
+      child.stderr.on('data', (b: Buffer) => (stderr += b.toString()))
+      child.once('close', (code) => resolve({ code: code ?? -1, stdout, stderr }))
+      child.stdin.end(input)
+    })
+  }
+
+  it('runs the sqlite3 shell on the branch and commits on exit with --commit', async () => {
+    const before = await head('main')
+    const r = await shell("INSERT INTO users (name) VALUES ('from the shell');\nSELECT count(*) FROM users WHERE name = 'from the shell';\n", 'main', '--commit', '--json')
+    expect(r.code, r.stderr).toBe(0)
+    expect(json(r)).toMatchObject({ via: 'sqlite3', action: 'commit', changed: true, previous: before })
+    expect(r.stderr).toContain('1\n')
+  })
+
+  it('the built-in prompt gathers lines into statements; without --commit and a terminal nothing is kept', async () => {
+    const before = await head('main')
+    const r = await shell('SELECT count(*)\n  FROM users;\n.tables\nDELETE FROM orders;\nSELECT count(*) AS left FROM orders;\n', 'main', '--builtin')
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stdout).toMatch(/^orders\nusers\n/m)
+    expect(r.stdout).toMatch(/^left\n-+\n +0\n\(1 row\)$/m)
+    expect(r.stderr).toContain('changes discarded; main stays at')
+    expect(r.stderr).toContain('pass --commit to keep them')
+    expect(await head('main')).toBe(before)
+  })
+})
+
 /** Resolve once `stream` has printed `text`. */
 function waitFor(stream: NodeJS.ReadableStream, text: string): Promise<void> {
   return new Promise((resolve, reject) => {

@@ -42,6 +42,20 @@ const isIdChar = (c: string): boolean => /[A-Za-z0-9_$]/.test(c) || c.charCodeAt
  * string, identifier or comment runs to the end of the input, where SQLite will report it.
  */
 export function splitStatements(sql: string): string[] {
+  return walk(sql).statements
+}
+
+/**
+ * True if `sql` ends a statement — as SQLite's `sqlite3_complete()` decides: its last token is a
+ * `;` outside strings, comments and trigger bodies. A prompt reads lines until this holds.
+ */
+export function isCompleteSql(sql: string): boolean {
+  const w = walk(sql)
+  return w.statements.length > 0 && w.endState === 1
+}
+
+/** Run the state machine over `sql`: its statements, and the state it ends in (1: after a complete statement). */
+function walk(sql: string): { statements: string[]; endState: number } {
   const out: string[] = []
   let state = 0
   let start = 0
@@ -91,5 +105,5 @@ export function splitStatements(sql: string): string[] {
     }
   }
   if (content) out.push(sql.slice(start))
-  return out.map((s) => s.trim())
+  return { statements: out.map((s) => s.trim()), endState: state }
 }

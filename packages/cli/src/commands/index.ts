@@ -19,6 +19,7 @@ import { registerReset } from './reset.js'
 import { registerShow } from './show.js'
 import { registerSql } from './sql.js'
 import { registerExec } from './exec.js'
+import { registerShell } from './shell.js'
 import { registerStats } from './stats.js'
 import { registerGraph } from './graph.js'
 import { registerUi } from './ui.js'
@@ -40,6 +41,7 @@ export const COMMANDS: readonly RegisterCommand[] = [
   registerBranch,
   registerSql,
   registerExec,
+  registerShell,
   registerLog,
   registerShow,
   registerMaterialize,
