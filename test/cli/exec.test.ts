@@ -2,6 +2,7 @@ import { execFileSync, spawn } from 'node:child_process'
 import { copyFileSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import type { ExecResult } from '@strata/cli'
 import { BIN, dump, json, jsonError, useImportedStore, type CliRun } from './helpers.js'
 
 // `strata exec`: a program that is not Strata — the sqlite3 shell, Python's sqlite3 module, sh —
@@ -9,19 +10,6 @@ import { BIN, dump, json, jsonError, useImportedStore, type CliRun } from './hel
 
 const s = useImportedStore('exec')
 const { cli } = s
-
-interface ExecDoc {
-  branch: string
-  created: boolean
-  exit: { code: number | null; signal: string | null }
-  exitCode: number
-  action: 'commit' | 'discard'
-  changed: boolean
-  snapshot: string
-  previous: string
-  pagesChanged: number
-  discardedChanges: boolean | null
-}
 
 async function head(branch: string): Promise<string> {
   const r = await cli('branch', 'list', '--json')
@@ -48,8 +36,13 @@ function sqldiff(a: string, b: string): string {
   return execFileSync('sqldiff', [a, b], { encoding: 'utf8' })
 }
 
-function doc(r: CliRun): ExecDoc {
-  return json<ExecDoc>(r)
+/** A Python program that opens $STRATA_DB (autocommit), runs `lines`, then SIGKILLs itself. */
+function killedAfter(...lines: string[]): string {
+  return ['import os, signal, sqlite3', 'c = sqlite3.connect(os.environ["STRATA_DB"], isolation_level=None)', ...lines, 'os.kill(os.getpid(), signal.SIGKILL)'].join('\n')
+}
+
+function doc(r: CliRun): ExecResult {
+  return json<ExecResult>(r)
 }
 
 describe('strata exec', () => {
@@ -152,30 +145,24 @@ describe('strata exec', () => {
   })
 
   it('takes back what a killed program left: a WAL is recovered, a hot journal rolled back', async () => {
-    const walKill = [
-      'import os, signal, sqlite3',
-      'c = sqlite3.connect(os.environ["STRATA_DB"], isolation_level=None)',
+    const walKill = killedAfter(
       'c.execute("PRAGMA journal_mode=WAL")',
       'c.execute("INSERT INTO users (name) VALUES (\'in the wal\')")',
       'assert os.path.getsize(os.environ["STRATA_DB"] + "-wal") > 0',
-      'os.kill(os.getpid(), signal.SIGKILL)',
-    ].join('\n')
+    )
     const w = await cli('exec', 'main', '--commit', '--json', '--', 'python3', '-c', walKill)
     expect(w.code).toBe(128 + 9)
     expect(doc(w)).toMatchObject({ exit: { code: null, signal: 'SIGKILL' }, action: 'commit', changed: true })
     expect(sqlite3(await exported('main', 'wal-kill.db'), "SELECT count(*) FROM users WHERE name = 'in the wal';")).toBe('1\n')
 
     const before = await head('main')
-    const journalKill = [
-      'import os, signal, sqlite3',
-      'c = sqlite3.connect(os.environ["STRATA_DB"], isolation_level=None)',
+    const journalKill = killedAfter(
       'c.execute("PRAGMA journal_mode=DELETE")',
       'c.execute("PRAGMA cache_size=1")',
       'c.execute("BEGIN")',
       'c.execute("UPDATE users SET name = name || \' never committed\'")',
       'assert os.path.getsize(os.environ["STRATA_DB"] + "-journal") > 0',
-      'os.kill(os.getpid(), signal.SIGKILL)',
-    ].join('\n')
+    )
     const j = await cli('exec', 'main', '--commit', '--json', '--', 'python3', '-c', journalKill)
     expect(j.code).toBe(128 + 9)
     // The half-written file is rolled back first: nothing differs from the head.

@@ -12,6 +12,9 @@ export { processIo, type CliIo, type CliStream } from './io.js'
 export { openStore, STORE_ENV } from './store-location.js'
 export { splitStatements } from './sql-split.js'
 export { VERSION } from './program.js'
+export type { ExecResult } from './commands/exec.js'
+export type { ShellResult } from './commands/shell.js'
+export type { BranchGraph, GraphBranch, GraphChainLevel, GraphParent } from './branch-graph.js'
 
 /**
  * Run `strata` with `argv` (the arguments after the program name) against `io`, in-process.
