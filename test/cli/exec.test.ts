@@ -215,6 +215,17 @@ describe('strata exec', () => {
     })
   }
 
+  it('a commit that loses a race keeps the program\'s database and reports the conflict', async () => {
+    const other = `"${process.execPath}" "${BIN}" --store "${s.store}" sql main "INSERT INTO users (name) VALUES ('meanwhile')" -q`
+    const r = await cli('exec', 'main', '--', 'sh', '-c', `sqlite3 "$STRATA_DB" "INSERT INTO users (name) VALUES ('mine')" && ${other}`)
+    expect(r.code).toBe(1)
+    expect(r.stderr).toContain('someone else committed')
+    const kept = /its database is kept in (\S+\.kept\.sqlite)/.exec(r.stderr)?.[1]
+    expect(kept, r.stderr).toBeDefined()
+    expect(sqlite3(kept!, "SELECT count(*) FROM users WHERE name = 'mine';")).toBe('1\n')
+    expect(sqlite3(await exported('main', 'raced.db'), "SELECT group_concat(name) FROM users WHERE name IN ('mine', 'meanwhile');")).toBe('meanwhile\n')
+  })
+
   it('--create makes the branch (with --from and --ttl) and refuses an existing one', async () => {
     const r = await cli('exec', 'ci-42', '--create', '--from', 'main', '--ttl', '2h', '--json', '--', 'sqlite3', '{db}', 'CREATE TABLE ci (x)')
     expect(r.code, r.stderr).toBe(0)

@@ -1,3 +1,4 @@
+import { copyFile } from 'node:fs/promises'
 import { Option, type Command } from 'commander'
 import { InvalidArgumentError, type BranchInfo } from '@strata/core'
 import type { LiveCommitResult } from '@strata/sqlite'
@@ -99,10 +100,21 @@ export function registerExec(parent: Command, app: App): void {
         )
         const commit = opts.discard ? false : opts.commit === true || outcome.exitCode === 0
         if (commit) {
-          committed = await live.commit({
-            message: opts.message ?? `exec: ${command.join(' ')}`.slice(0, 200),
-            ...(opts.author !== undefined ? { author: opts.author } : {}),
-          })
+          try {
+            committed = await live.commit({
+              message: opts.message ?? `exec: ${command.join(' ')}`.slice(0, 200),
+              ...(opts.author !== undefined ? { author: opts.author } : {}),
+            })
+          } catch (e) {
+            // The program's work is not lost with the working file: keep a copy next to it.
+            const kept = await live.lend(async (path) => {
+              const copy = path.replace(/\.sqlite$/, '') + '.kept.sqlite'
+              await copyFile(path, copy)
+              return copy
+            })
+            ctx.log(`${command[0]} ${outcome.signal ? `was killed by ${outcome.signal}` : `exited ${outcome.code}`}, but its changes could not be committed; its database is kept in ${kept}`)
+            throw e
+          }
         } else {
           discardedChanges = await live.hasUncommittedChanges()
         }
