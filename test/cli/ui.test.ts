@@ -6,6 +6,7 @@ import { connect } from 'node:net'
 import { networkInterfaces, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { chromium, type BrowserContext } from 'playwright-core'
+import { LocalStore, Repository } from '@strata/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { BIN, useImportedStore } from './helpers.js'
 
@@ -29,6 +30,10 @@ beforeAll(async () => {
     const r = await s.cli(...args)
     expect(r.code, r.stderr).toBe(0)
   }
+  // A run of CI branches, made through the library (a process each would be slow): the page folds them.
+  const repo = await Repository.open(await LocalStore.open(s.store))
+  for (let i = 1; i <= 12; i++) await repo.createBranch(`ci-${i}`, { ttlMs: 2 * 3600_000 })
+  await repo.close()
   server = spawn(process.execPath, [BIN, '--store', s.store, 'ui', '--json'], { env: { ...process.env, STRATA_CACHE_DIR: join(s.dir, 'cache') }, stdio: ['ignore', 'pipe', 'pipe'] })
   info = await new Promise((resolve, reject) => {
     let out = ''
@@ -133,10 +138,18 @@ describe.skipIf(!existsSync(CHROMIUM))('strata ui: in chromium', () => {
     await page.goto(info.url)
     const tree = page.locator('#tree')
     await tree.locator('button.branch[data-branch="feature/plans"]').waitFor()
-    expect(await tree.locator('button.branch').evaluateAll((bs) => bs.map((b) => b.getAttribute('data-branch')))).toEqual(['main', 'feature/plans', 'scratch'])
+    const ci = Array.from({ length: 12 }, (_, i) => `ci-${i + 1}`)
+    expect(await tree.locator('button.branch').evaluateAll((bs) => bs.map((b) => b.getAttribute('data-branch')))).toEqual(['main', ...ci, 'feature/plans', 'scratch'])
+    // Twelve sibling CI branches are folded into one line, and unfold on a click.
+    const group = tree.locator('details > summary', { hasText: 'ci-* (12 branches)' })
+    expect(await group.count()).toBe(1)
+    expect(await tree.locator('button.branch[data-branch="ci-12"]').isVisible()).toBe(false)
+    await group.click()
+    expect(await tree.locator('button.branch[data-branch="ci-12"]').isVisible()).toBe(true)
+    await group.click()
     await expect.poll(() => tree.locator('button.branch[data-branch="main"] .badge.held').count()).toBe(1)
     expect(await tree.locator('button.branch[data-branch="scratch"] .badge.ttl').count()).toBe(1)
-    expect(await page.locator('#store').textContent()).toContain('3 branches')
+    expect(await page.locator('#store').textContent()).toContain('15 branches')
 
     await tree.locator('button.branch[data-branch="feature/plans"]').click()
     await page.locator('#history tbody tr').first().waitFor()

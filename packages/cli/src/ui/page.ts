@@ -18,7 +18,7 @@ ul.tree li { margin: 1px 0; }
 button.branch { all: unset; cursor: pointer; display: grid; grid-template-columns: minmax(90px, 1fr) 110px 74px auto; gap: 8px; align-items: center; width: 100%; padding: 2px 4px; border-radius: 4px; }
 button.branch:hover { background: #eef3fb; } button.branch.selected { background: #dce8fb; }
 .name { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 13px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
-.bar { height: 9px; background: var(--accent); border-radius: 2px; min-width: 1px; }
+.bar { height: 9px; background: var(--accent); border-radius: 2px; }
 .bytes { color: var(--muted); font-size: 12px; text-align: right; }
 .badge { font-size: 11px; padding: 0 5px; border-radius: 8px; margin-left: 3px; background: #eef0f2; color: var(--muted); }
 .badge.held { background: #e7e1fa; color: #4b2aa8; } .badge.ttl { background: #fdf0d5; color: #8a5a00; } .badge.expired { background: #fbe4e4; color: #a12020; }
