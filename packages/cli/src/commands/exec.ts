@@ -112,7 +112,7 @@ export function registerExec(parent: Command, app: App): void {
               await copyFile(path, copy)
               return copy
             })
-            ctx.log(`${command[0]} ${outcome.signal ? `was killed by ${outcome.signal}` : `exited ${outcome.code}`}, but its changes could not be committed; its database is kept in ${kept}`)
+            ctx.log(`${command[0]} ${ended(outcome)}, but its changes could not be committed; its database is kept in ${kept}`)
             throw e
           }
         } else {
@@ -121,7 +121,7 @@ export function registerExec(parent: Command, app: App): void {
       } finally {
         await live.close({ uncommitted: 'discard' })
       }
-      const how = outcome.signal ? `was killed by ${outcome.signal}` : `exited ${outcome.code}`
+      const how = ended(outcome)
       if (committed?.changed) ctx.log(`${command[0]} ${how}; committed ${shortId(committed.snapshot)} on ${branch} (${committed.pagesChanged} page${committed.pagesChanged === 1 ? '' : 's'} changed)`)
       else if (committed) ctx.log(`${command[0]} ${how}; no page changed, nothing committed (${branch} stays at ${shortId(previous)})`)
       else ctx.log(`${command[0]} ${how}; ${discardedChanges ? 'its changes were discarded' : 'it changed nothing'} (${branch} stays at ${shortId(previous)})`)
@@ -161,4 +161,9 @@ export function registerExec(parent: Command, app: App): void {
     `strata exec try/migration -m "add plan" -- python3 migrate.py`,
     `strata exec experiment --discard -- sh -c 'sqlite3 "$STRATA_DB" < cleanup.sql'`,
   )
+}
+
+/** `exited 3`, `was killed by SIGTERM`. */
+function ended(outcome: ChildOutcome): string {
+  return outcome.signal ? `was killed by ${outcome.signal}` : `exited ${outcome.code}`
 }
