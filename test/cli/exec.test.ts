@@ -279,7 +279,8 @@ describe('strata shell', () => {
     const before = await head('main')
     const r = await shell('SELECT count(*)\n  FROM users;\n.tables\nDELETE FROM orders;\nSELECT count(*) AS left FROM orders;\n', 'main', '--builtin')
     expect(r.code, r.stderr).toBe(0)
-    expect(r.stdout).toMatch(/^orders\nusers\n/m)
+    // Earlier tests of this file may have added tables; these two are there whatever ran before.
+    expect(r.stdout).toMatch(/^orders\n(?:\w+\n)*users\n/m)
     expect(r.stdout).toMatch(/^left\n-+\n +0\n\(1 row\)$/m)
     expect(r.stderr).toContain('changes discarded; main stays at')
     expect(r.stderr).toContain('pass --commit to keep them')

@@ -1,4 +1,4 @@
-import { spawn, type StdioOptions } from 'node:child_process'
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process'
 import { constants } from 'node:os'
 import { CliError } from './cli-error.js'
 import { ExitCode } from './exit-codes.js'
@@ -44,19 +44,24 @@ export function runChild(argv: readonly string[], env: NodeJS.ProcessEnv, stream
   const [file, ...args] = argv
   if (file === undefined) throw new Error('runChild needs a program')
   const stdio: StdioOptions = ['inherit', descriptor(streams.stdout), descriptor(streams.stderr)]
-  const child = spawn(file, args, { env, stdio })
-  if (child.stdout) child.stdout.pipe(streams.stdout, { end: false })
-  if (child.stderr) child.stderr.pipe(streams.stderr, { end: false })
+  // Listen before spawning: a signal arriving between the spawn and the listeners (this process
+  // descheduled right there) would end it by default and leave the program running on its own.
+  // Listeners run on a later tick, when `child` is set.
   const forwarded = process.stdin.isTTY ? PROCESS_SIGNALS : [...PROCESS_SIGNALS, ...TERMINAL_SIGNALS]
+  let child: ChildProcess | null = null
   const listeners = [...PROCESS_SIGNALS, ...TERMINAL_SIGNALS].map((signal) => {
     const listener = (): void => {
-      if (forwarded.includes(signal) && child.exitCode === null && child.signalCode === null) child.kill(signal)
+      if (child && forwarded.includes(signal) && child.exitCode === null && child.signalCode === null) child.kill(signal)
     }
     process.on(signal, listener)
     return [signal, listener] as const
   })
+  const spawned = spawn(file, args, { env, stdio })
+  child = spawned
+  if (spawned.stdout) spawned.stdout.pipe(streams.stdout, { end: false })
+  if (spawned.stderr) spawned.stderr.pipe(streams.stderr, { end: false })
   return new Promise<ChildOutcome>((resolve, reject) => {
-    child.once('error', (e: NodeJS.ErrnoException) => {
+    spawned.once('error', (e: NodeJS.ErrnoException) => {
       const notFound = e.code === 'ENOENT'
       const cannot = e.code === 'EACCES' || e.code === 'EISDIR' || e.code === 'ENOEXEC'
       reject(
@@ -68,7 +73,7 @@ export function runChild(argv: readonly string[], env: NodeJS.ProcessEnv, stream
       )
     })
     // 'close', not 'exit': the program's output has been copied into the streams by then.
-    child.once('close', (code, signal) => {
+    spawned.once('close', (code, signal) => {
       resolve({ code, signal, exitCode: code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0) })
     })
   }).finally(() => {
