@@ -62,7 +62,7 @@ export function buildProgram(io: CliIo): BuiltProgram {
       `  ${ALLOW_STORES_ENV} stores cross-store fallbacks may open (comma-separated URLs), like --allow-store`,
       '  STRATA_DEBUG=1      print stack traces of errors',
       '',
-      `Exit codes: ${ExitCode.ok} ok, ${ExitCode.failure} operational error, ${ExitCode.usage} usage error, ${ExitCode.problems} verify found problems`,
+      `Exit codes: ${ExitCode.ok} ok, ${ExitCode.failure} operational error, ${ExitCode.usage} usage error, ${ExitCode.problems} verify found problems; exec: its program's own code (${ExitCode.commandNotFound}: not found)`,
     ].join('\n'),
   )
 
