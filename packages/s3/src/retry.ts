@@ -38,6 +38,13 @@ const RETRYABLE_CODES = new Set([
   'ERR_STREAM_PREMATURE_CLOSE',
 ])
 
+const RETRY_LATER = Symbol('strata.retryLater')
+
+/** An error that {@link isRetryable} accepts: an outcome that a later attempt may turn out differently. */
+export function retryLater(message: string, cause: unknown): Error {
+  return Object.assign(new Error(message, { cause }), { [RETRY_LATER]: true })
+}
+
 /** The HTTP status of an SDK error, if the request got an answer. */
 export function httpStatusOf(err: unknown): number | undefined {
   if (typeof err !== 'object' || err === null) return undefined
@@ -61,6 +68,7 @@ export function errorNameOf(err: unknown): string | undefined {
  */
 export function isRetryable(err: unknown): boolean {
   if (typeof err !== 'object' || err === null) return false
+  if (RETRY_LATER in err) return true
   const name = errorNameOf(err)
   if (name === 'AbortError') return false
   const status = httpStatusOf(err)

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { Agent as HttpAgent } from 'node:http'
 import { Agent as HttpsAgent } from 'node:https'
 import {
@@ -27,7 +28,7 @@ import {
   type PutOptions,
 } from '@strata/core'
 import { formatS3Url, parseS3Url } from './s3-url.js'
-import { backoffDelay, errorNameOf, httpStatusOf, isRetryable, sleep, type RetryPolicy } from './retry.js'
+import { backoffDelay, errorNameOf, httpStatusOf, isRetryable, retryLater, sleep, type RetryPolicy } from './retry.js'
 
 /** Which requests the SDK adds (or validates) flexible checksums on. */
 export type ChecksumMode = 'WHEN_SUPPORTED' | 'WHEN_REQUIRED'
@@ -105,7 +106,9 @@ const RETRYABLE_DELETE_CODES = new Set(['InternalError', 'SlowDown', 'ServiceUna
  * - `version` is the object's ETag, passed back as `If-Match`. S3 ETags of single-part uploads are
  *   content hashes: rewriting identical bytes keeps the version.
  * - Conditional puts use `If-None-Match: *` and `If-Match`; a 412, a 409
- *   `ConditionalRequestConflict` or a 404 on `If-Match` becomes `ConflictError`.
+ *   `ConditionalRequestConflict` or a 404 on `If-Match` becomes `ConflictError`. A create-only put
+ *   is idempotent: when the bucket already holds exactly our bytes (found after a 412, a 409 or a
+ *   cut connection) it succeeds; other bytes are a `ConflictError`.
  * - Requests run through one `p-limit` queue (`concurrency`); throttling, 5xx and network errors
  *   are retried with exponential backoff and full jitter (the SDK's own retries are off, so
  *   `maxAttempts` is the whole story). A conditional put whose earlier attempt may have landed is
@@ -145,6 +148,9 @@ export class S3Store implements ObjectStore {
       forcePathStyle,
       // Retries are ours (see #call), so that one policy covers every request and tests can count attempts.
       maxAttempts: 1,
+      // With our own agents the SDK sends a body at once, without waiting for `100 Continue`; announcing
+      // `Expect: 100-continue` anyway only invites a server to answer early and close mid-body (EPIPE).
+      expectContinueHeader: false,
       requestHandler: {
         httpAgent: new HttpAgent({ keepAlive: true, maxSockets: concurrency }),
         httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets: concurrency }),
@@ -234,39 +240,70 @@ export class S3Store implements ObjectStore {
   /**
    * Write `body` at `key` in one PUT. `ifNoneMatch: '*'` creates only; `ifMatch` replaces only
    * that ETag. A lost condition throws `ConflictError` and writes nothing.
+   *
+   * A create-only put of an object the bucket already holds with exactly these bytes succeeds and
+   * returns its ETag, whether the provider answered 412 or 409 `ConditionalRequestConflict`, or
+   * cut the connection (a provider may answer a failed condition before the body is sent and
+   * close the connection; the client then sees EPIPE or ECONNRESET, not the 412). Such outcomes
+   * are resolved by asking what the bucket holds: a HEAD whose size and ETag (the MD5 of a plain
+   * single-part object) match; a GET comparing the bytes only when the ETag is not an MD5.
    */
   async put(key: string, body: Uint8Array, opts: PutOptions = {}): Promise<{ version: string }> {
     validateKey(key)
     validatePutOptions(opts)
-    const condition = opts.ifNoneMatch !== undefined ? 'if-none-match' : opts.ifMatch !== undefined ? 'if-match' : undefined
+    if (opts.ifNoneMatch === '*') return this.#createOnly(key, body, opts.signal)
+    const ifMatch = opts.ifMatch
     let attempt = 0
     return this.#call('put', key, opts.signal, async () => {
       attempt++
       try {
-        const res = await this.#client.send(
-          new PutObjectCommand({
-            Bucket: this.#bucket,
-            Key: this.#fullKey(key),
-            Body: body,
-            ContentLength: body.byteLength,
-            ContentType: 'application/octet-stream',
-            IfNoneMatch: opts.ifNoneMatch,
-            IfMatch: opts.ifMatch,
-          }),
-          { abortSignal: opts.signal },
-        )
-        if (res.ETag === undefined) throw new Error('the PUT answer carries no ETag')
-        return { version: res.ETag }
+        return await this.#send(key, body, { IfMatch: ifMatch }, opts.signal)
       } catch (err) {
-        if (condition === undefined || !isLostCondition(err, condition)) throw err
+        if (ifMatch === undefined || !isLostCondition(err)) throw err
         // An earlier attempt may have landed before its answer was lost; then the object holds our bytes.
         if (attempt > 1) {
-          const current = await this.#readForCheck(key, opts.signal)
-          if (current !== null && equalBytes(current.body, body)) return { version: current.version }
+          const held = await this.#compareStored(key, body, opts.signal)
+          if (held.state === 'same') return { version: held.version }
         }
-        throw new ConflictError(condition === 'if-match' ? { key, condition, expected: opts.ifMatch } : { key, condition })
+        throw new ConflictError({ key, condition: 'if-match', expected: ifMatch })
       }
     })
+  }
+
+  // A create-only PUT whose every ambiguous outcome is settled by what the bucket holds.
+  async #createOnly(key: string, body: Uint8Array, signal: AbortSignal | undefined): Promise<{ version: string }> {
+    return this.#call('put', key, signal, async () => {
+      try {
+        return await this.#send(key, body, { IfNoneMatch: '*' }, signal)
+      } catch (err) {
+        const status = httpStatusOf(err)
+        // 412: the key exists. 409: another conditional write of it is in flight. No status and
+        // retryable: the connection failed, and the object may or may not have been written.
+        const ambiguous = status === 412 || status === 409 || (status === undefined && isRetryable(err))
+        if (!ambiguous || signal?.aborted) throw err
+        const held = await this.#compareStored(key, body, signal)
+        if (held.state === 'same') return { version: held.version }
+        if (held.state === 'different') throw new ConflictError({ key, condition: 'if-none-match' })
+        // Nothing there (yet, or any more): send it again after the backoff.
+        throw status === undefined ? err : retryLater(`PUT answered ${status} but ${key} is not there`, err)
+      }
+    })
+  }
+
+  async #send(key: string, body: Uint8Array, condition: { IfNoneMatch?: string; IfMatch?: string | undefined }, signal: AbortSignal | undefined): Promise<{ version: string }> {
+    const res = await this.#client.send(
+      new PutObjectCommand({
+        Bucket: this.#bucket,
+        Key: this.#fullKey(key),
+        Body: body,
+        ContentLength: body.byteLength,
+        ContentType: 'application/octet-stream',
+        ...condition,
+      }),
+      { abortSignal: signal },
+    )
+    if (res.ETag === undefined) throw new Error('the PUT answer carries no ETag')
+    return { version: res.ETag }
   }
 
   /**
@@ -349,16 +386,37 @@ export class S3Store implements ObjectStore {
     return info === null ? null : { body: EMPTY, version: info.version, size: info.size }
   }
 
-  // A plain GET inside an attempt that already holds a concurrency slot (so it must not queue again).
-  async #readForCheck(key: string, signal: AbortSignal | undefined): Promise<{ body: Uint8Array; version: string } | null> {
+  /**
+   * Whether the object at `key` holds exactly `body`, asked inside an attempt that already holds a
+   * concurrency slot (so its requests must not queue again). One HEAD decides when the size
+   * differs or the ETag is the body's MD5 (AWS documents this for single-part uploads stored in
+   * plain text or with SSE-S3; MinIO and R2 do the same); otherwise (SSE-KMS, SSE-C, multipart)
+   * a GET compares the bytes.
+   */
+  async #compareStored(
+    key: string,
+    body: Uint8Array,
+    signal: AbortSignal | undefined,
+  ): Promise<{ state: 'same'; version: string } | { state: 'different' | 'absent' }> {
+    let info
     try {
-      const res = await this.#client.send(new GetObjectCommand({ Bucket: this.#bucket, Key: this.#fullKey(key) }), { abortSignal: signal })
-      const body = res.Body ? await res.Body.transformToByteArray() : EMPTY
-      return { body, version: res.ETag ?? '' }
+      info = await this.#client.send(new HeadObjectCommand({ Bucket: this.#bucket, Key: this.#fullKey(key) }), { abortSignal: signal })
     } catch (err) {
-      if (isMissingKey(err)) return null
+      if (httpStatusOf(err) === 404 || isMissingKey(err)) return { state: 'absent' }
       throw err
     }
+    const version = info.ETag ?? ''
+    if (info.ContentLength !== undefined && info.ContentLength !== body.byteLength) return { state: 'different' }
+    if (unquoteEtag(version) === md5Hex(body)) return { state: 'same', version }
+    let stored
+    try {
+      stored = await this.#client.send(new GetObjectCommand({ Bucket: this.#bucket, Key: this.#fullKey(key) }), { abortSignal: signal })
+    } catch (err) {
+      if (isMissingKey(err)) return { state: 'absent' }
+      throw err
+    }
+    const bytes = stored.Body ? await stored.Body.transformToByteArray() : EMPTY
+    return equalBytes(bytes, body) ? { state: 'same', version: stored.ETag ?? version } : { state: 'different' }
   }
 
   /**
@@ -413,18 +471,28 @@ function isMissingKey(err: unknown): boolean {
   return name === 'NoSuchKey' || (name === 'NotFound' && httpStatusOf(err) === 404)
 }
 
-// 412 everywhere; AWS's 409 ConditionalRequestConflict when a concurrent conditional write is in
-// flight; 404 NoSuchKey for If-Match on a key that does not exist.
-function isLostCondition(err: unknown, condition: 'if-none-match' | 'if-match'): boolean {
+// An If-Match put lost: 412 everywhere; AWS's 409 ConditionalRequestConflict when a concurrent
+// conditional write is in flight; 404 NoSuchKey when the key does not exist.
+function isLostCondition(err: unknown): boolean {
   const status = httpStatusOf(err)
-  if (status === 412) return true
-  if (status === 409) return true
-  return status === 404 && condition === 'if-match' && isMissingKey(err)
+  return status === 412 || status === 409 || (status === 404 && isMissingKey(err))
 }
 
 function totalFromContentRange(contentRange: string | undefined): number | undefined {
   const m = contentRange === undefined ? null : /\/(\d+)\s*$/.exec(contentRange)
   return m?.[1] === undefined ? undefined : Number(m[1])
+}
+
+function unquoteEtag(etag: string): string {
+  return etag.replace(/^W\//, '').replace(/^"(.*)"$/, '$1').toLowerCase()
+}
+
+function md5Hex(body: Uint8Array): string | undefined {
+  try {
+    return createHash('md5').update(body).digest('hex')
+  } catch {
+    return undefined // no MD5 in this runtime (FIPS mode): compare the bytes instead
+  }
 }
 
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {

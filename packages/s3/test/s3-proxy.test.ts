@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { request as httpRequest } from 'node:http'
 import { Readable } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
@@ -90,12 +91,81 @@ describe('conditional-write proxy', () => {
       expect(sha(await got.Body!.transformToByteArray())).toBe(sha(want))
     }
     const bigPuts = s3.proxy.requests.filter((r) => r.method === 'PUT' && r.url.startsWith(`/${bucket}/big`))
-    expect(bigPuts.map((r) => [r.status, r.headers.expect])).toEqual([
-      [200, '100-continue'],
-      [412, '100-continue'],
+    expect(bigPuts.map((r) => [r.status, r.headers.expect, r.continued, r.bodyBytes])).toEqual([
+      [200, '100-continue', true, big.byteLength],
+      // The SDK's own agent waits for 100 Continue, so the refused upload sent no body at all.
+      [412, '100-continue', false, 0],
     ])
     const streamedPut = s3.proxy.requests.find((r) => r.method === 'PUT' && r.url.startsWith(`/${bucket}/streamed`))
     expect(streamedPut?.headers['content-encoding']).toContain('aws-chunked')
+  })
+
+  // A raw HTTP/1.1 PUT, so the test controls when the body goes out. `waitForContinue`: send
+  // `Expect: 100-continue` and the body only after `100 Continue`, as RFC 9110 describes.
+  const rawPut = (
+    key: string,
+    body: Uint8Array,
+    headers: Record<string, string>,
+    waitForContinue: boolean,
+  ): Promise<{ status?: number; continued: boolean; error?: string }> =>
+    new Promise((resolve) => {
+      const url = new URL(`${s3.endpoint}/${bucket}/${key}`)
+      const outcome: { status?: number; continued: boolean; error?: string } = { continued: false }
+      const req = httpRequest({
+        host: url.hostname,
+        port: url.port,
+        method: 'PUT',
+        path: url.pathname,
+        agent: false,
+        headers: { ...headers, 'content-length': String(body.byteLength), ...(waitForContinue ? { expect: '100-continue' } : {}) },
+      })
+      req.on('continue', () => {
+        outcome.continued = true
+        req.end(body)
+      })
+      req.on('response', (res) => {
+        outcome.status = res.statusCode
+        res.resume()
+        res.on('end', () => resolve(outcome))
+        res.on('error', () => resolve(outcome))
+      })
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        outcome.error = err.code ?? err.message
+        resolve(outcome)
+      })
+      if (!waitForContinue) req.end(body)
+    })
+  const lastPut = (key: string) => s3.proxy.requests.filter((r) => r.method === 'PUT' && r.url === `/${bucket}/${key}`).at(-1)
+
+  test('Expect: 100-continue: a failed condition is answered 412 before any body byte is read; an accepted one gets 100 Continue', async () => {
+    const body = new Uint8Array(3 * 1024 * 1024).fill(9)
+    expect(await rawPut('continue', body, { 'if-none-match': '*' }, true)).toEqual({ status: 200, continued: true })
+    expect(lastPut('continue')).toMatchObject({ status: 200, continued: true, bodyBytes: body.byteLength })
+
+    expect(await rawPut('continue', body, { 'if-none-match': '*' }, true)).toEqual({ status: 412, continued: false })
+    expect(lastPut('continue')).toMatchObject({ status: 412, continued: false, bodyBytes: 0 })
+
+    // Without Expect the body is on its way: the proxy reads and drops it and answers 412.
+    expect(await rawPut('continue', body, { 'if-none-match': '*' }, false)).toMatchObject({ status: 412, continued: false })
+    expect(lastPut('continue')).toMatchObject({ status: 412, continued: false })
+  })
+
+  test('the closeEarly fault answers 412 and closes while the body is still arriving, or cuts a request whose condition holds', async () => {
+    const body = new Uint8Array(8 * 1024 * 1024).fill(3)
+    await put('early', 'small')
+    s3.proxy.injectFault({ closeEarly: true }, { method: 'PUT', pathIncludes: 'early' })
+    const rejected = await rawPut('early', body, { 'if-none-match': '*' }, false)
+    // The client sees the 412 or, still sending, the closed connection: never a 200.
+    expect(rejected.status === 412 || ['EPIPE', 'ECONNRESET'].includes(rejected.error ?? '')).toBe(true)
+    expect(lastPut('early')).toMatchObject({ status: 412, bodyBytes: 0 })
+    expect(await read('early')).toBe('small')
+
+    s3.proxy.injectFault({ closeEarly: true }, { method: 'PUT', pathIncludes: 'early' })
+    const cut = await rawPut('early-new', body, { 'if-none-match': '*' }, false)
+    expect(cut.status).toBeUndefined()
+    expect(['EPIPE', 'ECONNRESET']).toContain(cut.error)
+    expect(lastPut('early-new')?.status).toBeUndefined()
+    expect(await read('early-new')).toBeUndefined()
   })
 
   test('the emulator lists in byte order and pages without losing keys', async () => {

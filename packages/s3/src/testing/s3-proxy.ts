@@ -22,6 +22,14 @@ export type InjectedFault =
    * relaying the answer; `beforeDrop` runs in between (e.g. another client's write).
    */
   | { dropResponse: true; beforeDrop?: () => Promise<void> }
+  /**
+   * Decide on the request's headers alone, then close the connection while its body is still
+   * arriving, as a provider may: a PUT whose `If-None-Match` / `If-Match` condition fails is first
+   * answered 412 (404 for `If-Match` on a missing key), ignoring `Expect: 100-continue`; any other
+   * request is cut without an answer and takes no effect. The client typically sees EPIPE or
+   * ECONNRESET while sending, sometimes the answer.
+   */
+  | { closeEarly: true }
 
 /** Which requests a fault applies to. */
 export interface FaultMatch {
@@ -40,6 +48,10 @@ export interface ProxiedRequest {
   headers: IncomingHttpHeaders
   /** The status the client got; undefined while in flight or when the connection was cut. */
   status?: number
+  /** Bytes of request body the proxy read from the client (so far): what the upload cost. */
+  bodyBytes: number
+  /** True if the proxy answered `100 Continue` (the client sent `Expect: 100-continue` and the request was accepted). */
+  continued: boolean
   /** Which fault answered it, if any. */
   fault?: InjectedFault
   /** `performance.now()` when the request arrived. */
@@ -73,8 +85,15 @@ export interface S3TestProxyOptions {
  * process serialising its own clients; tests through it show that Strata uses the conditions
  * correctly and copes with every answer, not that the provider keeps its promise.
  *
- * Faults (`injectFault`) answer matching requests with an error status, a reset connection or a
- * lost answer, for retry tests; `requests` logs what the proxy saw, so tests can count attempts.
+ * `Expect: 100-continue` is honoured as S3 honours it: the condition is decided on the headers,
+ * and only an accepted request gets `100 Continue` and has its body read; a rejected one is
+ * answered at once (Node's HTTP server then closes the connection, since the unread body would
+ * otherwise follow). Without `Expect`, a rejected request's body is read and discarded, and the
+ * connection stays open.
+ *
+ * Faults (`injectFault`) answer matching requests with an error status, a reset connection, a
+ * lost answer or an early answer-and-close, for retry tests; `requests` logs what the proxy saw
+ * (including the body bytes it read), so tests can count attempts and uploaded bytes.
  */
 export class S3TestProxy {
   /** `http://127.0.0.1:<port>`: use as the S3 endpoint, with path-style addressing. */
@@ -144,7 +163,14 @@ export class S3TestProxy {
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse, expectContinue: boolean): Promise<void> {
-    const entry: ProxiedRequest = { method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, startedAt: performance.now() }
+    const entry: ProxiedRequest = {
+      method: req.method ?? 'GET',
+      url: req.url ?? '/',
+      headers: req.headers,
+      bodyBytes: 0,
+      continued: false,
+      startedAt: performance.now(),
+    }
     this.requests.push(entry)
     res.on('finish', () => {
       entry.status = res.statusCode
@@ -153,6 +179,15 @@ export class S3TestProxy {
       entry.endedAt = performance.now()
     })
     const target = parseTarget(entry.url)
+    const proceed = (): void => {
+      if (expectContinue && !entry.continued) {
+        entry.continued = true
+        res.writeContinue()
+      }
+    }
+    const discardBody = (): void => {
+      req.on('data', (c: Buffer) => (entry.bodyBytes += c.length))
+    }
 
     const fault = this.#takeFault(entry.method, target)
     if (fault !== undefined) entry.fault = fault
@@ -161,8 +196,16 @@ export class S3TestProxy {
       return
     }
     if (fault !== undefined && 'status' in fault) {
-      req.resume()
+      discardBody()
       sendError(res, fault.status, fault.code, fault.message ?? 'Injected fault', entry.method === 'HEAD')
+      return
+    }
+    if (fault !== undefined && 'closeEarly' in fault) {
+      const failed = entry.method === 'PUT' && target?.key ? await this.#checkConditions(req, target) : undefined
+      const cut = (): void => void req.socket.destroy()
+      if (failed === undefined) return cut()
+      res.shouldKeepAlive = false
+      sendError(res, failed.status, failed.code, failed.message, false, cut)
       return
     }
     const dropResponse = fault !== undefined && 'dropResponse' in fault ? fault : undefined
@@ -172,8 +215,9 @@ export class S3TestProxy {
       const writes = this.#conditional ? writtenKeys(entry.method, target) : { keys: [], needsBody: false }
       let body: Buffer | undefined
       if (writes.needsBody && target !== undefined) {
-        if (expectContinue) res.writeContinue()
+        proceed()
         body = await readBody(req)
+        entry.bodyBytes = body.length
         writes.keys = deleteObjectsKeys(body, req.headers['content-encoding']).map((k) => `${target.bucket}/${k}`)
       }
       release = await this.#locks.lock(writes.keys)
@@ -181,13 +225,14 @@ export class S3TestProxy {
         const failed = await this.#checkConditions(req, target)
         if (failed !== undefined) {
           release()
-          req.resume()
+          // Without Expect the body is on its way: read and drop it, keeping the connection.
+          if (!expectContinue) discardBody()
           sendError(res, failed.status, failed.code, failed.message, false)
           return
         }
       }
-      if (expectContinue && body === undefined) res.writeContinue()
-      await this.#forward(req, res, body, dropResponse)
+      proceed()
+      await this.#forward(req, res, body, dropResponse, entry)
     } catch (err) {
       if (!res.headersSent) sendError(res, 502, 'InternalError', `proxy: ${(err as Error).message}`, entry.method === 'HEAD')
       else res.destroy()
@@ -246,6 +291,7 @@ export class S3TestProxy {
     res: ServerResponse,
     body: Buffer | undefined,
     dropResponse: { beforeDrop?: () => Promise<void> } | undefined,
+    entry: ProxiedRequest,
   ): Promise<void> {
     return new Promise((resolve, reject) => {
       const upstream = httpRequest(
@@ -278,8 +324,9 @@ export class S3TestProxy {
       res.on('close', () => {
         if (!res.writableFinished) upstream.destroy()
       })
-      if (body !== undefined) upstream.end(body)
-      else req.pipe(upstream)
+      if (body !== undefined) return void upstream.end(body)
+      req.on('data', (c: Buffer) => (entry.bodyBytes += c.length))
+      req.pipe(upstream)
     })
   }
 }
@@ -392,10 +439,10 @@ function forwardedHeaders(raw: readonly string[]): OutgoingHttpHeaders {
   return headers
 }
 
-function sendError(res: ServerResponse, status: number, code: string, message: string, headOnly: boolean): void {
+function sendError(res: ServerResponse, status: number, code: string, message: string, headOnly: boolean, then?: () => void): void {
   const body =
     `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${escapeXml(code)}</Code>` +
     `<Message>${escapeXml(message)}</Message><RequestId>strata-test-proxy</RequestId></Error>`
   res.writeHead(status, { 'content-type': 'application/xml', 'content-length': headOnly ? 0 : Buffer.byteLength(body) })
-  res.end(headOnly ? undefined : body)
+  res.end(headOnly ? undefined : body, then)
 }
