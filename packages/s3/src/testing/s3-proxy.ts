@@ -107,6 +107,7 @@ export class S3TestProxy {
   readonly #locks = new KeyedMutex()
   readonly #faults: Array<{ fault: InjectedFault; match: FaultMatch; remaining: number }> = []
   readonly #sockets = new Set<Socket>()
+  readonly #listeners = new Set<(request: ProxiedRequest, event: 'arrived' | 'answered') => void>()
 
   private constructor(server: Server, upstream: URL, conditional: boolean) {
     this.#server = server
@@ -137,6 +138,16 @@ export class S3TestProxy {
   injectFault(fault: InjectedFault, options: FaultMatch & { times?: number } = {}): void {
     const { times = 1, ...match } = options
     this.#faults.push({ fault, match, remaining: times })
+  }
+
+  /**
+   * Call `listener` when a request arrives (before it is decided or forwarded) and when its answer
+   * has been sent: lets a test act at an exact point of a client's work, e.g. SIGKILL the client
+   * while its upload is under way. Returns a function that removes the listener.
+   */
+  onRequest(listener: (request: ProxiedRequest, event: 'arrived' | 'answered') => void): () => void {
+    this.#listeners.add(listener)
+    return () => void this.#listeners.delete(listener)
   }
 
   /** Forget every fault not yet used. */
@@ -174,10 +185,12 @@ export class S3TestProxy {
     this.requests.push(entry)
     res.on('finish', () => {
       entry.status = res.statusCode
+      for (const listener of this.#listeners) listener(entry, 'answered')
     })
     res.on('close', () => {
       entry.endedAt = performance.now()
     })
+    for (const listener of this.#listeners) listener(entry, 'arrived')
     const target = parseTarget(entry.url)
     const proceed = (): void => {
       if (expectContinue && !entry.continued) {
