@@ -25,7 +25,8 @@ export function registerImport(parent: Command, app: App): void {
       )
       ctx.emit({ file, ...result }, () => [
         `Imported ${file} as branch ${result.branch} at ${shortId(result.snapshot)}: ${result.pageCount} pages of ${result.pageSize} bytes ` +
-          `(${formatBytes(result.bytes)}), ${formatBytes(result.bytesWritten)} written in ${result.segments} segment(s)`,
+          `(${formatBytes(result.bytes)}), ${formatBytes(result.bytesWritten)} written in ${result.segments} segment(s)` +
+          (result.segmentsAlreadyStored > 0 ? ` (${result.segmentsAlreadyStored} already stored, not uploaded again)` : ''),
       ])
     })
   examples(cmd, 'strata import ./prod.db', 'strata import ./fixture.sqlite --branch fixtures/base -m "fixture v3"')

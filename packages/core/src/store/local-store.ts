@@ -224,7 +224,10 @@ export class LocalStore implements ObjectStore {
             } catch (e) {
               if (!hasCode(e, 'EEXIST')) throw e
               if ((await lstatOrNull(file))?.isDirectory()) throw prefixOfOtherKeys(key)
-              throw new ConflictError({ key, condition: 'if-none-match' })
+              // Creating what is already there, byte for byte, is success (the ObjectStore contract).
+              const held = await versionIfSameBytes(file, body)
+              if (held === null) throw new ConflictError({ key, condition: 'if-none-match' })
+              version = held
             }
           })
           await fs.unlink(temp)
@@ -642,6 +645,26 @@ function prefixOfOtherKeys(key: string): InvalidKeyError {
     key,
     reason: `other keys start with "${key}/", and a directory store cannot hold a file and a directory of one name`,
   })
+}
+
+// The version of the file at `file` if it holds exactly `body`, else null. Files are replaced
+// whole by rename, so the handle reads one version throughout.
+async function versionIfSameBytes(file: string, body: Uint8Array): Promise<string | null> {
+  let handle
+  try {
+    handle = await fs.open(file, 'r')
+  } catch (e) {
+    if (hasCode(e, 'ENOENT')) return null
+    throw e
+  }
+  try {
+    const st = await handle.stat({ bigint: true })
+    if (st.size !== BigInt(body.byteLength)) return null
+    const held = await handle.readFile()
+    return Buffer.from(body.buffer, body.byteOffset, body.byteLength).equals(held) ? versionOf(st) : null
+  } finally {
+    await handle.close()
+  }
 }
 
 async function lstatOrNull(file: string): Promise<BigIntStats | null> {

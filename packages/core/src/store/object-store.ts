@@ -33,7 +33,7 @@ export interface GetResult {
 
 /** Conditions for `put`. At most one of them may be set. */
 export interface PutOptions {
-  /** `'*'`: create only; if the key exists, throw `ConflictError` and write nothing. */
+  /** `'*'`: create only. If the key holds exactly these bytes already, succeed with its version; if it holds other bytes, throw `ConflictError` and write nothing. */
   ifNoneMatch?: '*'
   /** Replace only if the current version equals this; otherwise (or if the key is missing) throw `ConflictError`. */
   ifMatch?: string
@@ -58,6 +58,13 @@ export interface GetOptions {
  *   that a missing object is an error.
  * - `put` is atomic: a reader sees the old bytes or the new ones, never a mix or a partial object.
  *   Conditional puts are atomic across processes and machines sharing the store.
+ * - A create-only put (`ifNoneMatch: '*'`) is idempotent: if the key already holds exactly
+ *   `body` (same length, same bytes), it succeeds and returns that object's version; if it holds
+ *   anything else, it throws `ConflictError`. Content-addressed objects are written this way and
+ *   often written twice (a re-import, a writer run again after a crash). An outcome the store
+ *   cannot see directly — a 412 or 409 answered early, a connection cut while the body was being
+ *   sent — is settled by the store itself, by checking what the key holds; it never surfaces as a
+ *   transport error when the object is in fact stored.
  * - `delete` is idempotent: deleting a missing key is not an error.
  * - Failures outside Strata's control surface as `StoreError` with the SDK or OS error as `cause`.
  */
@@ -72,8 +79,9 @@ export interface ObjectStore {
   head(key: string, opts?: { signal?: AbortSignal }): Promise<ObjectInfo | null>
 
   /**
-   * Write `body` at `key`, atomically. With `ifNoneMatch: '*'` create only; with `ifMatch`
-   * replace only that version. A lost condition throws `ConflictError` and writes nothing.
+   * Write `body` at `key`, atomically. With `ifNoneMatch: '*'` create only (an object already
+   * holding exactly `body` is success, returning its version); with `ifMatch` replace only that
+   * version. A lost condition throws `ConflictError` and writes nothing.
    */
   put(key: string, body: Uint8Array, opts?: PutOptions): Promise<{ version: string }>
 

@@ -175,6 +175,19 @@ export function describeObjectStore(name: string, makeFixture: () => Promise<Sto
         expect(got!.version).toBe(version)
       })
 
+      it('takes a create-only put of the bytes already stored as success, and of other bytes (even of the same size) as a conflict', async () => {
+        const body = new Uint8Array(300_000).map((_, i) => (i * 7 + (i >> 10)) & 0xff)
+        const { version } = await store.put('idem', body, { ifNoneMatch: '*' })
+        expect(await store.put('idem', body.slice(), { ifNoneMatch: '*' })).toEqual({ version })
+        const flipped = body.slice()
+        flipped[150_000] = flipped[150_000]! ^ 1
+        await expectCode(store.put('idem', flipped, { ifNoneMatch: '*' }), 'STRATA_CONFLICT')
+        await expectCode(store.put('idem', body.subarray(1), { ifNoneMatch: '*' }), 'STRATA_CONFLICT')
+        const got = await store.get('idem')
+        expect(Buffer.from(got!.body).equals(body)).toBe(true)
+        expect(got!.version).toBe(version)
+      })
+
       it('replaces with ifMatch only the current version', async () => {
         const v1 = (await store.put('cas', text('one'))).version
         const v2 = (await store.put('cas', text('two'), { ifMatch: v1 })).version

@@ -28,7 +28,11 @@ export interface ImportResult {
   pageCount: number
   /** Bytes of the file. */
   bytes: number
+  /** Segments the snapshot is made of. */
   segments: number
+  /** Of those, how many the store held already and were not uploaded again (a database imported before). */
+  segmentsAlreadyStored: number
+  /** Bytes uploaded: new segments, the manifest and records. */
   bytesWritten: number
 }
 
@@ -103,6 +107,8 @@ export async function importDatabase(ctx: RepoContext, path: string, opts: Impor
   const writer = new SegmentWriter(ctx.store, size, {
     segmentBytes: ctx.settings.segmentBytes,
     concurrency: Math.max(2, Math.ceil(ctx.settings.concurrency / 2)),
+    // Importing a file again (or after a killed import) finds its segments stored: ask before uploading.
+    skipStored: true,
     ...(opts.signal ? { signal: opts.signal } : {}),
   })
   const checksum = new DatabaseChecksum()
@@ -160,6 +166,7 @@ export async function importDatabase(ctx: RepoContext, path: string, opts: Impor
     pageCount: info.pageCount,
     bytes: info.fileSize,
     segments: written.segments.length,
+    segmentsAlreadyStored: writer.segmentsAlreadyStored,
     bytesWritten: writer.bytesWritten + published.manifestBytes,
   }
 }

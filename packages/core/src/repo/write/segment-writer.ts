@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto'
 import pLimit from 'p-limit'
-import { isStrataError } from '../../errors/index.js'
 import type { SegmentId } from '../../format/ids.js'
 import { segmentKey } from '../../format/keys.js'
 import type { SegmentRef } from '../../format/manifest.js'
@@ -27,14 +26,22 @@ export function segmentId(size: PageSize, hashes: readonly Uint8Array[]): Segmen
 /**
  * Packs pages into segments of about `segmentBytes` and uploads them create-only, with up to
  * `concurrency` uploads in flight (adding a page waits when the pipeline is full, so memory stays
- * bounded). Content addressing makes uploads idempotent: an existing segment with the same id is
- * the same bytes and counts as written.
+ * bounded). Content addressing makes uploads idempotent: a segment's id fixes its bytes, so one
+ * the store already holds is the same bytes, and a create-only put of it succeeds (the
+ * `ObjectStore` contract).
+ *
+ * With `skipStored`, each segment is first looked up (`head`): one the store holds with the same
+ * length is not uploaded again, and counts in `segmentsAlreadyStored`. That costs one small
+ * request per segment and saves the whole upload when the segment exists: worth it where the
+ * pages are likely stored already (importing a database again), not for a commit's new pages.
  */
 export class SegmentWriter {
   readonly segments: SegmentRef[] = []
   readonly entries: PageEntry[] = []
-  /** Bytes uploaded (segments that existed already are not counted). */
+  /** Bytes uploaded (segments found already stored with `skipStored` are not counted). */
   bytesWritten = 0
+  /** Segments not uploaded because the store held them already (only with `skipStored`). */
+  segmentsAlreadyStored = 0
   #buf: Uint8Array
   #hashes: Uint8Array[] = []
   #pages: PageNo[] = []
@@ -46,7 +53,14 @@ export class SegmentWriter {
   constructor(
     readonly store: ObjectStore,
     readonly pageSize: PageSize,
-    readonly opts: { segmentBytes?: number; concurrency?: number; signal?: AbortSignal; onUploaded?: (pages: number, bytes: number) => void } = {},
+    readonly opts: {
+      segmentBytes?: number
+      concurrency?: number
+      signal?: AbortSignal
+      onUploaded?: (pages: number, bytes: number) => void
+      /** Look each segment up first and skip the upload of one already stored. */
+      skipStored?: boolean
+    } = {},
   ) {
     this.#pagesPerSegment = Math.max(1, Math.floor((opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES) / pageSize))
     this.#buf = new Uint8Array(this.#pagesPerSegment * pageSize)
@@ -93,11 +107,14 @@ export class SegmentWriter {
     while (this.#inflight.size >= this.#limit.concurrency) await Promise.race(this.#inflight)
     if (this.#error) throw this.#error
     const upload = this.#limit(async () => {
-      try {
-        await this.store.put(segmentKey(id), bytes, { ifNoneMatch: '*', ...(this.opts.signal ? { signal: this.opts.signal } : {}) })
+      const signal = this.opts.signal ? { signal: this.opts.signal } : {}
+      const stored = this.opts.skipStored ? await this.store.head(segmentKey(id), signal) : null
+      if (stored !== null && stored.size === bytes.byteLength) {
+        this.segmentsAlreadyStored++
+      } else {
+        // A conflict here means the store holds other bytes under this content address: not ours to hide.
+        await this.store.put(segmentKey(id), bytes, { ifNoneMatch: '*', ...signal })
         this.bytesWritten += bytes.byteLength
-      } catch (e) {
-        if (!isStrataError(e, 'STRATA_CONFLICT')) throw e
       }
       this.opts.onUploaded?.(n, bytes.byteLength)
     }).catch((e: unknown) => {
