@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
+import { statSync } from 'node:fs'
 import { copyFile, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -205,9 +206,10 @@ describe('import the same database again and again through the CLI on S3, with w
       expect(r.segmentBytes).toBe(0)
       expect(r.reused).toBe(r.stored)
       expect(r.otherBytes).toBeGreaterThan(0)
-      expect(r.otherBytes).toBeLessThan(64 * 1024)
+      // The manifest (about 27 bytes per page) and two small records: under 2% of the file.
+      expect(r.otherBytes).toBeLessThan(statSync(file).size / 50)
     }
-    console.log(`[reliability] S3 import loop: ${ROUNDS} rounds, writers killed ${tally(kills)}; per round ${JSON.stringify(rounds[0])}.`)
+    console.log(`[reliability] S3 import loop: ${ROUNDS} rounds, writers killed ${tally(kills)}; first import ${JSON.stringify(rounds[0])}, later ones e.g. ${JSON.stringify(rounds[1])}.`)
   })
 })
 
