@@ -1,20 +1,26 @@
 import { ExitCode } from './exit-codes.js'
 
 /**
- * Stable codes of the errors the CLI itself raises (the engine's own codes are
- * `@strata/core`'s `ErrorCode`). Never renamed.
+ * Every stable code of the errors the CLI itself raises (the engine's own codes are
+ * `@strata/core`'s `ErrorCode`). Never renamed; new ones may be added.
  */
-export type CliErrorCode =
+export const CLI_ERROR_CODES = [
   /** The command line could not be parsed: unknown option or command, missing argument. */
-  | 'STRATA_USAGE'
+  'STRATA_USAGE',
   /** SQLite rejected a statement of `strata sql`; nothing was committed. */
-  | 'STRATA_SQL_ERROR'
+  'STRATA_SQL_ERROR',
   /** `export --check`: the written file failed `PRAGMA integrity_check`. */
-  | 'STRATA_INTEGRITY_CHECK_FAILED'
+  'STRATA_INTEGRITY_CHECK_FAILED',
   /** `exec` could not start its program (not found: exit 127; not executable: exit 126). */
-  | 'STRATA_EXEC_FAILED'
+  'STRATA_EXEC_FAILED',
+  /** A file or directory the command was given cannot be used (missing, not a directory, no permission, read-only, disk full). */
+  'STRATA_FILE_ERROR',
   /** Something failed that Strata did not anticipate (a bug, or an error from the runtime). */
-  | 'STRATA_INTERNAL'
+  'STRATA_INTERNAL',
+] as const
+
+/** One of {@link CLI_ERROR_CODES}. */
+export type CliErrorCode = (typeof CLI_ERROR_CODES)[number]
 
 /**
  * An error raised by the CLI layer, with a stable `code`, the exit code it maps to and the

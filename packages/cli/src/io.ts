@@ -12,8 +12,8 @@ export interface CliIo {
   stderr: CliStream
   /** Environment variables (`STRATA_STORE`, `AWS_*`, …). */
   env: Readonly<Record<string, string | undefined>>
-  /** Input for commands that read it (`strata sql <branch> -`); none when absent. */
-  stdin?: NodeJS.ReadableStream
+  /** What `-` reads (`strata import -`, `strata sql <branch> -`); absent when the caller provides no input. */
+  stdin?: NodeJS.ReadableStream & { isTTY?: boolean }
 }
 
 /** The real process's streams and environment. */
