@@ -2,7 +2,7 @@
 // Building blocks that @strata/sqlite and @strata/cli need beyond this live in `./engine.ts`
 // (`@strata/core/engine`). Everything is exported by name: a rename here is a breaking change.
 
-export type { ErrorCode } from './errors/codes.js'
+export { ERROR_CODES, type ErrorCode, type HintCode } from './errors/codes.js'
 export {
   AbortedError,
   BranchExistsError,
@@ -12,6 +12,7 @@ export {
   CorruptObjectError,
   CorruptPageError,
   FallbackCycleError,
+  FileError,
   InvalidArgumentError,
   InvalidDatabaseError,
   InvalidKeyError,
@@ -30,6 +31,7 @@ export {
   UnsafeStoreError,
   UnsupportedFormatError,
   isStrataError,
+  type FileProblem,
 } from './errors/index.js'
 
 export type { BranchId, SegmentId, SnapshotId } from './format/ids.js'
@@ -54,7 +56,7 @@ export type { Progress, ProgressListener, OperationOptions } from './repo/read/p
 export type { ChainLevel, FallbackStoreResolver, ResolvedTable, StoreHandle, Target } from './repo/read/chain.js'
 export { AllowlistResolver, openFileStore, type AllowlistOptions, type BaseLocation, type StoreOpener } from './repo/read/fallback-stores.js'
 export type { PageChanges } from './repo/read/compare-tables.js'
-export type { ExportOptions, ExportResult } from './repo/read/export-snapshot.js'
+export type { ByteSink, ExportOptions, ExportResult, StreamExportResult } from './repo/read/export-snapshot.js'
 export type { BranchInfo, CreateBranchOptions, CrossStoreSource } from './repo/branches/branches.js'
 export type { CommitOptions, CommitResult, PageWrites } from './repo/write/commit.js'
 export type { CommitWithRetryOptions, CommitWithRetryResult } from './repo/write/commit-with-retry.js'

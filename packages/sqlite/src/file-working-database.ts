@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto'
 import { closeSync, fstatSync, ftruncateSync, openSync, readSync, rmSync, statSync, writeSync } from 'node:fs'
-import { mkdir, open, rm } from 'node:fs/promises'
+import { open, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { type OperationOptions, type PageSize, type Repository, type Target } from '@strata/core'
-import { encodeName, exportSnapshot } from '@strata/core/engine'
+import { encodeName, exportSnapshot, fileErrorFrom, makeDirectory } from '@strata/core/engine'
 import { InvalidStateError } from './errors/index.js'
 import { formatBytesOf, setFormatBytes, type FormatBytes } from './header-mode.js'
 import type { LiveDatabase } from './sqlite-types.js'
@@ -26,7 +26,9 @@ const SCAN_CHUNK_BYTES = 1024 * 1024
  * restore the stored bytes 18/19 (see `header-mode.ts`).
  */
 export async function hydrateFile(repo: Repository, target: Target, dir: string, opts: OperationOptions = {}): Promise<FileWorkingDatabase> {
-  await mkdir(dir, { recursive: true })
+  await makeDirectory(dir).catch((e: unknown) => {
+    throw fileErrorFrom(e, dir, { directory: true }) ?? e
+  })
   const stem = target.branch ? encodeName(target.branch) : target.snapshot
   const path = join(dir, `${stem}.${randomBytes(6).toString('hex')}.sqlite`)
   // A working file is scratch: a crash loses the handle with it, and nothing reopens the file.

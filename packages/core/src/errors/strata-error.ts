@@ -1,4 +1,4 @@
-import type { ErrorCode } from './codes.js'
+import type { ErrorCode, HintCode } from './codes.js'
 
 /**
  * Base class of every error Strata throws on purpose.
@@ -10,15 +10,22 @@ import type { ErrorCode } from './codes.js'
 export abstract class StrataError extends Error {
   abstract readonly code: ErrorCode
   abstract readonly data: Readonly<Record<string, unknown>>
+  /**
+   * What the caller can do about it, when the fix is one of the caller's own choices (see
+   * {@link HintCode}): a front end renders it in its own terms, e.g. the CLI as a flag. Messages
+   * never name front-end flags themselves.
+   */
+  readonly hint: HintCode | undefined
 
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options)
+  constructor(message: string, options?: { cause?: unknown; hint?: HintCode }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause })
     this.name = new.target.name
+    this.hint = options?.hint
   }
 
-  /** A plain object for `--json` output and logs: `{ name, code, message, data }`. */
-  toJSON(): { name: string; code: ErrorCode; message: string; data: Readonly<Record<string, unknown>> } {
-    return { name: this.name, code: this.code, message: this.message, data: this.data }
+  /** A plain object for `--json` output and logs: `{ name, code, message, data }`, plus `hint` when set. */
+  toJSON(): { name: string; code: ErrorCode; message: string; data: Readonly<Record<string, unknown>>; hint?: HintCode } {
+    return { name: this.name, code: this.code, message: this.message, data: this.data, ...(this.hint ? { hint: this.hint } : {}) }
   }
 }
 

@@ -29,7 +29,7 @@ import { hold, listHolds, unhold, type HoldOptions } from './reachability/holds.
 import type { Keyed } from './reachability/roots.js'
 import type { ChainLoader, ResolvedTable, Target } from './read/chain.js'
 import { createContext, openContext, type RepoContext, type RepoSettings, type RepositoryOptions } from './read/context.js'
-import { exportSnapshot, readDatabase, type ExportOptions, type ExportResult } from './read/export-snapshot.js'
+import { exportSnapshot, exportToSink, readDatabase, type ByteSink, type ExportOptions, type ExportResult, type StreamExportResult } from './read/export-snapshot.js'
 import type { AllowlistResolver } from './read/fallback-stores.js'
 import type { OperationOptions } from './read/progress.js'
 import { readPage } from './read/read-page.js'
@@ -92,8 +92,7 @@ export class Repository {
     const storeId = randomUUID()
     const now = (options.now ?? (() => new Date()))()
     if (!options.unsafeNoCas && !(await store.head(FORMAT_KEY))) {
-      const cas = await probeCompareAndSwap(store)
-      if (cas.error && cas.createOnly === 'failed') throw new StoreError({ operation: 'init', key: FORMAT_KEY, store: store.url, retryable: false }, { cause: new Error(cas.error) })
+      const cas = await probeCompareAndSwap(store, undefined, { throwErrors: true })
       if (!cas.ok) throw new UnsafeStoreError({ store: store.url, createOnly: cas.createOnly, replaceIfVersion: cas.replaceIfVersion })
     }
     try {
@@ -225,6 +224,14 @@ export class Repository {
   /** Write a branch or snapshot to a plain `.sqlite` file. */
   async export(spec: string, outPath: string, opts: ExportOptions = {}): Promise<ExportResult> {
     return exportSnapshot(this.ctx, await this.resolveTarget(spec), outPath, opts)
+  }
+
+  /**
+   * Stream a branch or snapshot to `write` as the bytes of a plain `.sqlite` file, in page order
+   * (see `exportToSink`: bytes handed over before a failure must be discarded).
+   */
+  async exportStream(spec: string, write: ByteSink, opts: OperationOptions = {}): Promise<StreamExportResult> {
+    return exportToSink(this.ctx, await this.resolveTarget(spec), write, opts)
   }
 
   /**

@@ -29,9 +29,11 @@ export interface CasProbe {
  * objects under `doctor/<run>/` that are deleted afterwards (also when a probe throws). Creates
  * one key twice with `ifNoneMatch: '*'` (the second must conflict and leave the first bytes),
  * and replaces another with the current version (must succeed) and then with the stale one
- * (must conflict). Store errors during the probe are reported as `failed`, not thrown.
+ * (must conflict). Store errors during the probe are reported as `failed`, not thrown — unless
+ * `throwErrors` is set: then a store that fails for another reason (a full disk, no permission)
+ * fails with its own error rather than passing for one that ignores conditions.
  */
-export async function probeCompareAndSwap(store: ObjectStore, runId: string = randomUUID()): Promise<CasProbe> {
+export async function probeCompareAndSwap(store: ObjectStore, runId: string = randomUUID(), opts: { throwErrors?: boolean } = {}): Promise<CasProbe> {
   const created = doctorKey(runId, 'create-only')
   const replaced = doctorKey(runId, 'replace-if-version')
   const out: CasProbe = { createOnly: 'failed', replaceIfVersion: 'failed', ok: false, error: null }
@@ -39,6 +41,7 @@ export async function probeCompareAndSwap(store: ObjectStore, runId: string = ra
     out.createOnly = await probeCreateOnly(store, created)
     out.replaceIfVersion = await probeReplaceIfVersion(store, replaced)
   } catch (e) {
+    if (opts.throwErrors) throw e
     out.error = messageOf(e)
   } finally {
     await store.delete([created, replaced]).catch(() => {})
@@ -185,7 +188,7 @@ export async function probeStore(store: ObjectStore, opts: ProbeStoreOptions = {
       problems.push(
         `conditional writes are not enforced (create-only: ${report.cas.createOnly}; replace-if-version: ${report.cas.replaceIfVersion})` +
           (report.cas.error ? `: ${report.cas.error}` : '') +
-          ': refs cannot be updated safely; Strata refuses to create a repository here unless you opt in (--unsafe-no-cas)',
+          ': refs cannot be updated safely; Strata refuses to create a repository here unless you opt in (unsafeNoCas)',
       )
     }
 

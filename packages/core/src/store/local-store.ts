@@ -15,6 +15,7 @@ import {
   isStrataError,
 } from '../errors/index.js'
 import { isValidKey, validateKey, validatePrefix, validatePutOptions } from './keys.js'
+import { fileErrorFrom, makeDirectory } from './local-paths.js'
 import type { GetOptions, GetResult, ObjectInfo, ObjectStore, PutOptions } from './object-store.js'
 
 /** Top-level directory of in-flight temporary files. Reserved: no key may start with it. */
@@ -117,18 +118,17 @@ export class LocalStore implements ObjectStore {
 
   /**
    * Open (creating it if needed) the store at a path, a `file:` URL string or a `file:` URL.
-   * Throws `InvalidArgumentError` for another URL scheme and `StoreError` if the location
-   * exists but is not a directory or cannot be created.
+   * Throws `InvalidArgumentError` for another URL scheme, `FileError` if the location is a file,
+   * lies under a file, or cannot be created (no permission, read-only, full), and `StoreError`
+   * for any other failure.
    */
   static async open(location: string | URL, options?: LocalStoreOptions): Promise<LocalStore> {
     const root = toPath(location)
     const store = new LocalStore(root, options)
     try {
-      await fs.mkdir(store.root, { recursive: true })
-      const st = await fs.stat(store.root)
-      if (!st.isDirectory()) throw new Error(`${store.root} is not a directory`)
+      await makeDirectory(store.root)
     } catch (e) {
-      throw store.#wrap('open', '', e)
+      throw fileErrorFrom(e, store.root, { directory: true }) ?? store.#wrap('open', '', e)
     }
     return store
   }

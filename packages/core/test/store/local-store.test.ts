@@ -68,7 +68,10 @@ describe('LocalStore', () => {
       await expectCode(() => LocalStore.open('s3://bucket/prefix'), 'STRATA_INVALID_ARGUMENT')
       const file = path.join(dir.path, 'a-file')
       await fs.writeFile(file, 'x')
-      await expectCode(() => LocalStore.open(file), 'STRATA_STORE_ERROR')
+      const e = await expectCode(() => LocalStore.open(file), 'STRATA_FILE_ERROR')
+      expect(e).toMatchObject({ data: { path: file, problem: 'not-a-directory' } })
+      const under = await expectCode(() => LocalStore.open(path.join(file, 'store')), 'STRATA_FILE_ERROR')
+      expect(under).toMatchObject({ data: { path: file, problem: 'not-a-directory' } })
     })
 
     it('reads a missing root as empty without creating it, and creates it on the first write', async () => {

@@ -60,7 +60,7 @@ export async function stackOnOtherStore(ctx: RepoContext, source: StoreRef, opts
   if (normalizeStoreUrl(ctx.store.url) === source.store) return { ...(await resolveTarget(ctx, source.target)), crossStore: null }
   const resolver = ctx.allowlist
   if (!resolver) {
-    throw new StoreNotAllowedError({ url: source.store, snapshot: source.target, reason: 'cross-store branches are not allowed (no store is on the allowlist)' })
+    throw new StoreNotAllowedError({ url: source.store, snapshot: source.target, reason: 'cross-store branches are not allowed (no store is on the allowlist)' }, { hint: 'allow-store' })
   }
   const base = await resolver.open(source.store, source.target)
   if (base.id === ctx.storeId) return { ...(await resolveTarget(ctx, source.target)), crossStore: null }

@@ -39,17 +39,16 @@ export async function repoint(ctx: RepoContext, oldUrl: string, newUrl: string):
   const from = normalizeStoreUrl(oldUrl)
   const to = normalizeStoreUrl(newUrl)
   const resolver = ctx.allowlist
-  if (!resolver) throw new StoreNotAllowedError({ url: to, snapshot: '-', reason: 'no store is on the allowlist' })
+  if (!resolver) throw new StoreNotAllowedError({ url: to, reason: 'it is not on the allowlist of stores this repository may open' }, { hint: 'allow-store' })
   const deps = (await crossStoreDependencies(ctx, { check: false })).filter((d) => normalizeStoreUrl(d.url) === from)
   if (deps.length === 0) {
     throw new InvalidArgumentError({ argument: 'old URL', reason: `no base store of this repository is at ${from}` })
   }
-  const opened = await resolver.open(to, deps[0]!.snapshots[0]?.snapshot ?? '-')
+  const opened = await resolver.open(to, deps[0]!.snapshots[0]?.snapshot)
   const dep = deps.find((d) => d.storeId === opened.id)
   if (!dep) {
     throw new StoreNotAllowedError({
       url: to,
-      snapshot: deps[0]!.snapshots[0]?.snapshot ?? '-',
       reason: `the store there has identity ${opened.id}, but the base at ${from} is ${deps.map((d) => d.storeId).join(', ')}: it is another store, not a move`,
     })
   }

@@ -135,7 +135,7 @@ export class ChainLoader {
     if (!p) {
       p = (async () => {
         if (!this.resolveStore) {
-          throw new StoreNotAllowedError({ url, snapshot: fb.snapshot, reason: 'cross-store fallbacks are not allowed (no store is on the allowlist)' })
+          throw new StoreNotAllowedError({ url, snapshot: fb.snapshot, reason: 'cross-store fallbacks are not allowed (no store is on the allowlist)' }, { hint: 'allow-store' })
         }
         const handle = await this.resolveStore({ url, id }, fb.snapshot, from)
         if (handle.id !== id) {

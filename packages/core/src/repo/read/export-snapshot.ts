@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto'
-import { open, rename, rm, stat } from 'node:fs/promises'
+import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { ChecksumMismatchError, InvalidArgumentError } from '../../errors/index.js'
 import { DatabaseChecksum, PAGE_HASH_BYTES, hashAtEqual, hashPage, toHex } from '../../format/hash.js'
 import type { PageNo } from '../../format/page.js'
 import type { SnapshotId } from '../../format/ids.js'
+import { fileErrorFrom } from '../../store/local-paths.js'
 import type { OperationOptions } from './progress.js'
 import { pageHashOf, type ResolvedTable } from './chain.js'
 import { fetchPageRuns, type PageRunSink, type PageSink } from './page-fetcher.js'
@@ -62,6 +63,17 @@ export async function streamPages(
   )
 }
 
+/**
+ * Fetch in consecutive windows of `pages` pages, in page order: `open(first, count)` before the
+ * window's pages reach the sink, `close()` (awaited) after the last of them did. Memory then
+ * stays within one window however the pages are spread over segments.
+ */
+export interface PageWindows {
+  pages: number
+  open(first: PageNo, count: number): void
+  close(): Promise<void>
+}
+
 /** Like {@link streamPages}, handing `sink` the pages of each ranged read at once (see `PageRunSink`). */
 export async function streamPageRuns(
   ctx: RepoContext,
@@ -69,7 +81,7 @@ export async function streamPageRuns(
   target: Target,
   operation: string,
   sink: PageRunSink,
-  opts: OperationOptions & { skipZeroPages?: boolean },
+  opts: OperationOptions & { skipZeroPages?: boolean; windows?: PageWindows },
 ): Promise<string> {
   const sum = new DatabaseChecksum()
   let loaded = 0
@@ -87,20 +99,31 @@ export async function streamPageRuns(
     }
     loaded = t.pageCount - pages.length
   }
-  await fetchPageRuns(
-    t,
-    async (run) => {
-      for (let i = 0; i < PAGE_HASH_BYTES; i++) sum.bytes[i]! ^= run.checksumTerms[i]!
-      await sink(run)
-    },
-    {
-      concurrency: ctx.settings.concurrency,
-      maxRunBytes: ctx.settings.maxRunBytes,
-      ...(opts.signal ? { signal: opts.signal } : {}),
-      onPages: (n) => opts.onProgress?.({ phase: 'fetch', loaded: (loaded += n), total: t.pageCount }),
-    },
-    pages,
-  )
+  const runSink: PageRunSink = async (run) => {
+    for (let i = 0; i < PAGE_HASH_BYTES; i++) sum.bytes[i]! ^= run.checksumTerms[i]!
+    await sink(run)
+  }
+  const fetchOpts = {
+    concurrency: ctx.settings.concurrency,
+    maxRunBytes: ctx.settings.maxRunBytes,
+    ...(opts.signal ? { signal: opts.signal } : {}),
+    onPages: (n: number) => opts.onProgress?.({ phase: 'fetch', loaded: (loaded += n), total: t.pageCount }),
+  }
+  const w = opts.windows
+  if (!w) {
+    await fetchPageRuns(t, runSink, fetchOpts, pages)
+  } else {
+    let k = 0
+    for (let first = 1; first <= t.pageCount; first += w.pages) {
+      const last = Math.min(t.pageCount, first + w.pages - 1)
+      const wanted: PageNo[] = []
+      if (pages) for (; k < pages.length && pages[k]! <= last; k++) wanted.push(pages[k]!)
+      else for (let p = first; p <= last; p++) wanted.push(p as PageNo)
+      w.open(first as PageNo, last - first + 1)
+      if (wanted.length > 0) await fetchPageRuns(t, runSink, fetchOpts, wanted)
+      await w.close()
+    }
+  }
   const expected = toHex(t.levels[0]!.manifest.checksum)
   if (sum.toHex() !== expected) {
     throw new ChecksumMismatchError({ snapshot: target.snapshot, expected, actual: sum.toHex(), operation })
@@ -129,14 +152,16 @@ export async function readDatabase(ctx: RepoContext, target: Target, opts: Opera
  */
 export async function exportSnapshot(ctx: RepoContext, target: Target, outPath: string, opts: ExportOptions): Promise<ExportResult> {
   const existing = await stat(outPath).catch(() => null)
-  if (existing && !opts.overwrite) {
-    throw new InvalidArgumentError({ argument: 'output path', reason: `${outPath} already exists; choose another path or overwrite it explicitly` })
-  }
   if (existing && !existing.isFile()) throw new InvalidArgumentError({ argument: 'output path', reason: `${outPath} is not a regular file` })
+  if (existing && !opts.overwrite) {
+    throw new InvalidArgumentError({ argument: 'output path', reason: `${outPath} already exists` }, { hint: 'overwrite' })
+  }
   const t = await ctx.chains.resolve(target.snapshot, { branch: target.branch })
   const size = t.pageSize
   const tmp = join(dirname(outPath), `.${basename(outPath)}.strata-${randomBytes(6).toString('hex')}.tmp`)
-  const fh = await open(tmp, 'wx')
+  const fh = await open(tmp, 'wx').catch((e: unknown) => {
+    throw fileErrorFrom(e, outPath, { creating: true }) ?? e
+  })
   let done = false
   try {
     // Sized up front: pages land at their offsets in any order; the lock-byte page and all-zero
@@ -147,7 +172,7 @@ export async function exportSnapshot(ctx: RepoContext, target: Target, outPath: 
       let first = 0
       for (let i = 1; i <= pages.length; i++) {
         if (i < pages.length && pages[i] === pages[i - 1]! + 1) continue
-        await fh.write(body, first * size, (i - first) * size, (pages[first]! - 1) * size)
+        await writeFully(fh, body, first * size, (i - first) * size, (pages[first]! - 1) * size)
         first = i
       }
     }, { ...opts, skipZeroPages: true })
@@ -168,6 +193,62 @@ export async function exportSnapshot(ctx: RepoContext, target: Target, outPath: 
   } catch (e) {
     if (!done) await fh.close().catch(() => {})
     await rm(tmp, { force: true })
-    throw e
+    throw fileErrorFrom(e, outPath, { creating: true }) ?? e
   }
+}
+
+// A write to a filling disk may take fewer bytes than asked without an error: write the rest,
+// so that the disk being full is an error (ENOSPC) and never a short file.
+async function writeFully(fh: FileHandle, buf: Uint8Array, offset: number, length: number, position: number): Promise<void> {
+  while (length > 0) {
+    const { bytesWritten } = await fh.write(buf, offset, length, position)
+    if (bytesWritten === 0) throw Object.assign(new Error('no space left on device, write'), { code: 'ENOSPC', syscall: 'write' })
+    offset += bytesWritten
+    length -= bytesWritten
+    position += bytesWritten
+  }
+}
+
+/** What a streamed export wrote (see {@link exportToSink}). */
+export type StreamExportResult = Omit<ExportResult, 'path'>
+
+/**
+ * Receives the bytes of a database in order, one window of consecutive pages at a time; the
+ * next call comes after the returned promise resolves. It may keep the chunk.
+ */
+export type ByteSink = (chunk: Uint8Array) => Promise<void>
+
+/**
+ * Stream `target` to `write` as the bytes of a plain SQLite file, in page order: a window of
+ * pages (`concurrency × maxRunBytes` bytes) is fetched in parallel, verified page by page and
+ * handed over before the next is fetched, so memory stays bounded by one window. The
+ * whole-database checksum can only be checked at the end: a `ChecksumMismatchError` (or any
+ * other error) comes after some bytes were handed over, and the caller must discard them —
+ * a pipe cannot unwrite bytes. An error thrown by `write` stops the export and is rethrown.
+ */
+export async function exportToSink(ctx: RepoContext, target: Target, write: ByteSink, opts: OperationOptions = {}): Promise<StreamExportResult> {
+  const t = await ctx.chains.resolve(target.snapshot, { branch: target.branch })
+  const size = t.pageSize
+  let first = 1
+  let window = new Uint8Array(0)
+  const checksum = await streamPageRuns(
+    ctx,
+    t,
+    target,
+    'export',
+    ({ pages, body }) => {
+      for (let i = 0; i < pages.length; i++) window.set(body.subarray(i * size, (i + 1) * size), (pages[i]! - first) * size)
+    },
+    {
+      ...opts,
+      skipZeroPages: true,
+      windows: {
+        pages: Math.max(1, Math.floor((ctx.settings.concurrency * ctx.settings.maxRunBytes) / size)),
+        // A fresh buffer per window: zero pages are holes that read as zeros, and the sink may keep the last one.
+        open: (p, count) => void ((first = p), (window = new Uint8Array(count * size))),
+        close: () => write(window),
+      },
+    },
+  )
+  return { snapshot: target.snapshot, branch: target.branch, pageSize: size, pageCount: t.pageCount, bytes: t.pageCount * size, checksum }
 }

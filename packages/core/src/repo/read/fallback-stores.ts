@@ -99,11 +99,14 @@ export class AllowlistResolver {
    * allowed before any request, then reads its format marker. The handle's `id` is the identity
    * the store itself declares; callers compare it with the one they expect.
    */
-  async open(url: string, snapshot: string, note = ''): Promise<StoreHandle> {
+  async open(url: string, snapshot: string | undefined, note = ''): Promise<StoreHandle> {
     const normalized = normalizeStoreUrl(url)
     if (!this.allowed.has(normalized)) {
       const allowed = this.allowed.size === 0 ? 'none' : [...this.allowed].join(', ')
-      throw new StoreNotAllowedError({ url: normalized, snapshot, reason: `the store is not on the allowlist of stores fallbacks may open${note} (allowed: ${allowed})` })
+      throw new StoreNotAllowedError(
+        { url: normalized, ...(snapshot === undefined ? {} : { snapshot }), reason: `the store is not on the allowlist of stores fallbacks may open${note} (allowed: ${allowed})` },
+        { hint: 'allow-store' },
+      )
     }
     let p = this.#opened.get(normalized)
     if (!p) {
@@ -126,7 +129,7 @@ export class AllowlistResolver {
     await Promise.allSettled(opened.map(async (p) => (await p).store.close?.()))
   }
 
-  async #openAllowed(url: string, snapshot: string): Promise<StoreHandle> {
+  async #openAllowed(url: string, snapshot: string | undefined): Promise<StoreHandle> {
     let store: ObjectStore
     try {
       store = await this.#open(url)

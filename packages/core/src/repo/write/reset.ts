@@ -30,8 +30,8 @@ export async function reset(ctx: RepoContext, branch: string, to: SnapshotId, op
   if (!opts.force && !(await inHistory(ctx, current.ref.head, to))) {
     throw new InvalidArgumentError({
       argument: 'snapshot',
-      reason: `${to.slice(0, 12)} is not in the history of branch "${branch}" (see \`strata log ${branch}\`); resetting to it would graft another branch's state onto this one — pass --force if that is what you want`,
-    })
+      reason: `${to.slice(0, 12)} is not in the history of branch "${branch}" (see \`strata log ${branch}\`); resetting to it would graft another branch's state onto this one`,
+    }, { hint: 'force' })
   }
   const published = await publishSnapshot(ctx, {
     branch: current,
