@@ -13,8 +13,6 @@ export const CLI_ERROR_CODES = [
   'STRATA_INTEGRITY_CHECK_FAILED',
   /** `exec` could not start its program (not found: exit 127; not executable: exit 126). */
   'STRATA_EXEC_FAILED',
-  /** A file or directory the command was given cannot be used (missing, not a directory, no permission, read-only, disk full). */
-  'STRATA_FILE_ERROR',
   /** Something failed that Strata did not anticipate (a bug, or an error from the runtime). */
   'STRATA_INTERNAL',
 ] as const

@@ -1,8 +1,7 @@
 import { CommanderError } from 'commander'
-import { isStrataError, type ErrorCode } from '@strata/core'
+import { fileErrorFrom, isStrataError, type ErrorCode, type FileProblem, type HintCode } from '@strata/core'
 import { CliError, type CliErrorCode } from './cli-error.js'
 import { ExitCode } from './exit-codes.js'
-import { FILE_PROBLEM_HINTS, fileErrorFrom, type FileProblem } from './file-errors.js'
 import { toJson } from './json.js'
 
 /** How one failure is reported: its exit code, its JSON form and its lines for people. */
@@ -20,6 +19,21 @@ export type ReportedCode = ErrorCode | CliErrorCode
 // Codes whose input is wrong rather than the world: the command did nothing and the caller
 // should fix the command line.
 const USAGE_CODES = new Set<string>(['STRATA_INVALID_NAME', 'STRATA_INVALID_ARGUMENT', 'STRATA_USAGE'] satisfies ReportedCode[])
+
+// A path the user can fix on the command line is a usage error; a full disk or a reader that went away is not.
+const OPERATIONAL_FILE_PROBLEMS = new Set<FileProblem>(['disk-full', 'closed'])
+
+/** What to do about each problem of a `STRATA_FILE_ERROR`. */
+const FILE_PROBLEM_HINTS: Record<FileProblem, string> = {
+  missing: 'check the path (relative paths start at the current directory)',
+  'missing-directory': 'create the directory first (mkdir -p), or give a path in an existing one',
+  'not-a-directory': 'a file sits where a directory is expected; give a path whose every parent is a directory',
+  'is-a-directory': 'give the path of a file, not of a directory',
+  'permission-denied': 'choose a location you can write to, or fix its permissions',
+  'read-only': 'choose a location on a writable file system',
+  'disk-full': 'free space on that device (or choose another location) and run the command again',
+  closed: 'the command reading the output exited early; check it (in scripts, set -o pipefail to see its failure)',
+}
 
 const DAMAGED = 'the store is damaged; run `strata verify --deep` to find every problem'
 
@@ -61,7 +75,7 @@ const HINTS: Record<ReportedCode, string> = {
   STRATA_SQL_ERROR: 'fix the statement and run the command again; nothing was committed',
   STRATA_INTEGRITY_CHECK_FAILED: DAMAGED,
   STRATA_EXEC_FAILED: 'check the program name and that it is executable (it runs with the branch database in $STRATA_DB)',
-  STRATA_FILE_ERROR: 'check the path',
+  STRATA_FILE_ERROR: 'check the path and its directory',
   STRATA_INTERNAL: GENERIC_BUG_HINT,
 }
 
@@ -69,7 +83,7 @@ const HINTS: Record<ReportedCode, string> = {
  * What to do, for errors that carry a hint code (`hint`): the engine says what the caller may do
  * and the CLI names the flag that does it.
  */
-const HINT_CODES: Record<string, (data: Readonly<Record<string, unknown>>) => string> = {
+const HINT_CODES: Record<HintCode, (data: Readonly<Record<string, unknown>>) => string> = {
   overwrite: () => 'pass --overwrite to replace it, or choose another path',
   force: () => 'pass --force if that is what you want',
   'allow-store': (d) => `allow it: --allow-store ${typeof d.url === 'string' ? d.url : '<url>'} (or add it to STRATA_ALLOW_STORES)`,
@@ -89,32 +103,36 @@ export function reportError(e: unknown, commandPath: string, debug = false): Err
   let data: Readonly<Record<string, unknown>> = {}
   let exitCode: ExitCode
   let hint: string | undefined
-  const fileError = e instanceof CliError || isStrataError(e) ? null : fileErrorFrom(e)
+  // A raw file-system error that no layer translated still names its path and what to do.
+  const rawPath = e instanceof Error ? (e as NodeJS.ErrnoException).path : undefined
+  if (!isStrataError(e) && !(e instanceof CliError) && typeof rawPath === 'string') e = fileErrorFrom(e, rawPath) ?? e
   if (e instanceof CommanderError) {
     code = 'STRATA_USAGE'
     // `commander.help` means a command group was called without a subcommand; its help is already on stderr.
     message = e.code === 'commander.help' ? 'a subcommand is required (see the list above)' : e.message.replace(/^error:\s*/, '')
     data = { reason: e.code }
     exitCode = ExitCode.usage
-  } else if (e instanceof CliError || fileError) {
-    ;({ code, message, data, exitCode } = fileError ?? (e as CliError))
-    if (e instanceof CliError) hint = e.hint
+  } else if (e instanceof CliError) {
+    ;({ code, message, data, exitCode } = e)
+    hint = e.hint
   } else if (isStrataError(e)) {
     code = e.code
     message = e.message
     data = (e as { data?: Record<string, unknown> }).data ?? {}
-    exitCode = USAGE_CODES.has(code) ? ExitCode.usage : ExitCode.failure
+    exitCode =
+      USAGE_CODES.has(code) || (code === 'STRATA_FILE_ERROR' && !OPERATIONAL_FILE_PROBLEMS.has(data.problem as FileProblem)) ? ExitCode.usage : ExitCode.failure
     const hinted = (e as { hint?: unknown }).hint
-    if (typeof hinted === 'string' && HINT_CODES[hinted]) hint = HINT_CODES[hinted](data)
+    if (typeof hinted === 'string' && hinted in HINT_CODES) hint = HINT_CODES[hinted as HintCode](data)
     // A store that failed on a local file: say what was wrong with it, not only "check permissions".
-    const cause = fileErrorFrom((e as { cause?: unknown }).cause)
-    if (!hint && cause) hint = FILE_PROBLEM_HINTS[cause.data.problem as FileProblem]
+    const cause = (e as { cause?: unknown }).cause
+    const fileCause = cause instanceof Error ? fileErrorFrom(cause, (cause as NodeJS.ErrnoException).path ?? '') : null
+    if (!hint && fileCause) hint = FILE_PROBLEM_HINTS[fileCause.data.problem]
   } else {
     code = 'STRATA_INTERNAL'
     message = e instanceof Error ? e.message : String(e)
     exitCode = ExitCode.failure
   }
-  if (code === 'STRATA_FILE_ERROR') hint = FILE_PROBLEM_HINTS[data.problem as FileProblem]
+  if (code === 'STRATA_FILE_ERROR') hint = FILE_PROBLEM_HINTS[data.problem as FileProblem] ?? hint
   // Engine messages often name the command to run next already; a second hint would only repeat it.
   if (!hint && !/`strata /.test(message) && code !== 'STRATA_USAGE') hint = HINTS[code as ReportedCode] ?? GENERIC_BUG_HINT
   const lines = [`strata: ${message}`]

@@ -6,6 +6,8 @@ import {
   ConflictError,
   CorruptObjectError,
   CorruptPageError,
+  ERROR_CODES,
+  FileError,
   FallbackCycleError,
   InvalidArgumentError,
   InvalidDatabaseError,
@@ -23,6 +25,7 @@ import {
   TagNotFoundError,
   UnsafeStoreError,
   UnsupportedFormatError,
+  fileErrorFrom,
   type PageNo,
 } from '@strata/core'
 import { InvalidStateError, UncommittedChangesError } from '@strata/sqlite'
@@ -30,7 +33,6 @@ import { CommanderError } from 'commander'
 import { describe, expect, it } from 'vitest'
 import { CLI_ERROR_CODES, CliError } from '../src/cli-error.js'
 import { GENERIC_BUG_HINT, reportError, type ReportedCode } from '../src/error-report.js'
-import { fileErrorFrom } from '../src/file-errors.js'
 
 const SNAP = '3f2a9c1e0b7d4a5c8e6f1a2b3c4d5e6f'
 
@@ -70,13 +72,13 @@ const SAMPLES: Record<ReportedCode, () => unknown> = {
   STRATA_USAGE: () => new CommanderError(1, 'commander.missingArgument', "error: missing required argument 'target'"),
   STRATA_SQL_ERROR: () => new CliError('STRATA_SQL_ERROR', 'statement 2 failed: no such table: nope; nothing was committed'),
   STRATA_INTEGRITY_CHECK_FAILED: () => new CliError('STRATA_INTEGRITY_CHECK_FAILED', 'out.db was written but fails PRAGMA integrity_check: row 3 missing'),
-  STRATA_FILE_ERROR: () => errno('ENOENT', 'open', '/nonexistent/dir/.x.db.strata-0a1b2c.tmp'),
+  STRATA_FILE_ERROR: () => new FileError({ path: '/nonexistent/dir', problem: 'missing-directory', errno: 'ENOENT' }),
   STRATA_INTERNAL: () => new TypeError('x is undefined'),
 }
 
 describe('every error code renders what was wrong and what to do', () => {
-  it('covers the CLI codes', () => {
-    for (const code of CLI_ERROR_CODES) expect(Object.keys(SAMPLES)).toContain(code)
+  it('covers every code of the engine and the CLI', () => {
+    expect(Object.keys(SAMPLES).sort()).toEqual([...new Set([...ERROR_CODES, ...CLI_ERROR_CODES])].sort())
   })
 
   for (const [code, make] of Object.entries(SAMPLES) as [ReportedCode, () => unknown][]) {
@@ -101,10 +103,15 @@ describe('every error code renders what was wrong and what to do', () => {
 
 describe('raw file-system errors', () => {
   it('name the directory that is missing, not the temporary file, and exit 2', () => {
-    const e = fileErrorFrom(errno('ENOENT', 'open', '/nonexistent/dir/.x.db.strata-0a1b2c.tmp'))!
+    const e = fileErrorFrom(errno('ENOENT', 'open', '/nonexistent/dir/.x.db.strata-0a1b2c.tmp'), '/nonexistent/dir/x.db', { creating: true })!
     expect(e.message).toBe('directory /nonexistent/dir does not exist')
     expect(e.data).toMatchObject({ path: '/nonexistent/dir', problem: 'missing-directory', errno: 'ENOENT' })
-    expect(e.exitCode).toBe(2)
+    expect(reportError(e, 'strata export')).toMatchObject({ exitCode: 2, lines: [e.message.replace(/^/, 'strata: '), expect.stringMatching(/^hint: create the directory/), 'Try: strata export --help'] })
+  })
+
+  it('an untranslated one still names its path and what to do', () => {
+    const r = reportError(errno('EACCES', 'open', '/srv/locked/out.db'), 'strata export')
+    expect(r).toMatchObject({ exitCode: 2, json: { code: 'STRATA_FILE_ERROR', message: '/srv/locked/out.db: permission denied', data: { problem: 'permission-denied' } } })
   })
 
   it('a full disk exits 1, with what to do', () => {
@@ -116,5 +123,17 @@ describe('raw file-system errors', () => {
   it('a store that failed on a full disk says so in its hint', () => {
     const e = new StoreError({ operation: 'put', key: 'segments/x', store: 'file:///mnt/small', retryable: false }, { cause: errno('ENOSPC', 'write', '/mnt/small/.tmp/x') })
     expect(reportError(e, 'strata import').json.hint).toMatch(/free space/)
+  })
+})
+
+describe('hint codes: the engine says what the caller may do, the CLI names the flag', () => {
+  it('overwrite, force, allow-store, unsafe-no-cas', () => {
+    const exists = reportError(new InvalidArgumentError({ argument: 'output path', reason: 'out.db already exists' }, { hint: 'overwrite' }), 'strata export')
+    expect(exists.json.hint).toBe('pass --overwrite to replace it, or choose another path')
+    expect(exists.json.message).not.toMatch(/--/)
+    const notAllowed = reportError(new StoreNotAllowedError({ url: 's3://new/prod', reason: 'it is not on the allowlist' }, { hint: 'allow-store' }), 'strata repoint')
+    expect(notAllowed.json.message).toBe('cannot open store s3://new/prod: it is not on the allowlist')
+    expect(notAllowed.json.hint).toContain('--allow-store s3://new/prod')
+    expect(reportError(new InvalidArgumentError({ argument: 'snapshot', reason: 'x' }, { hint: 'force' }), 'strata reset').json.hint).toMatch(/--force/)
   })
 })

@@ -1,19 +1,23 @@
 import type { Command } from 'commander'
+import { InvalidArgumentError, fileErrorFrom, type StreamExportResult } from '@strata/core'
 import { CliError } from '../cli-error.js'
 import { examples, type App } from '../app.js'
+import type { CommandContext } from '../context.js'
+import { binaryWriter } from '../io.js'
 import { formatBytes, shortId } from '../render.js'
 
-/** `strata export <branch|snapshot> <out.db> [--check] [--overwrite]`: write a plain SQLite file. */
+/** `strata export <branch|snapshot> <out.db|-> [--check] [--overwrite]`: write a plain SQLite file, or stream it to stdout. */
 export function registerExport(parent: Command, app: App): void {
   const cmd = parent
     .command('export')
-    .description('write a branch or snapshot out as a plain SQLite file (verified against its checksum)')
+    .description('write a branch or snapshot out as a plain SQLite file, or to stdout with -  (verified against its checksum)')
     .argument('<target>', 'branch name or snapshot id')
-    .argument('<out>', 'file to write; must not exist unless --overwrite')
-    .option('--check', 'run PRAGMA integrity_check on the written file')
+    .argument('<out>', 'file to write (must not exist unless --overwrite), or - for stdout')
+    .option('--check', 'run PRAGMA integrity_check on the written file (not with -)')
     .option('--overwrite', 'replace an existing file')
     .action(async (spec: string, out: string, opts: { check?: boolean; overwrite?: boolean }, self: Command) => {
       const ctx = app.context(self)
+      if (out === '-') return exportToStdout(ctx, spec, opts)
       const repo = await ctx.repository()
       const result = await ctx.withProgress('export', (progress) => repo.export(spec, out, { overwrite: opts.overwrite === true, ...progress }))
       let check: { ok: boolean; messages: string[] } | null = null
@@ -35,5 +39,60 @@ export function registerExport(parent: Command, app: App): void {
           (check ? ', integrity_check ok' : ''),
       ])
     })
-  examples(cmd, 'strata export experiment ./experiment.db --check', 'strata export 3f2a9c1e ./old.db --overwrite')
+  cmd.addHelpText(
+    'after',
+    [
+      '',
+      'With - the database streams to stdout in page order: every page is checked against its hash as it is',
+      "written, and the whole database against the snapshot's checksum at the end. A pipe cannot unwrite",
+      'bytes: if anything fails, strata exits non-zero with the reason on stderr, and what already reached',
+      'stdout is incomplete and must be discarded (in scripts, set -o pipefail). The summary goes to stderr.',
+    ].join('\n'),
+  )
+  examples(
+    cmd,
+    'strata export experiment ./experiment.db --check',
+    'strata export 3f2a9c1e ./old.db --overwrite',
+    'set -o pipefail; strata export main - | gzip > main.db.gz',
+  )
+}
+
+async function exportToStdout(ctx: CommandContext, spec: string, opts: { check?: boolean }): Promise<void> {
+  if (opts.check) {
+    throw new InvalidArgumentError({ argument: '--check', reason: 'a database streamed to stdout cannot be checked afterwards; export to a file to use --check' })
+  }
+  if (ctx.json) {
+    throw new InvalidArgumentError({ argument: '--json', reason: '- streams the database to stdout, where --json would print its document; leave out --json (the summary goes to stderr)' })
+  }
+  if (ctx.io.stdout.isTTY) {
+    throw new InvalidArgumentError({ argument: 'out', reason: '- writes the binary database to stdout, which is a terminal: redirect or pipe it (strata export main - | gzip > main.db.gz)' })
+  }
+  const repo = await ctx.repository()
+  const write = binaryWriter(ctx.io.stdout)
+  let written = 0
+  let writeFailed: unknown = null
+  const bar = ctx.progress('export')
+  let result: StreamExportResult
+  try {
+    result = await repo.exportStream(
+      spec,
+      async (chunk) => {
+        try {
+          await write(chunk)
+        } catch (e) {
+          writeFailed = e
+          throw e
+        }
+        written += chunk.length
+      },
+      bar.onProgress ? { onProgress: bar.onProgress } : {},
+    )
+  } catch (e) {
+    bar.stop()
+    // Say it even with --quiet: a script must not keep what it received.
+    ctx.io.stderr.write(`strata: the export to stdout stopped after ${written} bytes; what was written is incomplete, discard it\n`)
+    throw (writeFailed === e ? fileErrorFrom(e, 'stdout') : null) ?? e
+  }
+  bar.stop()
+  ctx.log(`Exported ${result.branch ?? shortId(result.snapshot)} (${shortId(result.snapshot)}) to stdout: ${result.pageCount} pages, ${formatBytes(result.bytes)}, checksum ${result.checksum}`)
 }
