@@ -35,6 +35,8 @@ const FILE_PROBLEM_HINTS: Record<FileProblem, string> = {
   closed: 'the command reading the output exited early; check it (in scripts, set -o pipefail to see its failure)',
 }
 
+const TRY_SUFFICES = new Set<string>(['STRATA_USAGE', 'STRATA_INVALID_ARGUMENT'] satisfies ReportedCode[])
+
 const DAMAGED = 'the store is damaged; run `strata verify --deep` to find every problem'
 
 /** The hint printed for a code that carries no more specific one (only STRATA_INTERNAL means a bug). */
@@ -62,7 +64,7 @@ const HINTS: Record<ReportedCode, string> = {
   STRATA_SNAPSHOT_NOT_FOUND: 'list branches with `strata branch list` and snapshots with `strata log <branch>`',
   STRATA_PROTECTED_BRANCH: '`main` is the root branch; create another branch with `strata branch create <name>`',
   STRATA_INVALID_DATABASE: 'check the file with `sqlite3 <file> "PRAGMA integrity_check"`',
-  STRATA_INVALID_ARGUMENT: 'see the command\'s --help for the accepted values',
+  STRATA_INVALID_ARGUMENT: "see the command's --help for the accepted values",
   STRATA_STORE_NOT_ALLOWED: 'the branch stacks on a snapshot in another store: allow that store with --allow-store <url> (or STRATA_ALLOW_STORES); if it moved, run `strata repoint`',
   STRATA_STORE_ERROR: 'check the store location and permissions (for s3:// stores: the AWS_* environment, endpoint and credentials)',
   STRATA_ABORTED: 'the command was interrupted; run it again — nothing partial was kept',
@@ -134,7 +136,8 @@ export function reportError(e: unknown, commandPath: string, debug = false): Err
   }
   if (code === 'STRATA_FILE_ERROR') hint = FILE_PROBLEM_HINTS[data.problem as FileProblem] ?? hint
   // Engine messages often name the command to run next already; a second hint would only repeat it.
-  if (!hint && !/`strata /.test(message) && code !== 'STRATA_USAGE') hint = HINTS[code as ReportedCode] ?? GENERIC_BUG_HINT
+  // For a bad command line the Try line says what to do; a generic hint before it would only repeat it.
+  if (!hint && !/`strata /.test(message) && !TRY_SUFFICES.has(code)) hint = HINTS[code as ReportedCode] ?? GENERIC_BUG_HINT
   const lines = [`strata: ${message}`]
   if (hint) lines.push(`hint: ${hint}`)
   if (exitCode === ExitCode.usage) lines.push(`Try: ${commandPath} --help`)
