@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vites
 import { LocalStore, Repository, StoreError } from '@strata/core'
 import { FaultyStore } from '@strata/core/testing'
 import { reportError } from '@strata/cli'
-import { BIN, jsonError, listing, useImportedStore, type CliRun } from './helpers.js'
+import { BIN, jsonError, listing, makeFixture, useImportedStore, type CliRun } from './helpers.js'
 
 // Paths the user gives (export's output, import's input, --store, --cache-dir) that cannot be
 // used: each is a typed error naming the path and what to do, never a raw errno with the
@@ -250,7 +250,7 @@ describe('export - streams the database to stdout', () => {
       child.on('close', (code) => resolve({ code: code ?? -1, stdout: '', stderr }))
     })
     expect(r.code, r.stderr).toBe(1)
-    expect(r.stderr).toMatch(/stopped after 0 bytes; what was written is incomplete, discard it/)
+    expect(r.stderr).toMatch(/stopped after 0 bytes were confirmed written; what reached stdout is incomplete, discard it/)
     expect(r.stderr).toMatch(/^strata: stdout: no space left on the device\nhint: free space/m)
   })
 
@@ -265,8 +265,23 @@ describe('export - streams the database to stdout', () => {
     }
     const r = await strataWith(['--store', damaged, 'export', 'main', '-'])
     expect(r.code).toBe(1)
-    expect(r.stderr).toMatch(/^strata: the export to stdout stopped after \d+ bytes; what was written is incomplete, discard it\nstrata: page \d+ of snapshot [0-9a-f]+ .* is corrupt/)
+    expect(r.stderr).toMatch(/^strata: the export to stdout stopped after \d+ bytes were confirmed written; what reached stdout is incomplete, discard it\nstrata: page \d+ of snapshot [0-9a-f]+ .* is corrupt/)
     expect(r.stderr).toMatch(/\nhint: the store is damaged; run `strata verify --deep`/)
+  })
+
+  it('a reader that stops early (export main - | head -c 10) is an error, not a success', async () => {
+    // Larger than a pipe's buffer, so the reader is gone before the last write.
+    makeFixture(join(fixture.dir, 'big.db'), 20_000)
+    expect((await cli('import', 'big.db', '--branch', 'big')).code).toBe(0)
+    const r = await new Promise<CliRun>((resolve) => {
+      const child = spawn(process.execPath, [BIN, '--store', fixture.store, 'export', 'big', '-'], { cwd: fixture.dir, stdio: ['ignore', 'pipe', 'pipe'] })
+      let stderr = ''
+      child.stdout.once('data', () => child.stdout.destroy())
+      child.stderr.on('data', (b: Buffer) => (stderr += b.toString()))
+      child.on('close', (code) => resolve({ code: code ?? -1, stdout: '', stderr }))
+    })
+    expect(r.code, r.stderr).toBe(1)
+    expect(r.stderr).toMatch(/what reached stdout is incomplete, discard it\nstrata: stdout was closed by its reader before everything was written\nhint: /)
   })
 
   it('refuses --check and --json, which need a file', async () => {

@@ -90,7 +90,7 @@ async function exportToStdout(ctx: CommandContext, spec: string, opts: { check?:
   } catch (e) {
     bar.stop()
     // Say it even with --quiet: a script must not keep what it received.
-    ctx.io.stderr.write(`strata: the export to stdout stopped after ${written} bytes; what was written is incomplete, discard it\n`)
+    ctx.io.stderr.write(`strata: the export to stdout stopped after ${written} bytes were confirmed written; what reached stdout is incomplete, discard it\n`)
     throw (writeFailed === e ? fileErrorFrom(e, 'stdout') : null) ?? e
   }
   bar.stop()
