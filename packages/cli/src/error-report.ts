@@ -1,5 +1,6 @@
 import { CommanderError } from 'commander'
-import { fileErrorFrom, isStrataError, type ErrorCode, type FileProblem, type HintCode } from '@strata/core'
+import { isStrataError, type ErrorCode, type FileProblem, type HintCode } from '@strata/core'
+import { fileErrorFrom } from '@strata/core/engine'
 import { CliError, type CliErrorCode } from './cli-error.js'
 import { ExitCode } from './exit-codes.js'
 import { toJson } from './json.js'

@@ -25,9 +25,9 @@ import {
   TagNotFoundError,
   UnsafeStoreError,
   UnsupportedFormatError,
-  fileErrorFrom,
   type PageNo,
 } from '@strata/core'
+import { fileErrorFrom } from '@strata/core/engine'
 import { InvalidStateError, UncommittedChangesError } from '@strata/sqlite'
 import { CommanderError } from 'commander'
 import { describe, expect, it } from 'vitest'

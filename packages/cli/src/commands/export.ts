@@ -1,5 +1,6 @@
 import type { Command } from 'commander'
-import { InvalidArgumentError, fileErrorFrom, type StreamExportResult } from '@strata/core'
+import { InvalidArgumentError, type StreamExportResult } from '@strata/core'
+import { fileErrorFrom } from '@strata/core/engine'
 import { CliError } from '../cli-error.js'
 import { examples, type App } from '../app.js'
 import type { CommandContext } from '../context.js'
@@ -71,28 +72,25 @@ async function exportToStdout(ctx: CommandContext, spec: string, opts: { check?:
   const write = binaryWriter(ctx.io.stdout)
   let written = 0
   let writeFailed: unknown = null
-  const bar = ctx.progress('export')
   let result: StreamExportResult
   try {
-    result = await repo.exportStream(
-      spec,
-      async (chunk) => {
-        try {
-          await write(chunk)
-        } catch (e) {
-          writeFailed = e
-          throw e
-        }
-        written += chunk.length
-      },
-      bar.onProgress ? { onProgress: bar.onProgress } : {},
+    result = await ctx.withProgress('export', (progress) =>
+      repo.exportStream(
+        spec,
+        async (chunk) => {
+          await write(chunk).catch((e: unknown) => {
+            writeFailed = e
+            throw e
+          })
+          written += chunk.length
+        },
+        progress,
+      ),
     )
   } catch (e) {
-    bar.stop()
     // Say it even with --quiet: a script must not keep what it received.
     ctx.io.stderr.write(`strata: the export to stdout stopped after ${written} bytes were confirmed written; what reached stdout is incomplete, discard it\n`)
     throw (writeFailed === e ? fileErrorFrom(e, 'stdout') : null) ?? e
   }
-  bar.stop()
   ctx.log(`Exported ${result.branch ?? shortId(result.snapshot)} (${shortId(result.snapshot)}) to stdout: ${result.pageCount} pages, ${formatBytes(result.bytes)}, checksum ${result.checksum}`)
 }
