@@ -71,6 +71,7 @@ const SAMPLES: Record<ReportedCode, () => unknown> = {
   STRATA_TAG_NOT_FOUND: () => new TagNotFoundError({ name: 'v9' }),
   STRATA_USAGE: () => new CommanderError(1, 'commander.missingArgument', "error: missing required argument 'target'"),
   STRATA_SQL_ERROR: () => new CliError('STRATA_SQL_ERROR', 'statement 2 failed: no such table: nope; nothing was committed'),
+  STRATA_EXEC_FAILED: () => new CliError('STRATA_EXEC_FAILED', 'cannot run "nope": it is not on PATH'),
   STRATA_INTEGRITY_CHECK_FAILED: () => new CliError('STRATA_INTEGRITY_CHECK_FAILED', 'out.db was written but fails PRAGMA integrity_check: row 3 missing'),
   STRATA_FILE_ERROR: () => new FileError({ path: '/nonexistent/dir', problem: 'missing-directory', errno: 'ENOENT' }),
   STRATA_INTERNAL: () => new TypeError('x is undefined'),
