@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Enforces the package boundaries and the layers inside @strata/core; exits 1 on any breach.
 //
-// Packages: dependencies flow cli → sqlite → core and s3 → core only. Core imports no other
+// Packages: dependencies flow cli → sqlite → core, sqlite → vfs and s3 → core only. Core imports no other
 // workspace package and neither the AWS SDK nor better-sqlite3.
 //
 // Inside packages/core/src: errors/ imports nothing; format/ imports only errors/; store/ only
@@ -19,7 +19,7 @@ const root = resolve(process.argv[2] ?? join(dirname(fileURLToPath(import.meta.u
 const packages = {
   core: { workspace: [], forbidden: ['better-sqlite3', '@aws-sdk/', 'commander', 'cli-progress'] },
   s3: { workspace: ['@strata/core'], forbidden: ['better-sqlite3', 'commander'] },
-  sqlite: { workspace: ['@strata/core'], forbidden: ['@aws-sdk/', 'commander'] },
+  sqlite: { workspace: ['@strata/core', '@strata/vfs'], forbidden: ['@aws-sdk/', 'commander'] },
   cli: { workspace: ['@strata/core', '@strata/s3', '@strata/sqlite'], forbidden: [] },
 }
 

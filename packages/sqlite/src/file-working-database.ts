@@ -8,6 +8,7 @@ import { encodeName, exportSnapshot, fileErrorFrom, makeDirectory } from '@strat
 import { InvalidStateError } from './errors/index.js'
 import { formatBytesOf, setFormatBytes, type FormatBytes } from './header-mode.js'
 import type { LiveDatabase } from './sqlite-types.js'
+import type { LazyFile } from './lazy/lazy-file.js'
 import { readFully } from './wal-file.js'
 import { assertScannable, scanPragma, type PageVisitor, type ScanResult, type WorkingDatabase } from './working-database.js'
 
@@ -57,7 +58,7 @@ export async function hydrateFile(repo: Repository, target: Target, dir: string,
 const LOCAL_FORMAT: FormatBytes = { write: 2, read: 2 }
 
 /** Open a working file whose header says WAL, with automatic checkpoints off and an empty WAL. */
-function openWal(path: string): LiveDatabase {
+export function openWal(path: string): LiveDatabase {
   const db = new Database(path, { fileMustExist: true })
   try {
     // The header says WAL already: this switches nothing and writes nothing, but fails loudly
@@ -88,9 +89,19 @@ export class FileWorkingDatabase implements WorkingDatabase {
     readonly path: string,
     readonly pageSize: PageSize,
     storedFormat: FormatBytes,
+    /** Set when the file is lazy: pages arrive on demand through the VFS. */
+    readonly lazy: LazyFile | null = null,
   ) {
     this.#db = db
     this.#storedFormat = storedFormat
+  }
+
+  /**
+   * What changes when SQLite writes the main file: its modification time, or for a lazy file the
+   * VFS's count of SQLite's writes (pages the fetcher fills in change the time, not the content).
+   */
+  mainFileVersion(mtimeNs: bigint): bigint {
+    return this.lazy ? this.lazy.version() : mtimeNs
   }
 
   get db(): LiveDatabase {
@@ -112,6 +123,7 @@ export class FileWorkingDatabase implements WorkingDatabase {
    */
   rewrite(pages: ReadonlyMap<number, Uint8Array>, pageCount: number): void {
     const operation = 'rewrite the working database'
+    if (this.lazy) throw new InvalidStateError({ operation, reason: 'the working file is lazy (open the target lazily instead)' })
     assertScannable(this.#db, this.pageSize, operation)
     const row = (scanPragma(this.#db, 'wal_checkpoint(TRUNCATE)', operation, false) as { busy: number }[])[0]
     const wal = statSync(this.path + '-wal', { throwIfNoEntry: false })
@@ -248,6 +260,8 @@ export class FileWorkingDatabase implements WorkingDatabase {
   }
 
   #read(pageCount: number, visit: PageVisitor): ScanResult {
+    // A lazy file has holes until every page is fetched: a full read needs them all.
+    this.lazy?.ensureAll(pageCount)
     const size = this.pageSize
     const chunkPages = Math.max(1, Math.floor(SCAN_CHUNK_BYTES / size))
     const buf = new Uint8Array(chunkPages * size)
@@ -279,6 +293,7 @@ export class FileWorkingDatabase implements WorkingDatabase {
     if (this.#db.open) this.#db.close()
     if (this.#released) return
     this.#released = true
+    await this.lazy?.release()
     await removeWorkingFile(this.path)
   }
 }
@@ -302,6 +317,6 @@ function writeFully(fd: number, bytes: Uint8Array, position: number): void {
 }
 
 /** Remove a working file and the side files SQLite may have left next to it. */
-async function removeWorkingFile(path: string): Promise<void> {
+export async function removeWorkingFile(path: string): Promise<void> {
   await Promise.all(['', '-wal', '-shm', '-journal'].map((s) => rm(path + s, { force: true })))
 }

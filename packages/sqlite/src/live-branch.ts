@@ -3,7 +3,9 @@ import { fetchPages } from '@strata/core/engine'
 import { defaultCacheRoot, workingDirectory } from './cache-dir.js'
 import type { CapturedChanges, ChangeTracker, ChangeTrackerFactory } from './change-tracker.js'
 import { InvalidStateError, UncommittedChangesError } from './errors/index.js'
-import { FileWorkingDatabase, hydrateFile } from './file-working-database.js'
+import { FileWorkingDatabase, hydrateFile, openWal } from './file-working-database.js'
+import { lazyPlan, openLazyFile, type LazyOptions, type LazyStats } from './lazy/lazy-file.js'
+import { translateErrors } from './lazy/translate-errors.js'
 import { LiveBranches, type OverwriteOptions, type SwitchOptions, type SwitchResult } from './live-branches.js'
 import type { LiveCommitOptions, LiveCommitResult } from './live-commit.js'
 import { hydrateMemory } from './memory-working-database.js'
@@ -26,9 +28,15 @@ export interface OpenBranchOptions extends OperationOptions {
   /**
    * `file` (default): hydrate into a working file under {@link cacheDir} — streamed, so the
    * database may be larger than memory. `memory`: read the whole database into memory and
-   * deserialize it.
+   * deserialize it. `lazy`: a sparse working file whose pages are fetched when SQLite first
+   * reads them (the `@strata/vfs` extension); where the extension is not built or a store cannot
+   * be opened by its fetcher thread, the handle falls back to `file` with a one-line warning.
    */
   mode?: LiveMode
+  /** Lazy mode's settings (deadline, read-ahead, background hydration). */
+  lazy?: LazyOptions
+  /** Where the one-line warning of a lazy open falling back to `file` goes. Default: stderr, once per process. */
+  onWarning?: (message: string) => void
   /**
    * Root directory of working files (file mode). Files go to `<cacheDir>/<storeId>/`. Default:
    * `$XDG_CACHE_HOME/strata` if set, else `<os temp dir>/strata`.
@@ -95,12 +103,13 @@ export class LiveBranch {
    * the segment cache on — the same repository reading through that cache.
    */
   readonly repo: Repository
-  /** Where the working database lives. */
-  readonly mode: LiveMode
+  readonly #mode: LiveMode
   /** The branches facade: current, list, create, switch, delete, overwrite. */
   readonly branches: LiveBranches
 
   readonly #dir: string
+  readonly #lazy: LazyOptions
+  readonly #warn: (message: string) => void
   readonly #trackerFactory: ChangeTrackerFactory
   #state: (Hydrated & { tracker: ChangeTracker }) | null = null
   #closed = false
@@ -109,19 +118,21 @@ export class LiveBranch {
   /** The same as {@link openBranch}. */
   static async open(repo: Repository, branch: string, opts: OpenBranchOptions = {}): Promise<LiveBranch> {
     const mode = opts.mode ?? 'file'
-    if (mode !== 'file' && mode !== 'memory') throw new InvalidArgumentError({ argument: 'mode', reason: `${String(mode)} is neither "file" nor "memory"` })
+    if (mode !== 'file' && mode !== 'memory' && mode !== 'lazy') throw new InvalidArgumentError({ argument: 'mode', reason: `${String(mode)} is not "file", "memory" or "lazy"` })
     const root = opts.cacheDir ?? defaultCacheRoot()
     const dir = workingDirectory(root, repo.storeId)
     const data = await repositoryWithCache(repo, opts.segmentCache, root)
-    const handle = new LiveBranch(data, mode, dir, opts.changeTracker ?? walTracker)
+    const handle = new LiveBranch(data, mode, dir, opts.changeTracker ?? walTracker, opts.lazy ?? {}, opts.onWarning ?? warnOnce)
     await handle.#install(await handle.#hydrate(branch, opts))
     return handle
   }
 
-  private constructor(repo: Repository, mode: LiveMode, dir: string, trackerFactory: ChangeTrackerFactory) {
+  private constructor(repo: Repository, mode: LiveMode, dir: string, trackerFactory: ChangeTrackerFactory, lazy: LazyOptions, warn: (message: string) => void) {
     this.repo = repo
-    this.mode = mode
+    this.#mode = mode
     this.#dir = dir
+    this.#lazy = lazy
+    this.#warn = warn
     this.#trackerFactory = trackerFactory
     this.branches = new LiveBranches({
       repo,
@@ -136,6 +147,26 @@ export class LiveBranch {
   /** The better-sqlite3 database. A switch replaces it (and closes the previous one). */
   get db(): LiveDatabase {
     return this.#live('use the database').working.db
+  }
+
+  /**
+   * Where the working database lives: `file`, `memory`, or `lazy` (a sparse file filled on
+   * demand). A lazy open that fell back to a full working file says `file`.
+   */
+  get mode(): LiveMode {
+    const working = this.#state?.working
+    if (!working) return this.#mode
+    return working instanceof FileWorkingDatabase && working.lazy ? 'lazy' : working.mode
+  }
+
+  /**
+   * What lazy reads cost so far on the open database (pages fetched, bytes read from the store,
+   * reads that waited), or null when the database is not lazy. Counts restart when a switch
+   * opens another file.
+   */
+  lazyStats(): LazyStats | null {
+    const working = this.#live('read lazy statistics').working
+    return working instanceof FileWorkingDatabase && working.lazy ? working.lazy.stats() : null
   }
 
   /** The name of the branch open in this handle. */
@@ -274,7 +305,21 @@ export class LiveBranch {
     const target = { snapshot: info.head, branch }
     const table = await this.repo.resolve(info.head, branch)
     const committed = PageHashes.fromResolved(table)
-    const working = this.mode === 'file' ? await hydrateFile(this.repo, target, this.#dir, opts) : await hydrateMemory(this.repo, target, opts)
+    let working: WorkingDatabase | null = null
+    if (this.#mode === 'lazy') {
+      const plan = lazyPlan(table, this.#lazy)
+      if ('unavailable' in plan) this.#warn(`strata: lazy mode unavailable (${plan.unavailable}); reading the whole branch into a working file`)
+      else {
+        const { concurrency, maxRunBytes } = this.repo.options
+        const { db, lazy, storedFormat } = await openLazyFile(target, table, plan, this.#dir, this.repo.store.url, { ...this.#lazy, concurrency, maxRunBytes }, (path, lazy) => {
+          const db = openWal(path)
+          translateErrors(db, (e) => lazy.translate(e))
+          return db
+        })
+        working = new FileWorkingDatabase(db, lazy.path, table.pageSize, storedFormat, lazy)
+      }
+    }
+    working ??= this.#mode === 'memory' ? await hydrateMemory(this.repo, target, opts) : await hydrateFile(this.repo, target, this.#dir, opts)
     return { branch, head: info.head, base: info.base, working, committed }
   }
 
@@ -377,7 +422,7 @@ export class LiveBranch {
    */
   async #patchTo(state: Hydrated & { tracker: ChangeTracker }, name: string, opts: OperationOptions): Promise<Hydrated | null> {
     const working = state.working
-    if (!(working instanceof FileWorkingDatabase)) return null
+    if (!(working instanceof FileWorkingDatabase) || working.lazy) return null
     const info = await this.repo.getBranch(name)
     const table = await this.repo.resolve(info.head, name)
     if (table.pageSize !== working.pageSize) return null
@@ -470,4 +515,13 @@ function commitFields(opts: LiveCommitOptions): LiveCommitOptions {
   if (opts.onProgress !== undefined) out.onProgress = opts.onProgress
   if (opts.signal !== undefined) out.signal = opts.signal
   return out
+}
+
+let warned = false
+
+/** The default warning sink: one line on stderr, once per process. */
+function warnOnce(message: string): void {
+  if (warned) return
+  warned = true
+  process.stderr.write(`${message}\n`)
 }

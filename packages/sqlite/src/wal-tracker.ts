@@ -2,6 +2,7 @@ import { closeSync, openSync, statSync } from 'node:fs'
 import { type PageSize } from '@strata/core'
 import { hashPage, lockBytePage } from '@strata/core/engine'
 import type { CapturedChanges, ChangeTracker, ChangeTrackerFactory, TrackerContext } from './change-tracker.js'
+import { FileWorkingDatabase } from './file-working-database.js'
 import { FullScanTracker } from './full-scan-tracker.js'
 import { setFormatBytes } from './header-mode.js'
 import type { PageHashes } from './page-hashes.js'
@@ -17,7 +18,10 @@ interface SyncPoint {
   /** The WAL generation's salts (from the wal-index); they change whenever the WAL restarts. */
   salt1: number
   salt2: number
-  /** The main file: size, modification time and inode. Only checkpoints write it in WAL mode. */
+  /**
+   * The main file: size, modification time (for a lazy file: SQLite's write count, see
+   * `FileWorkingDatabase.mainFileVersion`) and inode. Only checkpoints write it in WAL mode.
+   */
   size: bigint
   mtimeNs: bigint
   ino: bigint
@@ -154,7 +158,7 @@ export class WalTracker implements ChangeTracker {
     if (!shm) return this.#distrusted('the wal-index (-shm) is missing or inconsistent')
     if (shm.salt1 !== sync.salt1 || shm.salt2 !== sync.salt2) return this.#distrusted('the WAL was restarted outside the tracker (a checkpoint behind its back)')
     const st = statSync(w.path, { bigint: true, throwIfNoEntry: false })
-    if (!st || st.size !== sync.size || st.mtimeNs !== sync.mtimeNs || st.ino !== sync.ino) return this.#distrusted('the main database file changed outside the tracker')
+    if (!st || st.size !== sync.size || mainFileVersion(w, st.mtimeNs) !== sync.mtimeNs || st.ino !== sync.ino) return this.#distrusted('the main database file changed outside the tracker')
     const wal = readWal(w.path + '-wal', w.pageSize)
     if ('unreadable' in wal) return this.#distrusted(wal.unreadable)
     if (wal.header && (wal.header.salt1 !== sync.salt1 || wal.header.salt2 !== sync.salt2)) return this.#distrusted('the WAL header belongs to another WAL generation')
@@ -206,7 +210,7 @@ export class WalTracker implements ChangeTracker {
     const shm = readWalIndexHeader(w.path + '-shm')
     const st = statSync(w.path, { bigint: true, throwIfNoEntry: false })
     if (!shm || !st) return null
-    return { salt1: shm.salt1, salt2: shm.salt2, size: st.size, mtimeNs: st.mtimeNs, ino: st.ino, pageCount: Number(st.size / BigInt(w.pageSize)) }
+    return { salt1: shm.salt1, salt2: shm.salt2, size: st.size, mtimeNs: mainFileVersion(w, st.mtimeNs), ino: st.ino, pageCount: Number(st.size / BigInt(w.pageSize)) }
   }
 }
 
@@ -215,3 +219,8 @@ export class WalTracker implements ChangeTracker {
  * WAL, a full scan where the WAL cannot be trusted (and always in memory mode).
  */
 export const walTracker: ChangeTrackerFactory = (context) => new WalTracker(context)
+
+/** The main file's version marker: its modification time unless the working database says otherwise. */
+function mainFileVersion(w: TrackerContext['working'], mtimeNs: bigint): bigint {
+  return w instanceof FileWorkingDatabase ? w.mainFileVersion(mtimeNs) : mtimeNs
+}

@@ -3,8 +3,11 @@ import { InvalidStateError } from './errors/index.js'
 import type { FormatBytes } from './header-mode.js'
 import type { LiveDatabase } from './sqlite-types.js'
 
-/** Where a live branch keeps its database: a working file under a cache directory, or memory. */
-export type LiveMode = 'file' | 'memory'
+/**
+ * Where a live branch keeps its database: a working file under a cache directory, memory, or a
+ * lazy (sparse, filled on demand) working file.
+ */
+export type LiveMode = 'file' | 'memory' | 'lazy'
 
 /**
  * Receives one page of a scan. `page` is valid only during the call (the buffer is reused);

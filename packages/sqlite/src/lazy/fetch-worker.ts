@@ -1,0 +1,226 @@
+/**
+ * The fetcher thread of lazy branches. It listens on a Unix socket for the VFS's page
+ * requests, fetches the pages (whole stored runs, ranged reads, hashes verified) through its own
+ * instances of the stores, writes them into the sparse file with `strata_vfs_fill` and answers.
+ * It runs its own event loop, so it keeps serving while the main thread is blocked inside
+ * SQLite waiting for it.
+ */
+import { createServer, type Socket } from 'node:net'
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads'
+import Database from 'better-sqlite3'
+import { LOCK_PAGE_LEVEL, fetchPageRuns, type FetchedRun, type ObjectStore, type PageNo, type ResolvedTable } from '@strata/core'
+import {
+  ANSWER_BYTES,
+  REQUEST_BYTES,
+  REQUEST_MAGIC,
+  toWire,
+  type FetcherInit,
+  type FromFetcher,
+  type OpenFile,
+  type StoreRecipe,
+  type ToFetcher,
+} from './protocol.js'
+
+const init = workerData as FetcherInit
+const errors: MessagePort = init.errors
+const db = new Database(':memory:')
+// better-sqlite3 takes the entry point as a second argument (its typings omit it).
+;(db.loadExtension as (path: string, entryPoint: string) => unknown)(init.extensionPath, init.entryPoint)
+const fill = db.prepare('SELECT strata_vfs_fill(?, ?, ?, ?, ?)').pluck()
+const missing = db.prepare('SELECT strata_vfs_missing(?, ?, ?)').pluck()
+
+interface ServedFile {
+  spec: OpenFile
+  table: ResolvedTable
+  /** Aborts every fetch of the file when it closes. */
+  closing: AbortController
+  /** Where the last demand fetch ended, and the window it used (read-ahead doubles on sequential misses). */
+  nextExpected: number
+  window: number
+}
+
+const files = new Map<number, ServedFile>()
+const stores = new Map<string, Promise<ObjectStore>>()
+
+function send(m: FromFetcher): void {
+  parentPort!.postMessage(m)
+}
+
+function openStore(r: StoreRecipe): Promise<ObjectStore> {
+  const key = JSON.stringify(r)
+  let p = stores.get(key)
+  if (!p) {
+    p = (async () => {
+      const mod = (await import(r.module)) as Record<string, (...a: unknown[]) => ObjectStore | Promise<ObjectStore>>
+      const f = mod[r.export]
+      if (typeof f !== 'function') throw new Error(`${r.module} exports no function ${r.export}`)
+      return f(...r.args)
+    })()
+    stores.set(key, p)
+    p.catch(() => stores.delete(key))
+  }
+  return p
+}
+
+async function openFile(spec: OpenFile): Promise<void> {
+  const handles = await Promise.all(spec.stores.map(openStore))
+  const table = {
+    snapshot: spec.snapshot,
+    pageSize: spec.pageSize,
+    pageCount: spec.pageCount,
+    levels: spec.levels.map((l) => ({
+      id: l.id,
+      store: { store: handles[l.store]!, id: String(l.store) },
+      manifest: { pages: l.pages, segments: l.segments.map((id) => ({ id })) },
+    })),
+    level: spec.level,
+    entry: spec.entry,
+  } as unknown as ResolvedTable
+  const file: ServedFile = { spec, table, closing: new AbortController(), nextExpected: 0, window: spec.minWindow }
+  files.set(spec.id, file)
+  // Page 1 (and what follows it: the schema, the first roots) before SQLite asks.
+  let stored: { write: number; read: number } | null = null
+  await fetchInto(file, range(1, Math.min(spec.openPages, spec.pageCount)), (page1) => {
+    stored = { write: page1[18]!, read: page1[19]! }
+  })
+  if (!stored) throw new Error('page 1 was not fetched')
+  send({ type: 'opened', id: spec.id, storedFormat: stored })
+  if (spec.background) void hydrate(file)
+}
+
+function range(first: number, count: number): number[] {
+  const out: number[] = []
+  for (let i = 0; i < count; i++) out.push(first + i)
+  return out
+}
+
+/** The pages of `candidates` the file still lacks. */
+function stillMissing(id: number, first: number, count: number): number[] {
+  const blob = missing.get(id, first, count) as Buffer | null
+  if (!blob) return []
+  const out: number[] = []
+  for (let i = 0; i + 4 <= blob.byteLength; i += 4) out.push(blob.readUInt32LE(i))
+  return out
+}
+
+/**
+ * Fetch `pages` of `file` (verified) and write them into its sparse file. The lock-byte page is
+ * never stored: it is written as zeros. `onPage1` sees stored page 1 before its header bytes
+ * become local ones.
+ */
+async function fetchInto(file: ServedFile, pages: number[], onPage1?: (page: Uint8Array) => void, signal?: AbortSignal): Promise<void> {
+  const { spec, table } = file
+  const size = spec.pageSize
+  const lockPages = pages.filter((p) => table.level[p - 1] === LOCK_PAGE_LEVEL)
+  if (lockPages.length > 0) writePages(spec.id, lockPages, new Uint8Array(lockPages.length * size), 0, 0)
+  const timeout = AbortSignal.timeout(spec.timeoutMs)
+  const signals = [file.closing.signal, timeout, ...(signal ? [signal] : [])]
+  await fetchPageRuns(
+    table,
+    (run: FetchedRun) => {
+      let body = run.body
+      const i1 = run.pages.indexOf(1 as PageNo)
+      if (i1 >= 0) {
+        onPage1?.(body.subarray(i1 * size, (i1 + 1) * size))
+        if (spec.localFormat) {
+          // A copy: the store may share its buffer.
+          body = body.slice()
+          body[i1 * size + 18] = spec.localFormat.write
+          body[i1 * size + 19] = spec.localFormat.read
+        }
+      }
+      if (file.closing.signal.aborted) return
+      writePages(spec.id, run.pages, body, body.byteLength, 1)
+    },
+    { concurrency: spec.concurrency, maxRunBytes: spec.maxWindow * size, signal: AbortSignal.any(signals) },
+    pages.filter((p) => table.level[p - 1] !== LOCK_PAGE_LEVEL) as PageNo[],
+  )
+}
+
+function writePages(id: number, pages: readonly number[], body: Uint8Array, storeBytes: number, requests: number): void {
+  const list = Buffer.alloc(pages.length * 4)
+  pages.forEach((p, i) => list.writeUInt32LE(p, i * 4))
+  fill.get(id, list, Buffer.from(body.buffer, body.byteOffset, body.byteLength), storeBytes, requests)
+}
+
+/** Serve one request: the wanted pages and a read-ahead window after them. */
+async function serve(id: number, first: number, count: number): Promise<void> {
+  const file = files.get(id)
+  if (!file) throw new Error(`file ${id} is not served (closed?)`)
+  const { spec } = file
+  // Sequential misses double the window (a scan); any other miss starts small again.
+  file.window = first === file.nextExpected ? Math.min(file.window * 2, spec.maxWindow) : spec.minWindow
+  const span = Math.max(count, file.window)
+  const pages = stillMissing(id, first, span)
+  if (pages.length === 0) return
+  await fetchInto(file, pages)
+  file.nextExpected = first + span
+}
+
+async function hydrate(file: ServedFile): Promise<void> {
+  const { spec } = file
+  try {
+    for (let first = 1; first <= spec.pageCount && !file.closing.signal.aborted; first += spec.maxWindow) {
+      const pages = stillMissing(spec.id, first, spec.maxWindow)
+      if (pages.length > 0) await fetchInto(file, pages)
+      await new Promise((r) => setImmediate(r))
+    }
+    send({ type: 'hydrated', id: spec.id })
+  } catch (e) {
+    if (!file.closing.signal.aborted) send({ type: 'hydrated', id: spec.id, error: toWire(e) })
+  }
+}
+
+function onConnection(sock: Socket): void {
+  let pending = Buffer.alloc(0)
+  let chain = Promise.resolve()
+  sock.on('data', (chunk: Buffer) => {
+    pending = Buffer.concat([pending, chunk])
+    while (pending.byteLength >= REQUEST_BYTES) {
+      const req = pending.subarray(0, REQUEST_BYTES)
+      pending = pending.subarray(REQUEST_BYTES)
+      const magic = req.readUInt32LE(0)
+      const seq = req.readUInt32LE(4)
+      const id = req.readUInt32LE(8)
+      const first = req.readUInt32LE(12)
+      const count = req.readUInt32LE(16)
+      if (magic !== REQUEST_MAGIC) {
+        sock.destroy()
+        return
+      }
+      // One connection belongs to one blocked reader: its requests come one at a time.
+      chain = chain.then(async () => {
+        let status = 0
+        try {
+          await serve(id, first, count)
+        } catch (e) {
+          status = 1
+          errors.postMessage({ type: 'fetch-failed', id, first, count, error: toWire(e) })
+        }
+        const answer = Buffer.alloc(ANSWER_BYTES)
+        answer.writeUInt32LE(seq, 0)
+        answer.writeUInt32LE(status, 4)
+        if (!sock.destroyed) sock.write(answer)
+      })
+    }
+  })
+  sock.on('error', () => {})
+}
+
+const server = createServer(onConnection)
+server.listen(init.socketPath, () => {
+  parentPort!.on('message', (m: ToFetcher) => {
+    if (m.type === 'open') {
+      openFile(m).catch((e: unknown) => {
+        files.get(m.id)?.closing.abort()
+        files.delete(m.id)
+        send({ type: 'open-failed', id: m.id, error: toWire(e) })
+      })
+    } else if (m.type === 'close') {
+      files.get(m.id)?.closing.abort()
+      files.delete(m.id)
+      send({ type: 'closed', id: m.id })
+    }
+  })
+  parentPort!.postMessage({ type: 'ready' })
+})

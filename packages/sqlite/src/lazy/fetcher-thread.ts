@@ -1,0 +1,140 @@
+import { randomBytes } from 'node:crypto'
+import { rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from 'node:worker_threads'
+import { distUrl } from './store-recipe.js'
+import type { FetchFailed, FetcherInit, FromFetcher, OpenFile, WireError } from './protocol.js'
+
+/**
+ * The fetcher thread, seen from the main thread: one per process, started on the first lazy
+ * open and shared by every lazy file. It never keeps the process alive on its own: it is
+ * unref'd while no file is open.
+ */
+export class FetcherThread {
+  readonly #worker: Worker
+  readonly #errors: MessagePort
+  readonly #waiting = new Map<number, { resolve(m: FromFetcher): void; reject(e: Error): void }>()
+  readonly #failures: FetchFailed[] = []
+  readonly #onHydrated = new Map<number, (error: WireError | undefined) => void>()
+  readonly socketPath: string
+  #files = 0
+  #dead: Error | null = null
+
+  private constructor(worker: Worker, errors: MessagePort, socketPath: string) {
+    this.#worker = worker
+    this.#errors = errors
+    this.socketPath = socketPath
+    worker.on('message', (m: FromFetcher | { type: 'ready' }) => {
+      if (m.type === 'ready') return
+      if (m.type === 'hydrated') {
+        this.#onHydrated.get(m.id)?.(m.error)
+        return
+      }
+      const w = this.#waiting.get(m.id)
+      if (w) {
+        this.#waiting.delete(m.id)
+        if (m.type === 'opened') this.#files++
+        else if (m.type === 'closed') this.#files--
+        this.#updateRef()
+        w.resolve(m)
+      }
+    })
+    const fail = (e: Error): void => {
+      this.#dead = e
+      for (const w of this.#waiting.values()) w.reject(e)
+      this.#waiting.clear()
+      rmSync(socketPath, { force: true })
+      if (current === this) current = null
+    }
+    worker.on('error', fail)
+    worker.on('exit', (code) => fail(new Error(`the page fetcher thread exited (code ${code})`)))
+  }
+
+  /** Start the thread and wait until its socket listens. */
+  static async start(extensionPath: string, entryPoint: string): Promise<FetcherThread> {
+    const socketPath = join(tmpdir(), `strata-vfs-${process.pid}-${randomBytes(4).toString('hex')}.sock`)
+    const { port1, port2 } = new MessageChannel()
+    const init: FetcherInit = { socketPath, extensionPath, entryPoint, errors: port2 }
+    const worker = new Worker(new URL(distUrl('./fetch-worker.js')), { workerData: init, transferList: [port2] })
+    await new Promise<void>((resolve, reject) => {
+      const onMessage = (m: { type: string }): void => {
+        if (m.type !== 'ready') return
+        worker.off('message', onMessage)
+        worker.off('error', reject)
+        resolve()
+      }
+      worker.on('message', onMessage)
+      worker.once('error', reject)
+    })
+    process.once('exit', () => rmSync(socketPath, { force: true }))
+    const t = new FetcherThread(worker, port1, socketPath)
+    worker.unref()
+    port1.unref()
+    return t
+  }
+
+  /** Serve a file; resolves once page 1 (and the open window) is in the file. */
+  async open(spec: OpenFile, onHydrated: (error: WireError | undefined) => void): Promise<{ write: number; read: number }> {
+    const m = await this.#request(spec.id, () => this.#worker.postMessage(spec))
+    if (m.type === 'open-failed') throw Object.assign(new Error(m.error.message), { wire: m.error })
+    if (m.type !== 'opened') throw new Error(`unexpected answer ${m.type}`)
+    this.#onHydrated.set(spec.id, onHydrated)
+    return m.storedFormat
+  }
+
+  /** Stop serving a file: its in-flight fetches are aborted, nothing more is written into it. */
+  async close(id: number): Promise<void> {
+    this.#onHydrated.delete(id)
+    this.#failures.splice(0, this.#failures.length, ...this.#failures.filter((f) => f.id !== id))
+    if (this.#dead) return
+    await this.#request(id, () => this.#worker.postMessage({ type: 'close', id }))
+  }
+
+  /** Keep the process alive while a file is served or a request is pending, not otherwise. */
+  #updateRef(): void {
+    if (this.#files > 0 || this.#waiting.size > 0) this.#worker.ref()
+    else this.#worker.unref()
+  }
+
+  /** The newest fetch failure of file `id` whose range holds `page`, if the thread reported one (taken). */
+  takeFailure(id: number, page: number | null): FetchFailed | null {
+    for (let m = receiveMessageOnPort(this.#errors); m; m = receiveMessageOnPort(this.#errors)) this.#failures.push(m.message as FetchFailed)
+    for (let i = this.#failures.length - 1; i >= 0; i--) {
+      const f = this.#failures[i]!
+      if (f.id === id && (page === null || (page >= f.first && page < f.first + Math.max(1, f.count)))) {
+        this.#failures.splice(i, 1)
+        return f
+      }
+    }
+    return null
+  }
+
+  #request(id: number, post: () => void): Promise<FromFetcher> {
+    if (this.#dead) return Promise.reject(this.#dead)
+    return new Promise((resolve, reject) => {
+      this.#waiting.set(id, { resolve, reject })
+      this.#updateRef()
+      post()
+    })
+  }
+}
+
+let current: Promise<FetcherThread> | null | FetcherThread = null
+
+/** The process's fetcher thread, started on first use. */
+export async function fetcherThread(extensionPath: string, entryPoint: string): Promise<FetcherThread> {
+  if (!current) {
+    const p = FetcherThread.start(extensionPath, entryPoint)
+    current = p
+    p.then(
+      (t) => {
+        if (current === p) current = t
+      },
+      () => {
+        if (current === p) current = null
+      },
+    )
+  }
+  return current
+}

@@ -1,0 +1,16 @@
+import { existsSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+
+/** The entry point SQLite calls when the extension is loaded. */
+export const ENTRY_POINT = 'sqlite3_strata_init'
+
+/**
+ * The built extension's path, or null when the install-time build did not produce it. The
+ * environment variable STRATA_VFS_EXTENSION overrides it ('' or 'off': none).
+ */
+export function extensionPath() {
+  const override = process.env.STRATA_VFS_EXTENSION
+  if (override !== undefined) return override === '' || override === 'off' ? null : override
+  const path = fileURLToPath(new URL('./build/Release/strata_vfs.node', import.meta.url))
+  return existsSync(path) ? path : null
+}
