@@ -124,8 +124,10 @@ export class S3Store implements ObjectStore {
   readonly #client: S3Client
   readonly #limit: LimitFunction
   readonly #settings: ResolvedS3Settings
+  readonly #config: S3StoreConfig
 
   constructor(config: S3StoreConfig) {
+    this.#config = { ...config }
     const prefix = (config.prefix ?? '').replace(/\/+$/, '')
     const location = parseS3Url(formatS3Url({ bucket: config.bucket, prefix }))
     this.#bucket = location.bucket
@@ -175,6 +177,20 @@ export class S3Store implements ObjectStore {
   static fromUrl(url: string, options: S3StoreOptions = {}): S3Store {
     const { bucket, prefix } = parseS3Url(url)
     return new S3Store({ ...options, bucket, prefix })
+  }
+
+  /**
+   * How another thread opens an equivalent store: `(await import(module))[export](...args)`.
+   * The lazy-branch fetcher of `@strata/sqlite` runs in a worker thread and opens its own
+   * instance this way. Null when the configuration cannot cross threads (a credential provider
+   * function: the other thread would need the same function).
+   */
+  threadRecipe(): { module: string; export: string; args: unknown[] } | null {
+    if (typeof this.#config.credentials === 'function') return null
+    const here = import.meta.url
+    // From sources (tests) this module is TypeScript, which a plain worker cannot import.
+    const module = here.includes('/src/') && here.endsWith('.ts') ? here.replace('/src/', '/dist/').replace(/\.ts$/, '.js') : here
+    return { module, export: 'openS3StoreInThread', args: [this.#config] }
   }
 
   /** The settings in effect (bucket, prefix, endpoint, addressing style, concurrency, retry policy). */
@@ -508,4 +524,9 @@ function describeSdkError(err: unknown): unknown {
     err.message = `${err.message || name || 'error'} (HTTP ${status}${name && name !== err.message ? ` ${name}` : ''})`
   }
   return err
+}
+
+/** Open an `S3Store` from a configuration another thread handed over (see `S3Store.threadRecipe`). */
+export function openS3StoreInThread(config: S3StoreConfig): S3Store {
+  return new S3Store(config)
 }

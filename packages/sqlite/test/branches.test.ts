@@ -16,7 +16,7 @@ async function seeded(): Promise<TestRepo> {
 
 const countOf = (live: LiveBranch, sql: string): number => (live.db.prepare(sql).get() as { n: number }).n
 
-for (const mode of ['file', 'memory'] as const) {
+for (const mode of ['file', 'memory', 'lazy'] as const) {
   describe(`branches of a live handle (${mode} mode)`, () => {
     it('keeps two branches diverging from one parent apart across commits and switches', async () => {
       const t = await seeded()
@@ -215,7 +215,7 @@ describe('live handle state', () => {
   it('refuses to commit while a query is still being iterated', async () => {
     const t = await seeded()
     try {
-      for (const mode of ['file', 'memory'] as const) {
+      for (const mode of ['file', 'memory', 'lazy'] as const) {
         const live = await openBranch(t.repo, 'main', { mode, cacheDir: t.cacheDir })
         live.db.exec(`INSERT INTO kv VALUES ('iter-${mode}', 'x')`)
         const rows = live.db.prepare('SELECT * FROM orders').iterate()

@@ -7,7 +7,7 @@ import { integrityCheck, openBranch } from '../src/index.js'
 import { contentSummary } from './content.js'
 import { applyChanges, buildDatabase, exportBytes, makeRepo, readBranchInChild, rowCount } from './helpers.js'
 
-for (const mode of ['file', 'memory'] as const) {
+for (const mode of ['file', 'memory', 'lazy'] as const) {
   describe(`a live branch in ${mode} mode`, () => {
     it('commits inserts, updates, deletes and DDL that a fresh process reads back identically, leaving the parent untouched', async () => {
       const t = await makeRepo()
@@ -27,10 +27,11 @@ for (const mode of ['file', 'memory'] as const) {
         await t.repo.createBranch('feature')
 
         const live = await openBranch(t.repo, 'feature', { mode, cacheDir: t.cacheDir })
+        expect(live.mode).toBe(mode)
         const base = live.head
         expect(live.current).toBe('feature')
         expect(live.branches.current).toBe('feature')
-        if (mode === 'file') expect(live.path && existsSync(live.path)).toBe(true)
+        if (mode !== 'memory') expect(live.path && existsSync(live.path)).toBe(true)
         else expect(live.path).toBeNull()
         expect(await live.hasUncommittedChanges()).toBe(false)
 
@@ -45,9 +46,9 @@ for (const mode of ['file', 'memory'] as const) {
         expect(c.previous).toBe(base)
         expect(live.head).toBe(c.snapshot)
         expect(c.pagesChanged).toBeGreaterThan(0)
-        // File mode reads the changed pages from the WAL; memory mode hashes every page.
-        if (mode === 'file') expect(c).toMatchObject({ via: 'wal' })
-        if (mode === 'file') expect(c.pagesScanned).toBeLessThan(c.pageCount)
+        // File and lazy mode read the changed pages from the WAL; memory mode hashes every page.
+        if (mode !== 'memory') expect(c).toMatchObject({ via: 'wal' })
+        if (mode !== 'memory') expect(c.pagesScanned).toBeLessThan(c.pageCount)
         else expect(c).toMatchObject({ via: 'full-scan', pagesScanned: c.pageCount })
         // A delta, not a copy: the base holds most pages.
         expect(c.ownPages).toBeLessThan(c.pageCount)
@@ -79,7 +80,7 @@ for (const mode of ['file', 'memory'] as const) {
         await t.repo.export('feature', exported)
         expect(integrityCheck(exported)).toEqual({ ok: true, messages: ['ok'] })
         // The child removed its working file too.
-        if (mode === 'file') expect(await readdir(join(t.cacheDir, t.repo.storeId))).toEqual([])
+        if (mode !== 'memory') expect(await readdir(join(t.cacheDir, t.repo.storeId))).toEqual([])
         else expect(existsSync(t.cacheDir)).toBe(false)
       } finally {
         await t.cleanup()

@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander'
-import type { LiveCommitResult, LiveDatabase } from '@strata/sqlite'
+import type { LiveBranch, LiveCommitResult, LiveDatabase } from '@strata/sqlite'
 import { InvalidArgumentError, isStrataError } from '@strata/core'
 import { CliError } from '../cli-error.js'
 import { examples, nonNegativeInt, type App } from '../app.js'
@@ -20,6 +20,22 @@ interface SqlOptions {
   message?: string
   author?: string
   cacheDir?: string
+  hydrate?: boolean
+}
+
+/** What reading the branch cost: in lazy mode, the pages fetched on demand; after --hydrate, the whole copy. */
+interface ReadCost {
+  mode: 'lazy' | 'file'
+  pageCount: number | null
+  pagesFetched: number | null
+  storeBytes: number | null
+  storeRequests: number | null
+}
+
+function readCost(live: LiveBranch): ReadCost {
+  const s = live.lazyStats()
+  if (!s) return { mode: 'file', pageCount: null, pagesFetched: null, storeBytes: null, storeRequests: null }
+  return { mode: 'lazy', pageCount: s.pageCount, pagesFetched: s.pagesFetched, storeBytes: s.storeBytes, storeRequests: s.storeRequests }
 }
 
 /** How a run of the script ended. */
@@ -50,6 +66,7 @@ export function registerSql(parent: Command, app: App): void {
     .option('-m, --message <msg>', 'commit message (default: the SQL)')
     .option('--author <name>', 'author recorded in the history (default $USER)')
     .option('--cache-dir <dir>', `where the branch's local database file lives (default $${CACHE_DIR_ENV}, else $XDG_CACHE_HOME/strata or <tmp>/strata)`)
+    .option('--hydrate', 'copy the whole branch into the local file first, instead of fetching only the pages the SQL reads')
     .action(async (branch: string, sqlArg: string | undefined, opts: SqlOptions, self: Command) => {
       const ctx = app.context(self)
       if (ctx.json && self.getOptionValueSource('format') === 'cli') {
@@ -65,7 +82,8 @@ export function registerSql(parent: Command, app: App): void {
       const cacheDir = opts.cacheDir ?? ctx.io.env[CACHE_DIR_ENV]
       const message = opts.message ?? `sql: ${oneLine(sql, 200)}`
       for (let attempt = 1; ; attempt++) {
-        const live = await openBranch(repo, branch, { mode: 'file', ...(cacheDir ? { cacheDir } : {}) })
+        const live = await openBranch(repo, branch, { mode: opts.hydrate ? 'file' : 'lazy', ...(cacheDir ? { cacheDir } : {}), onWarning: (m) => ctx.log(m) })
+        let reads: ReadCost | null = null
         let output: ResultOutput | null = null
         let outcome: ScriptOutcome
         let committed: LiveCommitResult
@@ -86,6 +104,7 @@ export function registerSql(parent: Command, app: App): void {
               data: { statement: null, sql: null, sqliteCode: null },
             })
           }
+          reads = readCost(live)
           committed = await live.commit({ message, ...(opts.author !== undefined ? { author: opts.author } : {}) })
         } catch (e) {
           if (isStrataError(e, 'STRATA_CONFLICT') && attempt <= opts.retry) {
@@ -108,6 +127,7 @@ export function registerSql(parent: Command, app: App): void {
         const tries = attempt > 1 ? ` after ${attempt} attempts` : ''
         if (committed.changed) ctx.log(`${rows}; committed ${shortId(committed.snapshot)} on ${branch}${tries} (${committed.pagesChanged} page${committed.pagesChanged === 1 ? '' : 's'} changed)`)
         else ctx.log(`${rows}; no page changed, nothing committed (${branch} stays at ${shortId(committed.snapshot)})`)
+        if (reads?.mode === 'lazy') ctx.log(`read ${reads.pagesFetched} of ${reads.pageCount} pages (${reads.storeBytes} bytes) from the store`)
         writer.finish({
           statements: statements.length,
           changes: outcome.changes,
@@ -116,6 +136,7 @@ export function registerSql(parent: Command, app: App): void {
           previous: committed.previous,
           pagesChanged: committed.pagesChanged,
           attempts: attempt,
+          reads,
         })
         await output.publish()
         return

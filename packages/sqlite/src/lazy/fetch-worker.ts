@@ -148,8 +148,9 @@ async function serve(id: number, first: number, count: number): Promise<void> {
   const file = files.get(id)
   if (!file) throw new Error(`file ${id} is not served (closed?)`)
   const { spec } = file
-  // Sequential misses double the window (a scan); any other miss starts small again.
-  file.window = first === file.nextExpected ? Math.min(file.window * 2, spec.maxWindow) : spec.minWindow
+  // A miss just past the previous window (a scan) doubles the window; any other starts small again.
+  const sequential = first >= file.nextExpected && first < file.nextExpected + file.window
+  file.window = sequential ? Math.min(file.window * 2, spec.maxWindow) : spec.minWindow
   const span = Math.max(count, file.window)
   const pages = stillMissing(id, first, span)
   if (pages.length === 0) return

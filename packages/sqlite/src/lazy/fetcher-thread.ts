@@ -56,7 +56,9 @@ export class FetcherThread {
     const socketPath = join(tmpdir(), `strata-vfs-${process.pid}-${randomBytes(4).toString('hex')}.sock`)
     const { port1, port2 } = new MessageChannel()
     const init: FetcherInit = { socketPath, extensionPath, entryPoint, errors: port2 }
-    const worker = new Worker(new URL(distUrl('./fetch-worker.js')), { workerData: init, transferList: [port2] })
+    // No inherited flags: the worker is compiled JavaScript and must resolve packages to their
+    // compiled form too, even when this process runs from sources (`--conditions=source`).
+    const worker = new Worker(new URL(distUrl('./fetch-worker.js')), { workerData: init, transferList: [port2], execArgv: [] })
     await new Promise<void>((resolve, reject) => {
       const onMessage = (m: { type: string }): void => {
         if (m.type !== 'ready') return

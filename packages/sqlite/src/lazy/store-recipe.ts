@@ -9,8 +9,8 @@ export type { StoreRecipe } from './protocol.js'
  * every store a branch reads from. `S3Store` implements this; so may any custom store.
  */
 export interface ThreadPortableStore extends ObjectStore {
-  /** How another thread opens an equivalent instance of this store. */
-  threadRecipe(): StoreRecipe
+  /** How another thread opens an equivalent instance of this store, or null if it cannot. */
+  threadRecipe(): StoreRecipe | null
 }
 
 /**
