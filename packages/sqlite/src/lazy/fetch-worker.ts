@@ -47,7 +47,7 @@ function send(m: FromFetcher): void {
 }
 
 function openStore(r: StoreRecipe): Promise<ObjectStore> {
-  const key = JSON.stringify(r)
+  const key = r.key ?? JSON.stringify(r)
   let p = stores.get(key)
   if (!p) {
     p = (async () => {

@@ -14,6 +14,12 @@ export interface StoreRecipe {
   export: string
   /** Structured-clonable arguments. */
   args: unknown[]
+  /**
+   * Two recipes with the same key open the same store instance in the thread. Default: the
+   * recipe's JSON (so give one when the arguments hold something JSON does not show, such as
+   * a `SharedArrayBuffer`).
+   */
+  key?: string
 }
 
 /** One level of a resolved chain, as the fetcher needs it. */
