@@ -4,7 +4,7 @@ import { defaultCacheRoot, workingDirectory } from './cache-dir.js'
 import type { CapturedChanges, ChangeTracker, ChangeTrackerFactory } from './change-tracker.js'
 import { InvalidStateError, UncommittedChangesError } from './errors/index.js'
 import { FileWorkingDatabase, hydrateFile, openWal } from './file-working-database.js'
-import { lazyPlan, openLazyFile, type LazyOptions, type LazyStats } from './lazy/lazy-file.js'
+import { lazyPlan, openLazyFile, prewarmLazy, type LazyOptions, type LazyStats } from './lazy/lazy-file.js'
 import { translateErrors } from './lazy/translate-errors.js'
 import { LiveBranches, type OverwriteOptions, type SwitchOptions, type SwitchResult } from './live-branches.js'
 import type { LiveCommitOptions, LiveCommitResult } from './live-commit.js'
@@ -122,6 +122,8 @@ export class LiveBranch {
     const root = opts.cacheDir ?? defaultCacheRoot()
     const dir = workingDirectory(root, repo.storeId)
     const data = await repositoryWithCache(repo, opts.segmentCache, root)
+    // The fetcher thread starts while the branch is resolved (a cold start is most of an open).
+    if (mode === 'lazy') prewarmLazy()
     const handle = new LiveBranch(data, mode, dir, opts.changeTracker ?? walTracker, opts.lazy ?? {}, opts.onWarning ?? warnOnce)
     await handle.#install(await handle.#hydrate(branch, opts))
     return handle

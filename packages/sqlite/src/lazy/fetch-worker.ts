@@ -37,7 +37,12 @@ interface ServedFile {
   /** Where the last demand fetch ended, and the window it used (read-ahead doubles on sequential misses). */
   nextExpected: number
   window: number
+  /** Fetches under way (demand and read-ahead), by the page range they cover. */
+  inflight: Set<{ from: number; to: number; done: Promise<void> }>
 }
+
+/** Windows a sequential reader keeps fetched ahead of itself. */
+const AHEAD_WINDOWS = 3
 
 const files = new Map<number, ServedFile>()
 const stores = new Map<string, Promise<ObjectStore>>()
@@ -62,21 +67,32 @@ function openStore(r: StoreRecipe): Promise<ObjectStore> {
   return p
 }
 
+/** Resolved tables received, by snapshot (immutable); the last few are kept. */
+const tables = new Map<string, NonNullable<OpenFile['table']>>()
+const MAX_TABLES = 4
+
+class NeedTable extends Error {}
+
 async function openFile(spec: OpenFile): Promise<void> {
+  let wire = spec.table ?? tables.get(spec.snapshot)
+  if (!wire) throw new NeedTable(`no table of snapshot ${spec.snapshot}`)
+  tables.delete(spec.snapshot)
+  tables.set(spec.snapshot, wire)
+  while (tables.size > MAX_TABLES) tables.delete(tables.keys().next().value!)
   const handles = await Promise.all(spec.stores.map(openStore))
   const table = {
     snapshot: spec.snapshot,
     pageSize: spec.pageSize,
     pageCount: spec.pageCount,
-    levels: spec.levels.map((l) => ({
+    levels: wire.levels.map((l) => ({
       id: l.id,
       store: { store: handles[l.store]!, id: String(l.store) },
       manifest: { pages: l.pages, segments: l.segments.map((id) => ({ id })) },
     })),
-    level: spec.level,
-    entry: spec.entry,
+    level: wire.level,
+    entry: wire.entry,
   } as unknown as ResolvedTable
-  const file: ServedFile = { spec, table, closing: new AbortController(), nextExpected: 0, window: spec.minWindow }
+  const file: ServedFile = { spec, table, closing: new AbortController(), nextExpected: 0, window: spec.minWindow, inflight: new Set() }
   files.set(spec.id, file)
   // Page 1 (and what follows it: the schema, the first roots) before SQLite asks.
   let stored: { write: number; read: number } | null = null
@@ -143,19 +159,43 @@ function writePages(id: number, pages: readonly number[], body: Uint8Array, stor
   fill.get(id, list, Buffer.from(body.buffer, body.byteOffset, body.byteLength), storeBytes, requests)
 }
 
-/** Serve one request: the wanted pages and a read-ahead window after them. */
+/** Run `fetch` of pages `from`…`to` of `file`, known to later requests while it runs. */
+function track(file: ServedFile, from: number, to: number, fetch: Promise<void>): Promise<void> {
+  const entry = { from, to, done: fetch }
+  file.inflight.add(entry)
+  return fetch.finally(() => file.inflight.delete(entry))
+}
+
+/**
+ * Serve one request: the wanted pages and a read-ahead window after them. A miss just past the
+ * previous window (a scan) doubles the window and keeps a few windows fetched ahead; any other
+ * miss starts small again.
+ */
 async function serve(id: number, first: number, count: number): Promise<void> {
   const file = files.get(id)
   if (!file) throw new Error(`file ${id} is not served (closed?)`)
   const { spec } = file
-  // A miss just past the previous window (a scan) doubles the window; any other starts small again.
-  const sequential = first >= file.nextExpected && first < file.nextExpected + file.window
+  // Pages a read-ahead is already fetching: wait for it rather than fetch them twice. If it
+  // failed, they are still missing and are fetched (and their error reported) below.
+  for (const f of [...file.inflight]) if (f.from < first + count && f.to >= first) await f.done.catch(() => {})
+  const sequential = first >= file.nextExpected && first < file.nextExpected + file.window * (AHEAD_WINDOWS + 1)
   file.window = sequential ? Math.min(file.window * 2, spec.maxWindow) : spec.minWindow
   const span = Math.max(count, file.window)
   const pages = stillMissing(id, first, span)
-  if (pages.length === 0) return
-  await fetchInto(file, pages)
+  if (pages.length > 0) await track(file, first, first + span - 1, fetchInto(file, pages))
   file.nextExpected = first + span
+  if (sequential) readAhead(file, first + span)
+}
+
+/** Fetch the next few windows from `from` on, unless present or under way. Errors are left to demand reads. */
+function readAhead(file: ServedFile, from: number): void {
+  const { spec } = file
+  for (let k = 0, a = from; k < AHEAD_WINDOWS && a <= spec.pageCount; k++, a += file.window) {
+    const to = a + file.window - 1
+    if ([...file.inflight].some((f) => f.from <= a && f.to >= to)) continue
+    const pages = stillMissing(spec.id, a, file.window)
+    if (pages.length > 0) track(file, a, to, fetchInto(file, pages)).catch(() => {})
+  }
 }
 
 async function hydrate(file: ServedFile): Promise<void> {
@@ -215,7 +255,7 @@ server.listen(init.socketPath, () => {
       openFile(m).catch((e: unknown) => {
         files.get(m.id)?.closing.abort()
         files.delete(m.id)
-        send({ type: 'open-failed', id: m.id, error: toWire(e) })
+        send({ type: 'open-failed', id: m.id, error: toWire(e), ...(e instanceof NeedTable ? { needTable: true } : {}) })
       })
     } else if (m.type === 'close') {
       files.get(m.id)?.closing.abort()

@@ -18,6 +18,8 @@ export class FetcherThread {
   readonly #failures: FetchFailed[] = []
   readonly #onHydrated = new Map<number, (error: WireError | undefined) => void>()
   readonly socketPath: string
+  /** Snapshots whose tables the thread was sent (it may have dropped some since). */
+  readonly #sent = new Set<string>()
   #files = 0
   #dead: Error | null = null
 
@@ -76,10 +78,16 @@ export class FetcherThread {
     return t
   }
 
-  /** Serve a file; resolves once page 1 (and the open window) is in the file. */
+  /**
+   * Serve a file; resolves once page 1 (and the open window) is in the file. The table is sent
+   * only when the thread does not hold that snapshot's already.
+   */
   async open(spec: OpenFile, onHydrated: (error: WireError | undefined) => void): Promise<{ write: number; read: number }> {
-    const m = await this.#request(spec.id, () => this.#worker.postMessage(spec))
+    const full = spec.table
+    let m = await this.#request(spec.id, () => this.#worker.postMessage({ ...spec, table: this.#sent.has(spec.snapshot) ? null : full }))
+    if (m.type === 'open-failed' && m.needTable) m = await this.#request(spec.id, () => this.#worker.postMessage(spec))
     if (m.type === 'open-failed') throw Object.assign(new Error(m.error.message), { wire: m.error })
+    this.#sent.add(spec.snapshot)
     if (m.type !== 'opened') throw new Error(`unexpected answer ${m.type}`)
     this.#onHydrated.set(spec.id, onHydrated)
     return m.storedFormat

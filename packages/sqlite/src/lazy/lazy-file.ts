@@ -162,6 +162,13 @@ export function lazyPlan(table: ResolvedTable, opts: LazyOptions): { recipes: St
   return { recipes, storeOf }
 }
 
+/** Load the VFS and start the fetcher thread now, if they are available (errors surface at open). */
+export function prewarmLazy(): void {
+  const control = vfsControl()
+  if ('unavailable' in control) return
+  fetcherThread(control.path, ENTRY_POINT).catch(() => {})
+}
+
 /** How long the VFS waits beyond the fetcher's own deadline before giving up on it. */
 const VFS_GRACE_MS = 2000
 
@@ -203,14 +210,16 @@ export async function openLazyFile(
       snapshot: table.snapshot,
       pageSize: table.pageSize,
       pageCount: table.pageCount,
-      levels: table.levels.map((l, i): WireLevel => ({
-        id: l.id,
-        store: plan.storeOf[i]!,
-        segments: l.manifest.segments.map((s) => s.id),
-        pages: { pageNos: l.manifest.pages.pageNos, segments: l.manifest.pages.segments, slots: l.manifest.pages.slots, hashes: l.manifest.pages.hashes },
-      })),
-      level: table.level,
-      entry: table.entry,
+      table: {
+        levels: table.levels.map((l, i): WireLevel => ({
+          id: l.id,
+          store: plan.storeOf[i]!,
+          segments: l.manifest.segments.map((s) => s.id),
+          pages: { pageNos: l.manifest.pages.pageNos, segments: l.manifest.pages.segments, slots: l.manifest.pages.slots, hashes: l.manifest.pages.hashes },
+        })),
+        level: table.level,
+        entry: table.entry,
+      },
       stores: plan.recipes,
       localFormat: { write: 2, read: 2 },
       openPages: Math.max(1, opts.openPages ?? 16),

@@ -39,9 +39,11 @@ export interface OpenFile {
   snapshot: string
   pageSize: number
   pageCount: number
-  levels: WireLevel[]
-  level: Uint16Array
-  entry: Uint32Array
+  /**
+   * The resolved table, or null when the thread has it already (it keeps the last few, by
+   * snapshot: they are immutable). If it has not, it answers `open-failed` with `needTable`.
+   */
+  table: { levels: WireLevel[]; level: Uint16Array; entry: Uint32Array } | null
   stores: StoreRecipe[]
   /** Header bytes 18/19 the local page 1 gets (WAL), or null to keep the stored ones. */
   localFormat: { write: number; read: number } | null
@@ -90,6 +92,8 @@ export interface OpenFailed {
   type: 'open-failed'
   id: number
   error: WireError
+  /** The thread does not hold the table: send it. */
+  needTable?: boolean
 }
 
 /** Fetcher → main (on the error port): the fetch of pages `first`… of file `id` failed. */

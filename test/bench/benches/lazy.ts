@@ -1,0 +1,193 @@
+import { execFile } from 'node:child_process'
+import { copyFileSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import Database from 'better-sqlite3'
+import { LocalStore, Repository } from '@strata/core'
+import { openBranch, type LazyStats, type LiveBranch } from '@strata/sqlite'
+import type { BenchContext } from '../lib/context.js'
+import { buildItemsDatabase, itemRows, MiB } from '../lib/data.js'
+import { LatencyStore } from '../lib/latency-store.js'
+import { bytes, median, ms, row, sideBySide, timeMs, type BenchRow } from '../lib/measure.js'
+
+const root = fileURLToPath(new URL('../../..', import.meta.url))
+const CLI = join(root, 'packages', 'cli', 'bin', 'strata.js')
+const CHILD = fileURLToPath(new URL('../lazy-child.ts', import.meta.url))
+const LATENCY = new URL('../lib/latency-thread-store.mjs', import.meta.url).href
+
+/**
+ * Lazy branches (the `@strata/vfs` extension): what a query costs when only the pages it reads
+ * are fetched, against database size, store latency, a full copy, and plain better-sqlite3.
+ */
+export async function benchLazy(ctx: BenchContext): Promise<BenchRow[]> {
+  const rows: BenchRow[] = []
+  const cacheDir = join(ctx.work, 'cache')
+  const stores: Record<string, { dir: string; repo: Repository; rows: number }> = {}
+  const gib = join(ctx.work, 'gib.sqlite')
+  ctx.log('lazy: building a 1 GiB database and importing it (with the 16 MiB and 256 MiB ones)')
+  buildItemsDatabase(gib, 1024)
+  for (const [name, path] of [['gib', gib], ['16', ctx.db16], ['256', ctx.db256]] as const) {
+    const dir = join(ctx.work, `store-${name}`)
+    const repo = await Repository.init(new LocalStore(dir))
+    await repo.importDatabase(path)
+    stores[name] = { dir, repo, rows: itemRows(path) }
+  }
+  rmSync(gib, { force: true })
+
+  // 1. open + one indexed point query, 1 GiB vs 16 MiB, local store.
+  const point = async (name: string, recipe?: boolean, delayMs = 0): Promise<{ ms: number; stats: LazyStats; dependent: number }> => {
+    const s = stores[name]!
+    const label = `item ${1 + Math.floor(Math.random() * s.rows)}`
+    let stats: LazyStats | null = null
+    let dependent = 0
+    const repo = delayMs > 0 ? await Repository.open(new LatencyStore(new LocalStore(s.dir), delayMs)) : s.repo
+    const t = await timeMs(async () => {
+      const live = await openBranch(repo, 'main', {
+        mode: 'lazy',
+        cacheDir,
+        ...(recipe ? { lazy: { storeRecipe: () => ({ module: LATENCY, export: 'openLatencyStore', args: [s.dir, delayMs] }) } } : {}),
+      })
+      const opened = live.lazyStats()!
+      const r = live.db.prepare('SELECT id FROM items WHERE label = ?').get(label)
+      if (!r) throw new Error(`no row ${label}`)
+      stats = live.lazyStats()
+      dependent = stats!.misses - opened.misses
+      await live.close()
+    })
+    return { ms: t, stats: stats!, dependent }
+  }
+  const big: number[] = []
+  const small: number[] = []
+  let bigPages = 0
+  let smallPages = 0
+  for (let i = 0; i < 7; i++) {
+    const a = await point('gib')
+    const b = await point('16')
+    big.push(a.ms)
+    small.push(b.ms)
+    bigPages = Math.max(bigPages, a.stats.pagesFetched)
+    smallPages = Math.max(smallPages, b.stats.pagesFetched)
+  }
+  const ratio = median(big) / median(small)
+  rows.push(
+    row({
+      bench: 'lazy point query',
+      what: 'open + one indexed point query + close, 1 GiB vs 16 MiB branch, local store (lazy)',
+      measured: `1 GiB: ${ms(median(big))} (≤ ${bigPages} pages fetched) vs 16 MiB: ${ms(median(small))} (≤ ${smallPages} pages)`,
+      figure: bigPages <= 64 ? ratio : Infinity,
+      unit: '×',
+      target: { op: '<=', value: 1.5 },
+      detail: { gibMs: big, mib16Ms: small, gibPagesFetched: bigPages, mib16PagesFetched: smallPages },
+    }),
+  )
+
+  // 2. The same with 20 ms of latency on every store request (main thread and fetcher alike).
+  const slow: { ms: number; dependent: number; requests: number }[] = []
+  for (let i = 0; i < 3; i++) {
+    const r = await point('gib', true, 20)
+    slow.push({ ms: r.ms, dependent: r.dependent, requests: r.stats.storeRequests })
+  }
+  const slowMs = median(slow.map((s) => s.ms))
+  const dependent = Math.max(...slow.map((s) => s.dependent))
+  rows.push(
+    row({
+      bench: 'lazy point query, 20 ms store',
+      what: 'open + one indexed point query on the 1 GiB branch, 20 ms per store request',
+      measured: `${ms(slowMs)} total; the query waited on ${dependent} dependent round trip${dependent === 1 ? '' : 's'} (target ≤ 4); ${Math.max(...slow.map((s) => s.requests))} segment reads`,
+      figure: slowMs,
+      unit: 'ms',
+      target: { op: '<=', value: 400 },
+      detail: { runs: slow, dependentRoundTrips: dependent, dependentTarget: 4, dependentPass: dependent <= 4 },
+    }),
+  )
+
+  // 3. Full-table scan, lazy vs hydrated (open + scan + close), local store, 256 MiB.
+  const scan = (mode: 'lazy' | 'file') => async () => {
+    const live = await openBranch(stores['256']!.repo, 'main', { mode, cacheDir })
+    live.db.prepare('SELECT count(*), sum(length(payload)) FROM items').get()
+    await live.close()
+  }
+  const sc = await sideBySide(3, scan('lazy'), scan('file'))
+  rows.push(
+    row({
+      bench: 'lazy full scan',
+      what: 'open + full-table scan + close of the 256 MiB branch: lazy vs hydrated (file mode)',
+      measured: `lazy ${ms(median(sc.a))} vs hydrated ${ms(median(sc.b))}`,
+      figure: median(sc.a) / median(sc.b),
+      unit: '×',
+      target: { op: '<=', value: 1.5 },
+      detail: { lazyMs: sc.a, hydratedMs: sc.b },
+    }),
+  )
+
+  // 4. strata sql point query on the 256 MiB branch: lazy (default) vs --hydrate, built CLI.
+  const cli = (hydrate: boolean) => async () => {
+    const id = 1 + Math.floor(Math.random() * stores['256']!.rows)
+    const args = [CLI, 'sql', 'main', `SELECT id, label FROM items WHERE id = ${id}`, '--json', ...(hydrate ? ['--hydrate'] : [])]
+    await promisify(execFile)(process.execPath, args, { env: { ...process.env, STRATA_STORE: stores['256']!.dir, STRATA_CACHE_DIR: cacheDir }, maxBuffer: 1 << 20 })
+  }
+  const c = await sideBySide(3, cli(true), cli(false))
+  rows.push(
+    row({
+      bench: 'strata sql point query',
+      what: '`strata sql main "SELECT … WHERE id = ?"` on the 256 MiB branch: --hydrate vs lazy (default), built CLI',
+      measured: `hydrated ${ms(median(c.a))} vs lazy ${ms(median(c.b))}`,
+      figure: median(c.a) / median(c.b),
+      unit: '×',
+      target: { op: '>=', value: 8 },
+      detail: { hydratedMs: c.a, lazyMs: c.b },
+    }),
+  )
+
+  // 5. Present pages: a lazy handle vs plain better-sqlite3, SELECT loop over a 1 MiB table.
+  const plainPath = join(ctx.work, 'plain.sqlite')
+  copyFileSync(ctx.db1, plainPath)
+  const plain = new Database(plainPath)
+  plain.pragma('journal_mode = WAL')
+  const s1 = join(ctx.work, 'store-1')
+  const repo1 = await Repository.init(new LocalStore(s1))
+  await repo1.importDatabase(ctx.db1)
+  const lazy: LiveBranch = await openBranch(repo1, 'main', { mode: 'lazy', cacheDir })
+  const loop = (db: Database.Database) => () => {
+    const q = db.prepare('SELECT count(*), sum(length(payload)), max(label) FROM items')
+    for (let i = 0; i < 200; i++) q.get()
+  }
+  loop(lazy.db)()
+  loop(plain)()
+  const p = await sideBySide(7, loop(lazy.db), loop(plain))
+  const present = lazy.lazyStats()!
+  await lazy.close()
+  plain.close()
+  rows.push(
+    row({
+      bench: 'lazy present pages',
+      what: '200 × SELECT over a 1 MiB table, every page present: lazy handle vs plain better-sqlite3 (WAL)',
+      measured: `lazy ${ms(median(p.a))} vs plain ${ms(median(p.b))} (${present.present}/${present.pageCount} pages present)`,
+      figure: median(p.a) / median(p.b),
+      unit: '×',
+      target: { op: '<=', value: 1.2 },
+      detail: { lazyMs: p.a, plainMs: p.b },
+    }),
+  )
+
+  // 6. Memory of a lazy handle over the 1 GiB branch, in a child process.
+  const m = await child(stores.gib!.dir, join(ctx.work, 'cache-child'), stores.gib!.rows)
+  rows.push(
+    row({
+      bench: 'lazy memory',
+      what: 'RSS of a lazy handle over the 1 GiB branch after 200 point queries, above the idle process (child process)',
+      measured: `${bytes(m.open - m.idle)} above idle (${bytes(m.idle)} → ${bytes(m.open)}; ${m.pagesFetched} pages fetched)`,
+      figure: (m.open - m.idle) / MiB,
+      unit: 'MiB',
+      target: { op: '<=', value: 64 },
+      detail: m,
+    }),
+  )
+  return rows
+}
+
+async function child(storeDir: string, cacheDir: string, rows: number): Promise<{ idle: number; open: number; pagesFetched: number }> {
+  const { stdout } = await promisify(execFile)(process.execPath, ['--expose-gc', '--conditions=source', '--import', 'tsx', CHILD, storeDir, 'main', cacheDir, String(rows)], { maxBuffer: 1 << 20 })
+  return JSON.parse(stdout.trim().split('\n').pop()!) as { idle: number; open: number; pagesFetched: number }
+}
