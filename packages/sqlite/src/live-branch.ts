@@ -318,7 +318,7 @@ export class LiveBranch {
           translateErrors(db, (e) => lazy.translate(e))
           return db
         })
-        working = new FileWorkingDatabase(db, lazy.path, table.pageSize, storedFormat, lazy)
+        working = new FileWorkingDatabase(db!, lazy.path, table.pageSize, storedFormat, lazy)
       }
     }
     working ??= this.#mode === 'memory' ? await hydrateMemory(this.repo, target, opts) : await hydrateFile(this.repo, target, this.#dir, opts)

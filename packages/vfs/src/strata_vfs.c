@@ -475,21 +475,31 @@ static void fnFill(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   int written = 0;
   pthread_mutex_lock(&o->lock);
   int failed = 0;
-  for (int i = 0; i < n && !failed; i++) {
+  /* Runs of consecutive missing pages whose images are adjacent in `body` take one pwrite. */
+  for (int i = 0; i < n && !failed;) {
     uint32_t p;
     memcpy(&p, (const uint8_t *)pages + 4 * i, 4);
-    if (isPresent(o, p)) continue;
+    if (isPresent(o, p)) { i++; continue; }
+    int j = i + 1;
+    while (j < n) {
+      uint32_t q;
+      memcpy(&q, (const uint8_t *)pages + 4 * j, 4);
+      if (q != p + (uint32_t)(j - i) || isPresent(o, q)) break;
+      j++;
+    }
     const uint8_t *src = body + (size_t)i * o->pageSize;
+    size_t len = (size_t)(j - i) * o->pageSize;
     off_t at = (off_t)(p - 1) * o->pageSize;
     size_t done = 0;
-    while (done < o->pageSize) {
-      ssize_t w = pwrite(o->fillFd, src + done, o->pageSize - done, at + (off_t)done);
+    while (done < len) {
+      ssize_t w = pwrite(o->fillFd, src + done, len - done, at + (off_t)done);
       if (w < 0) { if (errno == EINTR) continue; failed = errno; break; }
       done += (size_t)w;
     }
     if (failed) break;
-    markPresent(o, p);
-    written++;
+    for (int k = i; k < j; k++) markPresent(o, p + (uint32_t)(k - i));
+    written += j - i;
+    i = j;
   }
   o->pagesFilled += (uint64_t)written;
   o->bytesFilled += (uint64_t)written * o->pageSize;

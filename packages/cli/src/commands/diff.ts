@@ -15,11 +15,12 @@ export function registerDiff(parent: Command, app: App): void {
     .description('what differs between two branches, tags or snapshots: pages (instant, from page tables), tables and indexes (--tables), schema and rows (--rows)')
     .argument('<a>', 'branch, tag or snapshot id: the "before" side')
     .argument('<b>', 'branch, tag or snapshot id: the "after" side')
-    .option('--tables', 'also name the table or index owning each differing page, with counts (downloads both sides)')
-    .option('--rows [table]', 'also list schema changes, then added, removed and changed rows per table, or of one table (downloads both sides)')
+    .option('--tables', 'also name the table or index owning each differing page, with counts (reads every b-tree page of both sides)')
+    .option('--rows [table]', 'also list schema changes, then added, removed and changed rows per table, or of one table (reads every b-tree page of both sides)')
     .option('--max-rows <n>', 'rows listed per table and kind with --rows (counts are always exact; 0 lists none)', nonNegativeInt('--max-rows'), 20)
-    .option('--work-dir <dir>', 'where both sides are exported for --tables/--rows, removed afterwards (default: the OS temp directory)')
-    .action(async (a: string, b: string, opts: { tables?: boolean; rows?: string | boolean; maxRows: number; workDir?: string }, self: Command) => {
+    .option('--work-dir <dir>', 'where both sides are put for --tables/--rows, removed afterwards (default: the OS temp directory)')
+    .option('--hydrate', 'copy both sides whole first, instead of fetching pages as SQLite reads them')
+    .action(async (a: string, b: string, opts: { tables?: boolean; rows?: string | boolean; maxRows: number; workDir?: string; hydrate?: boolean }, self: Command) => {
       const ctx = app.context(self)
       const repo = await ctx.repository()
       const level: DiffLevel = opts.rows !== undefined ? 'rows' : opts.tables ? 'tables' : 'pages'
@@ -31,8 +32,9 @@ export function registerDiff(parent: Command, app: App): void {
         ...(typeof opts.rows === 'string' ? { table: opts.rows } : {}),
         ...(opts.workDir !== undefined ? { workDir: opts.workDir } : {}),
         ...(ctx.io.env[CACHE_DIR_ENV] ? { cacheDir: ctx.io.env[CACHE_DIR_ENV] } : {}),
+        mode: opts.hydrate ? 'file' : 'lazy',
       })
-      if (level === 'pages' && !result.identical) ctx.log(`which tables and rows: strata diff ${a} ${b} --tables (or --rows); both download every page of each side`)
+      if (level === 'pages' && !result.identical) ctx.log(`which tables and rows: strata diff ${a} ${b} --tables (or --rows); both read every b-tree page of each side`)
       ctx.emit(jsonOf(result), () => render(result))
     })
   examples(

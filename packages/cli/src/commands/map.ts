@@ -10,16 +10,17 @@ export function registerMap(parent: Command, app: App): void {
     .command('map')
     .description('which snapshot (and store) serves each page range of a branch or snapshot — the way to see a chain; --owners adds the table or index owning each range')
     .argument('<target>', 'branch, tag or snapshot id')
-    .option('--owners', 'name the table or index owning each range (downloads the whole database once for SQLite to read)')
-    .option('--work-dir <dir>', 'where --owners exports the database, removed afterwards (default: the OS temp directory)')
-    .action(async (spec: string, opts: { owners?: boolean; workDir?: string }, self: Command) => {
+    .option('--owners', 'name the table or index owning each range (SQLite reads every b-tree page once, fetched as it reads them)')
+    .option('--work-dir <dir>', 'where --owners puts the database file, removed afterwards (default: the OS temp directory)')
+    .option('--hydrate', 'with --owners: copy the whole database first instead of fetching pages as SQLite reads them')
+    .action(async (spec: string, opts: { owners?: boolean; workDir?: string; hydrate?: boolean }, self: Command) => {
       const ctx = app.context(self)
       const repo = await ctx.repository()
       let map: { target: { snapshot: string; branch: string | null }; pageCount: number; ranges: (PageRange & { owner?: string; ownerType?: string })[] }
       if (opts.owners) {
         const { pageMapWithOwners } = await import('@strata/sqlite')
         const cacheDir = ctx.io.env[CACHE_DIR_ENV]
-        map = await pageMapWithOwners(repo, spec, { ...(opts.workDir !== undefined ? { workDir: opts.workDir } : {}), ...(cacheDir ? { cacheDir } : {}) })
+        map = await pageMapWithOwners(repo, spec, { ...(opts.workDir !== undefined ? { workDir: opts.workDir } : {}), ...(cacheDir ? { cacheDir } : {}), mode: opts.hydrate ? 'file' : 'lazy' })
       } else {
         map = await repo.pageMap(spec)
       }
@@ -39,7 +40,7 @@ export function registerMap(parent: Command, app: App): void {
           ]),
         ),
       ])
-      if (!opts.owners) ctx.log(`which table or index owns each range: strata map ${spec} --owners (downloads the database once)`)
+      if (!opts.owners) ctx.log(`which table or index owns each range: strata map ${spec} --owners (reads every b-tree page once)`)
     })
   examples(cmd, 'strata map experiment', 'strata map experiment --owners', 'strata map 3f2a9c1e --json')
 }

@@ -5,7 +5,7 @@ import { repositoryWithCache, type SegmentCacheOption } from '../segment-cache.j
 import { readPageOwners } from './page-owners.js'
 import { tableRowDiff, type TableRowDiff } from './row-diff.js'
 import { schemaDiff, type SchemaChange } from './schema-diff.js'
-import { SideFiles } from './side-files.js'
+import { SideFiles, type SideMode } from './side-files.js'
 import { isVirtual, schemaObjects, type SchemaObject } from './sql-catalog.js'
 import { attributePages, type TableDiff } from './table-diff.js'
 
@@ -35,6 +35,12 @@ export interface DiffOptions extends OperationOptions {
   segmentCache?: SegmentCacheOption
   /** Root of the segment cache (`<cacheDir>/segments`). Default: as for live branches. */
   cacheDir?: string
+  /**
+   * `file` (default): export both sides whole. `lazy`: serve their pages on demand through the
+   * VFS (see `openBranch`'s lazy mode); SQLite's page-ownership walk (`dbstat`) still reads every
+   * b-tree page, so this saves the copy and the freelist rather than most of the download.
+   */
+  mode?: SideMode
 }
 
 /** One side of a diff. */
@@ -116,13 +122,14 @@ export async function diff(repo: Repository, aSpec: string, bSpec: string, opts:
   if (level === 'pages') return result
   if (identical && (level === 'tables' || opts.table === undefined)) return { ...result, tables: [], ...(level === 'rows' ? { schema: [], rows: [] } : {}) }
 
-  const files = await SideFiles.create(opts.workDir)
+  const files = await SideFiles.create(opts.workDir, opts.mode ?? 'file')
   let db: Database.Database | null = null
   try {
     const exportOpts = opts.signal ? { signal: opts.signal } : {}
     const source = await repositoryWithCache(repo, opts.segmentCache, opts.cacheDir ?? defaultCacheRoot())
     const [fa, fb] = await Promise.all([files.write(source, pd.a, 'a', exportOpts), files.write(source, pd.b, 'b', exportOpts)])
     db = new Database(fa.path, { readonly: true, fileMustExist: true })
+    files.guard(db)
     db.prepare('ATTACH DATABASE ? AS ' + SCHEMA_B).run(fb.path)
     const ownersA = readPageOwners(db, 'main', fa.path)
     const ownersB = readPageOwners(db, SCHEMA_B, fb.path)

@@ -3,7 +3,7 @@ import type { OperationOptions, PageRange, Repository, Target } from '@strata/co
 import { defaultCacheRoot } from '../cache-dir.js'
 import { repositoryWithCache, type SegmentCacheOption } from '../segment-cache.js'
 import { readPageOwners, type OwnerType } from './page-owners.js'
-import { SideFiles } from './side-files.js'
+import { SideFiles, type SideMode } from './side-files.js'
 
 /** A run of pages served by one snapshot and owned by one table, index or structure. */
 export interface OwnedPageRange extends PageRange {
@@ -20,6 +20,8 @@ export interface PageMapOwnersOptions extends OperationOptions {
   segmentCache?: SegmentCacheOption
   /** Root of the segment cache. Default: as for live branches. */
   cacheDir?: string
+  /** `file` (default) exports the database; `lazy` serves its pages on demand (see `DiffOptions.mode`). */
+  mode?: SideMode
 }
 
 /**
@@ -30,12 +32,13 @@ export interface PageMapOwnersOptions extends OperationOptions {
  */
 export async function pageMapWithOwners(repo: Repository, spec: string, opts: PageMapOwnersOptions = {}): Promise<{ target: Target; pageCount: number; ranges: OwnedPageRange[] }> {
   const map = await repo.pageMap(spec)
-  const files = await SideFiles.create(opts.workDir)
+  const files = await SideFiles.create(opts.workDir, opts.mode ?? 'file')
   let db: Database.Database | null = null
   try {
     const source = await repositoryWithCache(repo, opts.segmentCache, opts.cacheDir ?? defaultCacheRoot())
     const side = await files.write(source, map.target, 'map', opts.signal ? { signal: opts.signal } : {})
     db = new Database(side.path, { readonly: true, fileMustExist: true })
+    files.guard(db)
     const owners = readPageOwners(db, 'main', side.path)
     const ranges: OwnedPageRange[] = []
     for (const r of map.ranges) {

@@ -36,13 +36,15 @@ interface ServedFile {
   closing: AbortController
   /** Where the last demand fetch ended, and the window it used (read-ahead doubles on sequential misses). */
   nextExpected: number
+  /** Where the read-ahead windows end (a scan's next miss comes just past them). */
+  aheadUntil: number
   window: number
   /** Fetches under way (demand and read-ahead), by the page range they cover. */
   inflight: Set<{ from: number; to: number; done: Promise<void> }>
 }
 
-/** Windows a sequential reader keeps fetched ahead of itself. */
-const AHEAD_WINDOWS = 3
+/** Windows a sequential reader keeps fetched ahead of itself: one per parallel read but its own. */
+const aheadWindows = (spec: OpenFile): number => Math.max(1, spec.concurrency - 1)
 
 const files = new Map<number, ServedFile>()
 const stores = new Map<string, Promise<ObjectStore>>()
@@ -92,7 +94,7 @@ async function openFile(spec: OpenFile): Promise<void> {
     level: wire.level,
     entry: wire.entry,
   } as unknown as ResolvedTable
-  const file: ServedFile = { spec, table, closing: new AbortController(), nextExpected: 0, window: spec.minWindow, inflight: new Set() }
+  const file: ServedFile = { spec, table, closing: new AbortController(), nextExpected: 0, aheadUntil: 0, window: spec.minWindow, inflight: new Set() }
   files.set(spec.id, file)
   // Page 1 (and what follows it: the schema, the first roots) before SQLite asks.
   let stored: { write: number; read: number } | null = null
@@ -178,7 +180,9 @@ async function serve(id: number, first: number, count: number): Promise<void> {
   // Pages a read-ahead is already fetching: wait for it rather than fetch them twice. If it
   // failed, they are still missing and are fetched (and their error reported) below.
   for (const f of [...file.inflight]) if (f.from < first + count && f.to >= first) await f.done.catch(() => {})
-  const sequential = first >= file.nextExpected && first < file.nextExpected + file.window * (AHEAD_WINDOWS + 1)
+  // Sequential: the miss falls in the window after the previous one (or after its read-ahead).
+  const end = Math.max(file.nextExpected, file.aheadUntil)
+  const sequential = file.nextExpected > 0 && first >= file.nextExpected - file.window && first < end + file.window
   file.window = sequential ? Math.min(file.window * 2, spec.maxWindow) : spec.minWindow
   const span = Math.max(count, file.window)
   const pages = stillMissing(id, first, span)
@@ -190,11 +194,12 @@ async function serve(id: number, first: number, count: number): Promise<void> {
 /** Fetch the next few windows from `from` on, unless present or under way. Errors are left to demand reads. */
 function readAhead(file: ServedFile, from: number): void {
   const { spec } = file
-  for (let k = 0, a = from; k < AHEAD_WINDOWS && a <= spec.pageCount; k++, a += file.window) {
+  for (let k = 0, a = from; k < aheadWindows(spec) && a <= spec.pageCount; k++, a += file.window) {
     const to = a + file.window - 1
     if ([...file.inflight].some((f) => f.from <= a && f.to >= to)) continue
     const pages = stillMissing(spec.id, a, file.window)
     if (pages.length > 0) track(file, a, to, fetchInto(file, pages)).catch(() => {})
+    file.aheadUntil = Math.max(file.aheadUntil, to + 1)
   }
 }
 

@@ -66,6 +66,16 @@ export class LazyFile {
     return { ...s, snapshot: this.table.snapshot, hydrated: this.#hydrated || s.present >= s.owned }
   }
 
+  #failuresSeen = 0
+
+  /** True if a read of this file failed since the last call (which of several files an error is about). */
+  failedSinceLastAsked(): boolean {
+    const n = this.control.stats(this.id)?.failures ?? 0
+    const failed = n > this.#failuresSeen
+    this.#failuresSeen = n
+    return failed
+  }
+
   /** SQLite's writes to the file so far: the WAL tracker's marker of "the main file changed". */
   version(): bigint {
     return BigInt(this.control.stats(this.id)?.sqliteWrites ?? -1)
@@ -174,8 +184,9 @@ const VFS_GRACE_MS = 2000
 
 /**
  * Create the sparse working file of `table` in `dir`, register it with the VFS, have the fetcher
- * serve it (page 1 and the open window are fetched before this returns) and open it with
- * `openDb`. Writes no page but those. On failure nothing is left behind.
+ * serve it (page 1 and the open window are fetched before this returns, page 1 with header bytes
+ * 18/19 set to `localFormat`, default WAL) and open it with `openDb`. Writes no page but those.
+ * On failure nothing is left behind.
  */
 export async function openLazyFile(
   target: Target,
@@ -183,9 +194,9 @@ export async function openLazyFile(
   plan: { recipes: StoreRecipe[]; storeOf: number[] },
   dir: string,
   storeUrl: string,
-  opts: LazyOptions & { concurrency: number; maxRunBytes: number },
-  openDb: (path: string, lazy: LazyFile) => LiveDatabase,
-): Promise<{ db: LiveDatabase; lazy: LazyFile; storedFormat: { write: number; read: number } }> {
+  opts: LazyOptions & { concurrency: number; maxRunBytes: number; localFormat?: { write: number; read: number } },
+  openDb: (path: string, lazy: LazyFile) => LiveDatabase | null,
+): Promise<{ db: LiveDatabase | null; lazy: LazyFile; storedFormat: { write: number; read: number } }> {
   const control = vfsControl() as VfsControl
   const thread = await fetcherThread(control.path, ENTRY_POINT)
   await mkdir(dir, { recursive: true })
@@ -221,7 +232,7 @@ export async function openLazyFile(
         entry: table.entry,
       },
       stores: plan.recipes,
-      localFormat: { write: 2, read: 2 },
+      localFormat: opts.localFormat ?? { write: 2, read: 2 },
       openPages: Math.max(1, opts.openPages ?? 16),
       minWindow: Math.max(1, Math.min(opts.minWindow ?? 8, maxWindow)),
       maxWindow,
