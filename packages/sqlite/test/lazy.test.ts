@@ -1,7 +1,9 @@
+import { execFile } from 'node:child_process'
 import { statSync } from 'node:fs'
 import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
+import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
 import { isStrataError, segmentKey, type Repository } from '@strata/core'
 import { CountingStore } from '@strata/core/testing'
@@ -132,6 +134,17 @@ describe('a lazy branch', () => {
       const s = live.lazyStats()!
       expect(s).toMatchObject({ hydrated: true, present: s.pageCount })
       await live.close()
+    } finally {
+      await t.cleanup()
+    }
+  })
+
+  it('lets a process exit by itself with a lazy handle still open', async () => {
+    const t = await repoWithData(0.1)
+    try {
+      const script = join(import.meta.dirname, 'fixtures', 'lazy-no-close.ts')
+      const { stdout } = await promisify(execFile)(process.execPath, ['--conditions=source', '--import', 'tsx', script, t.storeDir, 'main', t.cacheDir], { timeout: 30_000 })
+      expect(JSON.parse(stdout)).toEqual({ mode: 'lazy', row: { email: 'user42@example.com' } })
     } finally {
       await t.cleanup()
     }

@@ -41,6 +41,8 @@ interface ServedFile {
   window: number
   /** Fetches under way (demand and read-ahead), by the page range they cover. */
   inflight: Set<{ from: number; to: number; done: Promise<void> }>
+  /** Index p: page p is being fetched (so no other fetch asks for it). */
+  pending: Uint8Array
 }
 
 /** Windows a sequential reader keeps fetched ahead of itself: one per parallel read but its own. */
@@ -94,7 +96,7 @@ async function openFile(spec: OpenFile): Promise<void> {
     level: wire.level,
     entry: wire.entry,
   } as unknown as ResolvedTable
-  const file: ServedFile = { spec, table, closing: new AbortController(), nextExpected: 0, aheadUntil: 0, window: spec.minWindow, inflight: new Set() }
+  const file: ServedFile = { spec, table, closing: new AbortController(), nextExpected: 0, aheadUntil: 0, window: spec.minWindow, inflight: new Set(), pending: new Uint8Array(spec.pageCount + 1) }
   files.set(spec.id, file)
   // Page 1 (and what follows it: the schema, the first roots) before SQLite asks.
   let stored: { write: number; read: number } | null = null
@@ -162,10 +164,20 @@ function writePages(id: number, pages: readonly number[], body: Uint8Array, stor
 }
 
 /** Run `fetch` of pages `from`…`to` of `file`, known to later requests while it runs. */
-function track(file: ServedFile, from: number, to: number, fetch: Promise<void>): Promise<void> {
-  const entry = { from, to, done: fetch }
+function track(file: ServedFile, pages: number[], fetch: () => Promise<void>): Promise<void> {
+  for (const p of pages) file.pending[p] = 1
+  const done = fetch()
+  const entry = { from: pages[0]!, to: pages[pages.length - 1]!, done }
   file.inflight.add(entry)
-  return fetch.finally(() => file.inflight.delete(entry))
+  return done.finally(() => {
+    file.inflight.delete(entry)
+    for (const p of pages) file.pending[p] = 0
+  })
+}
+
+/** The pages of the range that are neither in the file nor being fetched. */
+function toFetch(file: ServedFile, first: number, count: number): number[] {
+  return stillMissing(file.spec.id, first, count).filter((p) => file.pending[p] === 0)
 }
 
 /**
@@ -185,8 +197,8 @@ async function serve(id: number, first: number, count: number): Promise<void> {
   const sequential = file.nextExpected > 0 && first >= file.nextExpected - file.window && first < end + file.window
   file.window = sequential ? Math.min(file.window * 2, spec.maxWindow) : spec.minWindow
   const span = Math.max(count, file.window)
-  const pages = stillMissing(id, first, span)
-  if (pages.length > 0) await track(file, first, first + span - 1, fetchInto(file, pages))
+  const pages = toFetch(file, first, span)
+  if (pages.length > 0) await track(file, pages, () => fetchInto(file, pages))
   file.nextExpected = first + span
   if (sequential) readAhead(file, first + span)
 }
@@ -196,9 +208,8 @@ function readAhead(file: ServedFile, from: number): void {
   const { spec } = file
   for (let k = 0, a = from; k < aheadWindows(spec) && a <= spec.pageCount; k++, a += file.window) {
     const to = a + file.window - 1
-    if ([...file.inflight].some((f) => f.from <= a && f.to >= to)) continue
-    const pages = stillMissing(spec.id, a, file.window)
-    if (pages.length > 0) track(file, a, to, fetchInto(file, pages)).catch(() => {})
+    const pages = toFetch(file, a, file.window)
+    if (pages.length > 0) track(file, pages, () => fetchInto(file, pages)).catch(() => {})
     file.aheadUntil = Math.max(file.aheadUntil, to + 1)
   }
 }
@@ -207,8 +218,8 @@ async function hydrate(file: ServedFile): Promise<void> {
   const { spec } = file
   try {
     for (let first = 1; first <= spec.pageCount && !file.closing.signal.aborted; first += spec.maxWindow) {
-      const pages = stillMissing(spec.id, first, spec.maxWindow)
-      if (pages.length > 0) await fetchInto(file, pages)
+      const pages = toFetch(file, first, spec.maxWindow)
+      if (pages.length > 0) await track(file, pages, () => fetchInto(file, pages))
       await new Promise((r) => setImmediate(r))
     }
     send({ type: 'hydrated', id: spec.id })

@@ -8,8 +8,8 @@ import type { FetchFailed, FetcherInit, FromFetcher, OpenFile, WireError } from 
 
 /**
  * The fetcher thread, seen from the main thread: one per process, started on the first lazy
- * open and shared by every lazy file. It never keeps the process alive on its own: it is
- * unref'd while no file is open.
+ * open and shared by every lazy file. It keeps the process alive only while an open or close
+ * waits for it.
  */
 export class FetcherThread {
   readonly #worker: Worker
@@ -20,7 +20,6 @@ export class FetcherThread {
   readonly socketPath: string
   /** Snapshots whose tables the thread was sent (it may have dropped some since). */
   readonly #sent = new Set<string>()
-  #files = 0
   #dead: Error | null = null
 
   private constructor(worker: Worker, errors: MessagePort, socketPath: string) {
@@ -36,8 +35,6 @@ export class FetcherThread {
       const w = this.#waiting.get(m.id)
       if (w) {
         this.#waiting.delete(m.id)
-        if (m.type === 'opened') this.#files++
-        else if (m.type === 'closed') this.#files--
         this.#updateRef()
         w.resolve(m)
       }
@@ -101,9 +98,13 @@ export class FetcherThread {
     await this.#request(id, () => this.#worker.postMessage({ type: 'close', id }))
   }
 
-  /** Keep the process alive while a file is served or a request is pending, not otherwise. */
+  /**
+   * Keep the process alive while a request (open, close) is pending, not otherwise: serving
+   * reads needs no event loop on this side (the reader is blocked in SQLite), and a process that
+   * is done must be able to exit with lazy handles still open, as with working files.
+   */
   #updateRef(): void {
-    if (this.#files > 0 || this.#waiting.size > 0) this.#worker.ref()
+    if (this.#waiting.size > 0) this.#worker.ref()
     else this.#worker.unref()
   }
 

@@ -1,10 +1,11 @@
 import { randomBytes, randomInt } from 'node:crypto'
 import { closeSync, openSync, ftruncateSync } from 'node:fs'
-import { mkdir, rm } from 'node:fs/promises'
+import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import * as core from '@strata/core'
 import { StoreError, encodeName, locatePage, segmentKey, type PageNo, type ResolvedTable, type Target } from '@strata/core'
 import { InvalidStateError } from '../errors/index.js'
+import { removeWorkingFile } from '../file-working-database.js'
 import type { LiveDatabase } from '../sqlite-types.js'
 import { fetcherThread, type FetcherThread } from './fetcher-thread.js'
 import type { OpenFile, StoreRecipe, WireError, WireLevel } from './protocol.js'
@@ -253,7 +254,7 @@ export async function openLazyFile(
   } catch (e) {
     if (lazy) await lazy.release()
     else control.unregister(id)
-    await Promise.all(['', '-wal', '-shm', '-journal'].map((s) => rm(path + s, { force: true })))
+    await removeWorkingFile(path)
     throw e
   }
 }
