@@ -22,7 +22,10 @@ export interface LazyOptions {
   timeoutMs?: number
   /** Fetch the rest of the branch in the background after opening. Default false. */
   background?: boolean
-  /** Pages fetched at open from page 1 on (the schema, the first roots). Default 16. */
+  /**
+   * Pages fetched at open from page 1 on (the schema, the first roots). Default 12: under 64 KiB,
+   * so a point query never starts core's hashing threads (reads that small are hashed in place).
+   */
   openPages?: number
   /** Read-ahead after a miss, in pages: the first window; sequential misses double it up to the largest. Default 8. */
   minWindow?: number
@@ -234,7 +237,7 @@ export async function openLazyFile(
       },
       stores: plan.recipes,
       localFormat: opts.localFormat ?? { write: 2, read: 2 },
-      openPages: Math.max(1, opts.openPages ?? 16),
+      openPages: Math.max(1, opts.openPages ?? 12),
       minWindow: Math.max(1, Math.min(opts.minWindow ?? 8, maxWindow)),
       maxWindow,
       concurrency: opts.concurrency,
