@@ -8,7 +8,8 @@
 import { createServer, type Socket } from 'node:net'
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads'
 import Database from 'better-sqlite3'
-import { LOCK_PAGE_LEVEL, fetchPageRuns, type FetchedRun, type ObjectStore, type PageNo, type ResolvedTable } from '@strata/core'
+import type { ObjectStore, PageNo, ResolvedTable } from '@strata/core'
+import { LOCK_PAGE_LEVEL, fetchPageRuns, type FetchedRun } from '@strata/core/engine'
 import {
   ANSWER_BYTES,
   REQUEST_BYTES,
