@@ -514,6 +514,7 @@ function commitFields(opts: LiveCommitOptions): LiveCommitOptions {
   if (opts.message !== undefined) out.message = opts.message
   if (opts.author !== undefined) out.author = opts.author
   if (opts.tags !== undefined) out.tags = opts.tags
+  if (opts.operation !== undefined) out.operation = opts.operation
   if (opts.onProgress !== undefined) out.onProgress = opts.onProgress
   if (opts.signal !== undefined) out.signal = opts.signal
   return out

@@ -7,6 +7,8 @@ export interface LiveCommitOptions extends OperationOptions {
   author?: string
   /** Labels recorded in the snapshot's history. */
   tags?: string[]
+  /** Recorded as the operation that produced the snapshot (`merge`, …). Default `commit`. */
+  operation?: string
 }
 
 /** What a live commit did. */

@@ -1,0 +1,40 @@
+import { closeSync, ftruncateSync, openSync, writeSync } from 'node:fs'
+import { copyFile } from 'node:fs/promises'
+import { comparePageTables, fetchPages, type OperationOptions, type PageNo, type Repository, type ResolvedTable } from '@strata/core'
+
+/**
+ * Write snapshot `to` as a database file at `path` by copying `fromPath` — a file holding
+ * exactly the pages of `from` — and rewriting only the pages where the two page tables differ
+ * (fetched from the store and checked against their hashes), then cutting the file to `to`'s
+ * size. Header bytes 18/19 are set to 1 (rollback journal) so a connection opens the copy
+ * without `-wal` or `-shm` files. Both tables must have the same page size. Returns the pages
+ * fetched.
+ */
+export async function copyWithPatches(
+  repo: Repository,
+  fromPath: string,
+  from: ResolvedTable,
+  to: ResolvedTable,
+  path: string,
+  opts: OperationOptions = {},
+): Promise<number> {
+  await copyFile(fromPath, path)
+  const d = comparePageTables(from, to)
+  const wanted: PageNo[] = [...d.changed, ...d.added]
+  const size = to.pageSize
+  const fd = openSync(path, 'r+')
+  try {
+    if (wanted.length > 0) {
+      await fetchPages(to, (p, page) => void writeSync(fd, page, 0, size, (p - 1) * size), {
+        concurrency: repo.options.concurrency,
+        maxRunBytes: repo.options.maxRunBytes,
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      }, wanted)
+    }
+    ftruncateSync(fd, to.pageCount * size)
+    writeSync(fd, Uint8Array.of(1, 1), 0, 2, 18)
+  } finally {
+    closeSync(fd)
+  }
+  return wanted.length
+}
