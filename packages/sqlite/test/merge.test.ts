@@ -184,4 +184,97 @@ describe('merge', () => {
       { r: 5, body: 'theirs' },
     ])
   })
+
+  it('schema changes on one side merge: a new table with its rows, a new index, a dropped table, a view and a trigger', async () => {
+    const { target, source } = await fork(
+      "UPDATE products SET price = 1 WHERE id = 1",
+      `CREATE TABLE tags (id INTEGER PRIMARY KEY, label TEXT UNIQUE); INSERT INTO tags VALUES (1, 'a'), (2, 'b');
+       CREATE INDEX products_title ON products(title); DROP TABLE attachments;
+       CREATE VIEW cheap AS SELECT id FROM products WHERE price < 5;
+       CREATE TABLE audit (what TEXT); CREATE TRIGGER products_audit AFTER UPDATE ON products BEGIN INSERT INTO audit VALUES ('p'); END;`,
+    )
+    const r = await merge(repo, source, target)
+    expect(r.schema.map((c) => `${c.change} ${c.type} ${c.name}: ${c.how}`).sort()).toEqual(
+      ['added index products_title: create', 'added table audit: create', 'added table tags: create', 'added trigger products_audit: create', 'added view cheap: create', 'removed table attachments: drop'].sort(),
+    )
+    expect(await query(target, 'SELECT * FROM tags ORDER BY id')).toEqual([{ id: 1, label: 'a' }, { id: 2, label: 'b' }])
+    expect(await query(target, "SELECT name FROM sqlite_schema WHERE name IN ('attachments', 'products_title', 'cheap', 'products_audit') ORDER BY name")).toEqual([
+      { name: 'cheap' },
+      { name: 'products_audit' },
+      { name: 'products_title' },
+    ])
+    // The merge wrote results; it fired no trigger (the audit table is the source's, empty).
+    expect(await query(target, 'SELECT count(*) AS n FROM audit')).toEqual([{ n: 0 }])
+    expect(await query(target, 'SELECT price FROM products WHERE id = 1')).toEqual([{ price: 1 }])
+  })
+
+  it('a table changed on both sides differently is a schema conflict; identical changes merge', async () => {
+    const { target, source } = await fork('ALTER TABLE products ADD COLUMN color TEXT', 'ALTER TABLE products ADD COLUMN weight REAL')
+    const conflicts = await conflictsOf(merge(repo, source, target))
+    expect(conflicts).toEqual([
+      {
+        kind: 'schema',
+        table: 'products',
+        key: {},
+        columns: [{ name: 'table products', base: expect.not.stringMatching(/color|weight/), ours: expect.stringMatching(/color TEXT\)$/), theirs: expect.stringMatching(/weight REAL\)$/) }],
+        detail: expect.stringMatching(/both sides changed/),
+        resolution: null,
+      },
+    ])
+    const same = await fork("ALTER TABLE products ADD COLUMN color TEXT; UPDATE products SET color = 'red' WHERE id = 1", "ALTER TABLE products ADD COLUMN color TEXT; UPDATE products SET color = 'blue' WHERE id = 2")
+    const r = await merge(repo, same.source, same.target)
+    expect(r.conflicts).toEqual([])
+    expect(await query(same.target, 'SELECT id, color FROM products WHERE id <= 3 ORDER BY id')).toEqual([
+      { id: 1, color: 'red' },
+      { id: 2, color: 'blue' },
+      { id: 3, color: null },
+    ])
+  })
+
+  it('a rebuilt table whose rows the target changed is a conflict; a dropped table whose rows the other side changed too', async () => {
+    const rebuilt = await fork(
+      "UPDATE kv SET v = 'ours' WHERE k = 'key:000002'",
+      'CREATE TABLE kv2 (k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID; INSERT INTO kv2 SELECT * FROM kv; DROP TABLE kv; ALTER TABLE kv2 RENAME TO kv',
+    )
+    const c1 = await conflictsOf(merge(repo, rebuilt.source, rebuilt.target))
+    expect(c1.map((c) => [c.kind, c.table, c.detail])).toEqual([['schema', 'kv', expect.stringMatching(/rebuilt this table/)]])
+    const dropped = await fork("UPDATE kv SET v = 'ours' WHERE k = 'key:000002'", 'DROP TABLE kv')
+    const c2 = await conflictsOf(merge(repo, dropped.source, dropped.target))
+    expect(c2.map((c) => [c.kind, c.table, c.detail])).toEqual([['schema', 'kv', expect.stringMatching(/dropped this table; the target changed its rows/)]])
+    const droppedHere = await fork('DROP TABLE kv', "UPDATE kv SET v = 'theirs' WHERE k = 'key:000002'")
+    const c3 = await conflictsOf(merge(repo, droppedHere.source, droppedHere.target))
+    expect(c3.map((c) => [c.kind, c.table, c.detail])).toEqual([['schema', 'kv', expect.stringMatching(/target dropped this table; the source changed its rows/)]])
+  })
+
+  it('a merge that would break a foreign key is refused with the reason; nothing is committed', async () => {
+    const { target, source } = await fork('DELETE FROM orders WHERE user_id = 6; DELETE FROM users WHERE id = 6', 'INSERT INTO orders VALUES (99001, 6, 1, 1, 1)')
+    const head = (await repo.getBranch(target)).head
+    const e = await merge(repo, source, target).catch((x: unknown) => x)
+    expect(isStrataError(e, 'STRATA_MERGE_REFUSED' as never), String(e)).toBe(true)
+    expect((e as { data: { reason: string; problems: string[] } }).data).toMatchObject({
+      reason: expect.stringMatching(/foreign_key_check/),
+      problems: ['orders row 99001 references a missing row of users (foreign key 1)'],
+    })
+    expect((await repo.getBranch(target)).head).toBe(head)
+  })
+
+  it('real data: a branch that adds a column and back-fills it merges with updates to other rows of that table', async () => {
+    const { target, source } = await fork(
+      "UPDATE users SET name = 'main edit ' || id WHERE id % 50 = 0; INSERT INTO users VALUES (8000, 'new on main', 'n@main', 5)",
+      "ALTER TABLE users ADD COLUMN tier TEXT NOT NULL DEFAULT 'free'; UPDATE users SET tier = CASE WHEN id % 3 = 0 THEN 'gold' ELSE 'silver' END",
+    )
+    const r = await merge(repo, source, target)
+    expect(r.conflicts).toEqual([])
+    expect(r.schema).toEqual([{ change: 'changed', type: 'table', name: 'users', table: 'users', how: 'add column tier' }])
+    const users = r.tables.find((x) => x.table === 'users')!
+    expect(users.updated).toBe(users.sourceChanges)
+    const rows = (await query(target, 'SELECT id, name, tier FROM users')) as { id: number; name: string; tier: string }[]
+    const byId = new Map(rows.map((x) => [x.id, x]))
+    expect(byId.get(50)).toEqual({ id: 50, name: 'main edit 50', tier: 'silver' })
+    expect(byId.get(150)).toEqual({ id: 150, name: 'main edit 150', tier: 'gold' })
+    expect(byId.get(8000)).toEqual({ id: 8000, name: 'new on main', tier: 'free' })
+    expect(rows.filter((x) => x.id !== 8000).every((x) => x.tier === (x.id % 3 === 0 ? 'gold' : 'silver'))).toBe(true)
+    expect(rows.filter((x) => x.name.startsWith('main edit')).length).toBe(Math.floor(rows.filter((x) => x.id !== 8000).length / 50))
+    expect(await query(target, 'PRAGMA integrity_check')).toEqual([{ integrity_check: 'ok' }])
+  })
 })
