@@ -15,3 +15,8 @@ export function toJson(value: unknown, indent = 2): string {
     indent,
   )
 }
+
+/** A row of SQL values for `--json`, with blobs as `{ "$blob": "<hex>" }` (as `strata sql --json` prints them). */
+export function sqlRowJson(r: Readonly<Record<string, unknown>> | null): Record<string, unknown> | null {
+  return r === null ? null : Object.fromEntries(Object.entries(r).map(([k, v]) => [k, v instanceof Uint8Array ? { $blob: Buffer.from(v).toString('hex') } : v]))
+}

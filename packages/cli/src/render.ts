@@ -1,5 +1,7 @@
 // Helpers that turn results into text for people. Nothing here is used for `--json`.
 
+import type { SqlValue } from '@strata/sqlite'
+
 /** `1.5 MiB`, `512 B`. */
 export function formatBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
@@ -66,4 +68,15 @@ export function tableLayout(
 export function keyValues(pairs: readonly (readonly [string, unknown])[]): string[] {
   const w = Math.max(...pairs.map(([k]) => k.length))
   return pairs.map(([k, v]) => `${(k + ':').padEnd(w + 1)} ${v === null || v === undefined || v === '' ? '-' : String(v)}`)
+}
+
+/** A value as an SQL literal, cut short: 'text', 42, NULL, x'0102'. */
+export function sqlLiteral(v: SqlValue): string {
+  if (v === null) return 'NULL'
+  if (v instanceof Uint8Array) return `x'${Buffer.from(v.subarray(0, 16)).toString('hex')}${v.length > 16 ? '…' : ''}'`
+  if (typeof v === 'string') {
+    const s = v.replace(/\r?\n/g, '\\n')
+    return `'${(s.length > 40 ? s.slice(0, 39) + '…' : s).replace(/'/g, "''")}'`
+  }
+  return String(v)
 }

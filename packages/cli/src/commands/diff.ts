@@ -1,7 +1,8 @@
 import type { Command } from 'commander'
 import type { DiffLevel, DiffResult, RowChange, SchemaChange, SqlValue, TableRowDiff } from '@strata/sqlite'
 import { examples, nonNegativeInt, type App } from '../app.js'
-import { shortId, table } from '../render.js'
+import { sqlRowJson } from '../json.js'
+import { shortId, sqlLiteral as literal, table } from '../render.js'
 import { CACHE_DIR_ENV } from './sql.js'
 
 /**
@@ -48,9 +49,7 @@ export function registerDiff(parent: Command, app: App): void {
 
 /** A diff's result as data, with blobs as `{ "$blob": "<hex>" }` (as `strata sql --json` prints them). */
 export function jsonOf(d: DiffResult): unknown {
-  const row = (r: Record<string, SqlValue> | null): Record<string, unknown> | null =>
-    r === null ? null : Object.fromEntries(Object.entries(r).map(([k, v]) => [k, v instanceof Uint8Array ? { $blob: Buffer.from(v).toString('hex') } : v]))
-  const change = (c: RowChange): unknown => ({ key: row(c.key), before: row(c.before), after: row(c.after) })
+  const change = (c: RowChange): unknown => ({ key: sqlRowJson(c.key), before: sqlRowJson(c.before), after: sqlRowJson(c.after) })
   return {
     ...d,
     rows: d.rows?.map((t) => ({ ...t, rows: { added: t.rows.added.map(change), removed: t.rows.removed.map(change), changed: t.rows.changed.map(change) } })) ?? null,
@@ -103,15 +102,4 @@ function rowLines(t: TableRowDiff): string[] {
   const listed = t.rows.added.length + t.rows.removed.length + t.rows.changed.length
   if (t.truncated) out.push(`    … ${t.added + t.removed + t.changed - listed} more (--max-rows, or --json)`)
   return out
-}
-
-/** A value as an SQL literal, cut short: 'text', 42, NULL, x'0102'. */
-function literal(v: SqlValue): string {
-  if (v === null) return 'NULL'
-  if (v instanceof Uint8Array) return `x'${Buffer.from(v.subarray(0, 16)).toString('hex')}${v.length > 16 ? '…' : ''}'`
-  if (typeof v === 'string') {
-    const s = v.replace(/\r?\n/g, '\\n')
-    return `'${(s.length > 40 ? s.slice(0, 39) + '…' : s).replace(/'/g, "''")}'`
-  }
-  return String(v)
 }

@@ -13,6 +13,7 @@ import { registerInit } from './init.js'
 import { registerLog } from './log.js'
 import { registerMap } from './map.js'
 import { registerMaterialize } from './materialize.js'
+import { registerMerge } from './merge.js'
 import { registerPins } from './pins.js'
 import { registerRepoint } from './repoint.js'
 import { registerReset } from './reset.js'
@@ -51,6 +52,7 @@ export const COMMANDS: readonly RegisterCommand[] = [
   registerTag,
   registerReset,
   registerDiff,
+  registerMerge,
   registerMap,
   registerStats,
   registerGraph,
