@@ -1,6 +1,6 @@
 // `npm run bench`: every figure of the performance table, each a ratio (or a bound) measured side
 // by side in this run. Prints a table, writes bench-results/bench.json. Benchmarks are not tests.
-// Usage: npm run bench [-- <bench>...]   (create, commit, export, switch, memory, sql, lazy; default all)
+// Usage: npm run bench [-- <bench>...]   (create, commit, export, switch, memory, sql, lazy, merge; default all)
 import { execSync } from 'node:child_process'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { cpus, loadavg, tmpdir } from 'node:os'
@@ -11,6 +11,7 @@ import { benchCreate } from './benches/create.js'
 import { benchExport } from './benches/export.js'
 import { benchLazy } from './benches/lazy.js'
 import { benchMemory } from './benches/memory.js'
+import { benchMerge } from './benches/merge.js'
 import { benchSwitch } from './benches/switch.js'
 import { benchSql } from './benches/sql.js'
 import type { BenchContext } from './lib/context.js'
@@ -25,6 +26,7 @@ const BENCHES: Record<string, (ctx: BenchContext) => Promise<BenchRow[]>> = {
   memory: benchMemory,
   sql: benchSql,
   lazy: benchLazy,
+  merge: benchMerge,
 }
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
@@ -76,7 +78,8 @@ async function main(): Promise<void> {
 }
 
 function print(rows: BenchRow[]): void {
-  const fmt = (r: BenchRow, v: number): string => (r.unit === '×' ? `${v < 10 ? v.toFixed(2) : v.toFixed(0)}×` : r.unit === 'B' ? bytes(v) : r.unit === 'ms' ? ms(v) : `${v.toFixed(0)} MiB`)
+  const fmt = (r: BenchRow, v: number): string =>
+    r.unit === '×' ? `${v < 10 ? v.toFixed(2) : v.toFixed(0)}×` : r.unit === 'B' ? bytes(v) : r.unit === 'ms' ? ms(v) : r.unit === 's' ? `${v.toFixed(2)} s` : `${v.toFixed(0)} MiB`
   const table = rows.map((r) => [r.bench, fmt(r, r.figure), `${r.target.op === '<=' ? '≤' : '≥'} ${fmt(r, r.target.value)}`, r.pass ? 'pass' : 'FAIL', r.measured])
   const head = ['bench', 'figure', 'target', '', 'measured']
   const widths = head.map((h, i) => Math.max(h.length, ...table.map((t) => t[i]!.length)))

@@ -59,7 +59,7 @@ export interface BenchRow {
   /** The figure the target applies to. */
   figure: number
   /** How {@link figure} is shown (`×` ratio, or a unit). */
-  unit: '×' | 'B' | 'MiB' | 'ms'
+  unit: '×' | 'B' | 'MiB' | 'ms' | 's'
   /** The target, e.g. `{ op: '<=', value: 1.5 }`. */
   target: { op: '<=' | '>='; value: number }
   pass: boolean

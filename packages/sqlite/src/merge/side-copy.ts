@@ -1,4 +1,4 @@
-import { closeSync, ftruncateSync, openSync, writeSync } from 'node:fs'
+import { closeSync, constants, ftruncateSync, openSync, writeSync } from 'node:fs'
 import { copyFile } from 'node:fs/promises'
 import { comparePageTables, fetchPages, type OperationOptions, type PageNo, type Repository, type ResolvedTable } from '@strata/core'
 
@@ -18,7 +18,8 @@ export async function copyWithPatches(
   path: string,
   opts: OperationOptions = {},
 ): Promise<number> {
-  await copyFile(fromPath, path)
+  // A copy-on-write clone where the file system offers one (btrfs, XFS, APFS); a plain copy elsewhere.
+  await copyFile(fromPath, path, constants.COPYFILE_FICLONE)
   const d = comparePageTables(from, to)
   const wanted: PageNo[] = [...d.changed, ...d.added]
   const size = to.pageSize
