@@ -5,33 +5,20 @@ import Database from 'better-sqlite3'
 import fc from 'fast-check'
 import { isStrataError, type Repository } from '@strata/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { FREELIST_OWNER, diff, openBranch, pageMapWithOwners, type TableRowDiff } from '../src/index.js'
+import { FREELIST_OWNER, diff, pageMapWithOwners, type TableRowDiff } from '../src/index.js'
 import { freelistPages } from '../src/diff/page-owners.js'
-import { buildDatabase, makeRepo, type TestRepo } from './helpers.js'
+import { commitSql, importedRepo, type TestRepo } from './helpers.js'
 
 let t: TestRepo
 let repo: Repository
 
-/** Run `sql` on a live copy of `branch` and commit it. */
-async function write(branch: string, sql: string | ((db: Database.Database) => void)): Promise<void> {
-  const live = await openBranch(repo, branch, { mode: 'memory' })
-  try {
-    if (typeof sql === 'string') live.db.exec(sql)
-    else sql(live.db)
-    await live.commit({ message: typeof sql === 'string' ? sql.slice(0, 60) : 'workload' })
-  } finally {
-    await live.close({ uncommitted: 'discard' })
-  }
-}
+const write = (branch: string, sql: string | ((db: Database.Database) => void)): Promise<void> => commitSql(repo, branch, sql)
 
 const byTable = (rows: readonly TableRowDiff[] | null): Record<string, TableRowDiff> => Object.fromEntries((rows ?? []).map((r) => [r.table, r]))
 
 beforeAll(async () => {
-  t = await makeRepo()
+  t = await importedRepo(0.1)
   repo = t.repo
-  const src = join(t.dir, 'source.sqlite')
-  buildDatabase(src, { scale: 0.1 })
-  await repo.importDatabase(src)
   // A table whose rowid every alias shadows and that has no primary key: no usable key.
   await write('main', "CREATE TABLE bag (rowid, _rowid_, oid); INSERT INTO bag VALUES (1, 'a', x'00'), (2, 'b', NULL), (2, 'b', NULL)")
 })

@@ -6,7 +6,7 @@ import { promisify } from 'node:util'
 import Database from 'better-sqlite3'
 import { LocalStore, Repository, type ObjectStore } from '@strata/core'
 import { CountingStore, tempDir } from '@strata/core/testing'
-import type { LiveMode } from '../src/index.js'
+import { openBranch, type LiveMode } from '../src/index.js'
 
 /** A repository on a LocalStore in a fresh temp dir, with a cache dir for working files. */
 export interface TestRepo {
@@ -152,4 +152,25 @@ export async function exportBytes(repo: Repository, spec: string, dir: string): 
   } finally {
     await rm(path, { force: true })
   }
+}
+
+/** Run `sql` (or a function of the database) on a live copy of `branch` in memory, and commit it. */
+export async function commitSql(repo: Repository, branch: string, sql: string | ((db: Database.Database) => void)): Promise<void> {
+  const live = await openBranch(repo, branch, { mode: 'memory' })
+  try {
+    if (typeof sql === 'string') live.db.exec(sql)
+    else sql(live.db)
+    await live.commit({ message: typeof sql === 'string' ? sql.slice(0, 60) : 'workload' })
+  } finally {
+    await live.close({ uncommitted: 'discard' })
+  }
+}
+
+/** A {@link TestRepo} whose main is a {@link buildDatabase} database at `scale`, imported. */
+export async function importedRepo(scale: number): Promise<TestRepo> {
+  const t = await makeRepo()
+  const src = join(t.dir, 'source.sqlite')
+  buildDatabase(src, { scale })
+  await t.repo.importDatabase(src)
+  return t
 }

@@ -6,6 +6,7 @@ import { LocalStore, Repository, isStrataError, type ObjectStore } from '@strata
 import { InterceptingStore, tempDir, type StoreCall, type TempDir } from '@strata/core/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { merge, openBranch, type MergeConflict } from '../src/index.js'
+import { commitSql } from './helpers.js'
 
 /** Runs `hook` once, before the first `put` after {@link arm}: a commit by someone else, mid-merge. */
 class HookStore extends InterceptingStore {
@@ -48,14 +49,8 @@ function applyEdits(db: Database.Database, edits: readonly Edit[]): void {
   })()
 }
 
-async function commitEdits(branch: string, edits: readonly Edit[]): Promise<void> {
-  const live = await openBranch(repo, branch, { mode: 'memory' })
-  try {
-    applyEdits(live.db, edits)
-    await live.commit()
-  } finally {
-    await live.close({ uncommitted: 'discard' })
-  }
+function commitEdits(branch: string, edits: readonly Edit[]): Promise<void> {
+  return commitSql(repo, branch, (db) => applyEdits(db, edits))
 }
 
 /** Edits of the keys in `keys` (existing rows) and inserts of keys in `fresh`. */

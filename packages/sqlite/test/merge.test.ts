@@ -2,23 +2,14 @@ import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { isStrataError, type Repository } from '@strata/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { merge, openBranch, type MergeConflict, type MergeResult } from '../src/index.js'
-import { buildDatabase, makeRepo, type TestRepo } from './helpers.js'
+import { merge, type MergeConflict, type MergeResult } from '../src/index.js'
+import { commitSql, importedRepo, type TestRepo } from './helpers.js'
 
 let t: TestRepo
 let repo: Repository
 let n = 0
 
-/** Run `sql` on a live copy of `branch` and commit it. */
-async function write(branch: string, sql: string): Promise<void> {
-  const live = await openBranch(repo, branch, { mode: 'memory' })
-  try {
-    live.db.exec(sql)
-    await live.commit({ message: sql.slice(0, 60) })
-  } finally {
-    await live.close({ uncommitted: 'discard' })
-  }
-}
+const write = (branch: string, sql: string): Promise<void> => commitSql(repo, branch, sql)
 
 /** Rows of `sql` on `spec`, read from an export. */
 async function query(spec: string, sql: string): Promise<unknown[]> {
@@ -51,11 +42,8 @@ async function conflictsOf(p: Promise<MergeResult>): Promise<MergeConflict[]> {
 }
 
 beforeAll(async () => {
-  t = await makeRepo()
+  t = await importedRepo(0.05)
   repo = t.repo
-  const src = join(t.dir, 'source.sqlite')
-  buildDatabase(src, { scale: 0.05 })
-  await repo.importDatabase(src)
   // A table without an INTEGER PRIMARY KEY: its rowid is SQLite's row number, not a key.
   await write('main', "CREATE TABLE notes (body TEXT, author TEXT); INSERT INTO notes VALUES ('first', 'ann'), ('second', 'bob')")
 })
