@@ -155,6 +155,7 @@ describe('merge', () => {
       ]),
     )
     expect(conflicts).toHaveLength(3)
+    expect(conflicts.find((c) => c.kind === 'unique')!.detail).toMatch(/UNIQUE constraint failed: users\.email; the target's row id=9003 holds the same value$/)
   })
 
   it('rowid collision rule: a table without an INTEGER PRIMARY KEY gets the source insert under a new rowid', async () => {

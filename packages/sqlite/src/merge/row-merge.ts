@@ -143,7 +143,8 @@ export function mergeTableRows(db: BetterSqlite3.Database, table: string, schema
     const onError = (e: unknown, cols: string[]): void => {
       const c = constraintConflict(e, table)
       if (!c) throw e
-      conflict(c.kind, c.columns.length ? c.columns : cols, c.detail, null)
+      const holder = c.kind === 'unique' && t ? apply.holderOf(c.columns, t) : null
+      conflict(c.kind, c.columns.length ? c.columns : cols, holder ? `${c.detail}; the target's row ${holder} holds the same value` : c.detail, null)
     }
     // Source cells the target's table cannot hold (compared with the base row, or the column's default for an insert).
     const missing = (row: Map<string, unknown>, ref: Row): string[] => names.filter((n) => !inO.has(n) && inT.has(n) && !same(row.get(n), ref ? ref.get(n) : defaultValue(n)))
@@ -313,6 +314,17 @@ class Applier {
     } catch (e) {
       onError(e)
     }
+  }
+
+  /** The key (as `name=value`) of a row of the target holding `row`'s values in `columns`, or null. */
+  holderOf(columns: readonly string[], row: Map<string, unknown>): string | null {
+    if (columns.length === 0 || columns.some((c) => !this.#cols.has(c))) return null
+    const found = this.#db
+      .prepare(`SELECT ${this.#key.sql.join(', ')} FROM ${this.#qt} WHERE ${columns.map((c) => `${quoteId(c)} IS ?`).join(' AND ')} LIMIT 1`)
+      .safeIntegers(true)
+      .raw(true)
+      .get(...columns.map((c) => bindable(row.get(c)))) as unknown[] | undefined
+    return found ? this.#key.names.map((n, i) => `${n}=${String(plainValue(found[i]))}`).join(', ') : null
   }
 
   remove(key: unknown[], done: () => void): void {
