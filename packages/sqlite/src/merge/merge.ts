@@ -1,5 +1,5 @@
 import type BetterSqlite3 from 'better-sqlite3'
-import { InvalidArgumentError, comparePageTables, type OperationOptions, type Repository, type SnapshotId } from '@strata/core'
+import { InvalidArgumentError, comparePageTables, type OperationOptions, type PageDiff, type Repository, type SnapshotId } from '@strata/core'
 import { defaultCacheRoot } from '../cache-dir.js'
 import { readPageOwners } from '../diff/page-owners.js'
 import { SideFiles } from '../diff/side-files.js'
@@ -143,7 +143,7 @@ export async function merge(repo: Repository, source: string, target: string, op
     db.pragma('foreign_keys = OFF')
     let open = false
     try {
-      const changedTables = tablesOwning(db, attributePages(sourceChanges, readPageOwners(db, BASE, basePath), readPageOwners(db, THEIRS, theirsPath), true).map((t) => t.name))
+      const changedTables = tablesOwning(db, changedOwners(db, sourceChanges, basePath, theirsPath))
       db.exec('BEGIN IMMEDIATE')
       open = true
       const schemas = { ours: 'main', base: BASE, theirs: THEIRS }
@@ -194,6 +194,20 @@ export async function merge(repo: Repository, source: string, target: string, op
     await live.close({ uncommitted: 'discard' })
     await files?.dispose()
   }
+}
+
+/**
+ * The owners (tables and indexes) of the pages the source changed. SQLite's `dbstat` walks the
+ * source's b-trees; a changed page the source gives to a b-tree names it. A page the source freed
+ * or cut off belonged to a b-tree that either still has a changed page (the parent that pointed
+ * at it) or is gone altogether (a dropped table or index, which the schema step sees); only then
+ * does the base's `dbstat` run too, so both walks happen only when the source freed pages.
+ */
+function changedOwners(db: BetterSqlite3.Database, changes: Pick<PageDiff, 'changed' | 'added' | 'removed'>, basePath: string, theirsPath: string): string[] {
+  const theirs = readPageOwners(db, THEIRS, theirsPath)
+  const freedOrCut = changes.removed.length > 0 || changes.changed.some((p) => theirs.types[theirs.owner[p - 1]!] === 'freelist' || theirs.types[theirs.owner[p - 1]!] === 'other')
+  if (!freedOrCut) return [...new Set([...changes.changed, ...changes.added].map((p) => theirs.names[theirs.owner[p - 1]!]!))]
+  return attributePages(changes, readPageOwners(db, BASE, basePath), theirs, true).map((t) => t.name)
 }
 
 /** The tables owning `owners` (tables themselves, and the tables of indexes), in the source or the base. */
