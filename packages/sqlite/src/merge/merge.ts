@@ -1,5 +1,5 @@
 import type BetterSqlite3 from 'better-sqlite3'
-import { InvalidArgumentError, comparePageTables, type OperationOptions, type PageDiff, type Repository, type SnapshotId } from '@strata/core'
+import { InvalidArgumentError, type OperationOptions, type PageDiff, type Repository, type SnapshotId } from '@strata/core'
 import { defaultCacheRoot } from '../cache-dir.js'
 import { readPageOwners } from '../diff/page-owners.js'
 import { SideFiles } from '../diff/side-files.js'
@@ -109,6 +109,8 @@ export async function merge(repo: Repository, source: string, target: string, op
     const base = await findMergeBase(data, ours, src.snapshot)
     if (base === null) throw new InvalidArgumentError({ argument: 'source', reason: `"${source}" and "${target}" share no history, so there is no merge base` })
     const [tb, to, tt] = await Promise.all([data.resolve(base), data.resolve(ours, target), data.resolve(src.snapshot, src.branch)])
+    // Page tables only: which pages the source changed, and which the base and source differ in from the target's copy.
+    const [sourceChanges, toBase, toSource] = await Promise.all([data.diffPages(base, src.snapshot), data.diffPages(ours, base), data.diffPages(ours, src.snapshot)])
     const result: MergeResult = {
       source: { spec: source, snapshot: src.snapshot, branch: src.branch },
       target: { branch: target, head: ours },
@@ -121,7 +123,6 @@ export async function merge(repo: Repository, source: string, target: string, op
       commit: null,
       read: { targetPages: to.pageCount, basePages: 0, sourcePages: 0, pageSize: to.pageSize },
     }
-    const sourceChanges = comparePageTables(tb, tt)
     if (base === src.snapshot || (tb.pageSize === tt.pageSize && sourceChanges.changed.length + sourceChanges.added.length + sourceChanges.removed.length === 0)) {
       return { ...result, status: 'up-to-date' }
     }
@@ -133,8 +134,8 @@ export async function merge(repo: Repository, source: string, target: string, op
     const signal = opts.signal ? { signal: opts.signal } : {}
     const basePath = `${files.dir}/base.db`
     const theirsPath = `${files.dir}/source.db`
-    result.read.basePages = await copyWithPatches(data, workingPath, to, tb, basePath, signal)
-    result.read.sourcePages = await copyWithPatches(data, workingPath, to, tt, theirsPath, signal)
+    result.read.basePages = await copyWithPatches(data, workingPath, toBase, tb, basePath, signal)
+    result.read.sourcePages = await copyWithPatches(data, workingPath, toSource, tt, theirsPath, signal)
 
     const db = live.db
     db.prepare(`ATTACH DATABASE ? AS ${BASE}`).run(basePath)

@@ -1,27 +1,26 @@
 import { closeSync, constants, ftruncateSync, openSync, writeSync } from 'node:fs'
 import { copyFile } from 'node:fs/promises'
-import { comparePageTables, fetchPages, type OperationOptions, type PageNo, type Repository, type ResolvedTable } from '@strata/core'
+import { fetchPages, type OperationOptions, type PageDiff, type PageNo, type Repository, type ResolvedTable } from '@strata/core'
 
 /**
  * Write snapshot `to` as a database file at `path` by copying `fromPath` — a file holding
- * exactly the pages of `from` — and rewriting only the pages where the two page tables differ
- * (fetched from the store and checked against their hashes), then cutting the file to `to`'s
- * size. Header bytes 18/19 are set to 1 (rollback journal) so a connection opens the copy
+ * exactly the pages of another snapshot — and rewriting only the pages `diff` (that snapshot
+ * → `to`, from page tables) says differ, fetched from the store and checked against their
+ * hashes, then cutting the file to `to`'s size. Header bytes 18/19 are set to 1 (rollback journal) so a connection opens the copy
  * without `-wal` or `-shm` files. Both tables must have the same page size. Returns the pages
  * fetched.
  */
 export async function copyWithPatches(
   repo: Repository,
   fromPath: string,
-  from: ResolvedTable,
+  diff: Pick<PageDiff, 'changed' | 'added'>,
   to: ResolvedTable,
   path: string,
   opts: OperationOptions = {},
 ): Promise<number> {
   // A copy-on-write clone where the file system offers one (btrfs, XFS, APFS); a plain copy elsewhere.
   await copyFile(fromPath, path, constants.COPYFILE_FICLONE)
-  const d = comparePageTables(from, to)
-  const wanted: PageNo[] = [...d.changed, ...d.added]
+  const wanted: PageNo[] = [...diff.changed, ...diff.added]
   const size = to.pageSize
   const fd = openSync(path, 'r+')
   try {
