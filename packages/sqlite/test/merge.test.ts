@@ -79,6 +79,16 @@ describe('merge', () => {
     expect(await query(target, 'PRAGMA integrity_check')).toEqual([{ integrity_check: 'ok' }])
   })
 
+  it('a source already in the target\'s history is up to date: nothing hydrated, nothing committed', async () => {
+    const { target } = await fork("UPDATE users SET name = 'ahead' WHERE id = 1", '')
+    const head = (await repo.getBranch(target)).head
+    const r = await merge(repo, 'main', target)
+    expect(r).toMatchObject({ status: 'up-to-date', commit: null, base: (await repo.getBranch('main')).head, read: { targetPages: 0 } })
+    expect((await repo.getBranch(target)).head).toBe(head)
+    const unknown = await merge(repo, 'main', target, { strategy: 'mine' as never }).catch((x: unknown) => x)
+    expect(isStrataError(unknown, 'STRATA_INVALID_ARGUMENT')).toBe(true)
+  })
+
   it('changes to different columns of one row merge cell by cell; identical changes are taken once', async () => {
     const { target, source } = await fork(
       "UPDATE users SET name = 'both' WHERE id = 1; UPDATE users SET created_at = 7 WHERE id = 2",
@@ -235,9 +245,11 @@ describe('merge', () => {
     expect(c3.map((c) => [c.kind, c.table, c.detail])).toEqual([['schema', 'kv', expect.stringMatching(/target dropped this table; the source changed its rows/)]])
   })
 
-  it('a merge that would break a foreign key is refused with the reason; nothing is committed', async () => {
+  it('a merge that would break a foreign key is refused with the reason, in a dry run too; nothing is committed', async () => {
     const { target, source } = await fork('DELETE FROM orders WHERE user_id = 6; DELETE FROM users WHERE id = 6', 'INSERT INTO orders VALUES (99001, 6, 1, 1, 1)')
     const head = (await repo.getBranch(target)).head
+    const dry = await merge(repo, source, target, { dryRun: true }).catch((x: unknown) => x)
+    expect(isStrataError(dry, 'STRATA_MERGE_REFUSED' as never), String(dry)).toBe(true)
     const e = await merge(repo, source, target).catch((x: unknown) => x)
     expect(isStrataError(e, 'STRATA_MERGE_REFUSED' as never), String(e)).toBe(true)
     expect((e as { data: { reason: string; problems: string[] } }).data).toMatchObject({

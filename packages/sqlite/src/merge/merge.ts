@@ -1,5 +1,5 @@
 import type BetterSqlite3 from 'better-sqlite3'
-import { InvalidArgumentError, type OperationOptions, type PageDiff, type Repository, type SnapshotId } from '@strata/core'
+import { InvalidArgumentError, type OperationOptions, type PageDiff, type Repository, type SnapshotId, type Target } from '@strata/core'
 import { defaultCacheRoot } from '../cache-dir.js'
 import { readPageOwners } from '../diff/page-owners.js'
 import { SideFiles } from '../diff/side-files.js'
@@ -95,8 +95,12 @@ export async function merge(repo: Repository, source: string, target: string, op
   if (strategy !== 'fail' && strategy !== 'ours' && strategy !== 'theirs') {
     throw new InvalidArgumentError({ argument: 'strategy', reason: `${String(strategy)} is not fail, ours or theirs` })
   }
-  await repo.getBranch(target)
   const src = await repo.resolveTarget(source)
+  // Nothing to bring in: answer before hydrating the target.
+  const before = (await repo.getBranch(target)).head
+  const early = await findMergeBase(repo, before, src.snapshot)
+  if (early === null) throw noBase(source, target)
+  if (early === src.snapshot) return upToDate(source, src, target, before, early, strategy)
   const live = await openBranch(repo, target, {
     ...(opts.cacheDir !== undefined ? { cacheDir: opts.cacheDir } : {}),
     ...(opts.segmentCache !== undefined ? { segmentCache: opts.segmentCache } : {}),
@@ -106,8 +110,8 @@ export async function merge(repo: Repository, source: string, target: string, op
   try {
     const data = live.repo
     const ours = live.head
-    const base = await findMergeBase(data, ours, src.snapshot)
-    if (base === null) throw new InvalidArgumentError({ argument: 'source', reason: `"${source}" and "${target}" share no history, so there is no merge base` })
+    const base = ours === before ? early : await findMergeBase(data, ours, src.snapshot)
+    if (base === null) throw noBase(source, target)
     const [tb, to, tt] = await Promise.all([data.resolve(base), data.resolve(ours, target), data.resolve(src.snapshot, src.branch)])
     // Page tables only: which pages the source changed, and which the base and source differ in from the target's copy.
     const [sourceChanges, toBase, toSource] = await Promise.all([data.diffPages(base, src.snapshot), data.diffPages(ours, base), data.diffPages(ours, src.snapshot)])
@@ -174,7 +178,8 @@ export async function merge(repo: Repository, source: string, target: string, op
       if (!opts.dryRun && (unresolved.length > 0 || (strategy === 'fail' && result.conflicts.length > 0))) {
         throw new MergeConflictError({ source, target, base, conflicts: result.conflicts })
       }
-      if (!opts.dryRun) checkResult(db, written, schema.applied.length > 0, source, target)
+      // A dry run says whether the merge would be refused, too (when it has no unresolved conflict).
+      if (unresolved.length === 0) checkResult(db, written, schema.applied.length > 0, source, target)
       db.exec(opts.dryRun ? 'ROLLBACK' : 'COMMIT')
       open = false
     } finally {
@@ -209,6 +214,25 @@ function changedOwners(db: BetterSqlite3.Database, changes: Pick<PageDiff, 'chan
   const freedOrCut = changes.removed.length > 0 || changes.changed.some((p) => theirs.types[theirs.owner[p - 1]!] === 'freelist' || theirs.types[theirs.owner[p - 1]!] === 'other')
   if (!freedOrCut) return [...new Set([...changes.changed, ...changes.added].map((p) => theirs.names[theirs.owner[p - 1]!]!))]
   return attributePages(changes, readPageOwners(db, BASE, basePath), theirs, true).map((t) => t.name)
+}
+
+function noBase(source: string, target: string): InvalidArgumentError {
+  return new InvalidArgumentError({ argument: 'source', reason: `"${source}" and "${target}" share no history, so there is no merge base` })
+}
+
+function upToDate(spec: string, src: Target, target: string, head: SnapshotId, base: SnapshotId, strategy: MergeStrategy): MergeResult {
+  return {
+    source: { spec, snapshot: src.snapshot, branch: src.branch },
+    target: { branch: target, head },
+    base,
+    strategy,
+    status: 'up-to-date',
+    schema: [],
+    tables: [],
+    conflicts: [],
+    commit: null,
+    read: { targetPages: 0, basePages: 0, sourcePages: 0, pageSize: 0 },
+  }
 }
 
 /** The tables owning `owners` (tables themselves, and the tables of indexes), in the source or the base. */
