@@ -207,6 +207,17 @@ describe('merge', () => {
     expect(await query(target, 'SELECT price FROM products WHERE id = 1')).toEqual([{ price: 1 }])
   })
 
+  it("the target's triggers do not fire on merged rows and stay in place", async () => {
+    const { target, source } = await fork(
+      "CREATE TABLE log (what TEXT); CREATE TRIGGER users_log AFTER UPDATE ON users BEGIN INSERT INTO log VALUES ('user ' || new.id); END; UPDATE users SET name = 'x' WHERE id = 30",
+      "UPDATE users SET name = 'theirs' WHERE id IN (31, 32)",
+    )
+    const r = await merge(repo, source, target)
+    expect(r.tables.find((x) => x.table === 'users')).toMatchObject({ updated: 2 })
+    expect(await query(target, 'SELECT what FROM log')).toEqual([{ what: 'user 30' }])
+    expect(await query(target, "SELECT name FROM sqlite_schema WHERE type = 'trigger'")).toEqual([{ name: 'users_log' }])
+  })
+
   it('a table changed on both sides differently is a schema conflict; identical changes merge', async () => {
     const { target, source } = await fork('ALTER TABLE products ADD COLUMN color TEXT', 'ALTER TABLE products ADD COLUMN weight REAL')
     const conflicts = await conflictsOf(merge(repo, source, target))

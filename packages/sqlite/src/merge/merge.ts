@@ -152,7 +152,7 @@ export async function merge(repo: Repository, source: string, target: string, op
       db.exec('BEGIN IMMEDIATE')
       open = true
       const schemas = { ours: 'main', base: BASE, theirs: THEIRS }
-      const schema = mergeSchema(db, schemas, strategy)
+      const schema = mergeSchema(db, schemas, strategy, changedTables)
       result.schema = schema.applied
       result.conflicts.push(...schema.conflicts)
       const written = new Set<string>(schema.applied.filter((a) => a.type === 'table' && a.change !== 'removed').map((a) => a.name))

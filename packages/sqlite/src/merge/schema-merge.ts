@@ -48,12 +48,13 @@ export interface SchemaMergeResult {
  *   `theirs` takes the source's definition where the target's rows of that table are unchanged
  *   and leaves the conflict unresolved otherwise.
  *
- * Every trigger of the target is dropped here and recreated (the merged set) after the rows, so
- * writing the merged rows fires none: each side's triggers already ran on its own changes.
+ * The target's triggers on the tables in `written` (those the row step writes) are dropped here
+ * and recreated after the rows, with the source's trigger changes applied, so writing the merged
+ * rows fires none: each side's triggers already ran on its own changes.
  * Virtual tables and their shadow tables are not merged: a change to one on the source is a
  * conflict.
  */
-export function mergeSchema(db: BetterSqlite3.Database, schemas: MergeSchemas & { base: string }, strategy: RowStrategy): SchemaMergeResult {
+export function mergeSchema(db: BetterSqlite3.Database, schemas: MergeSchemas & { base: string }, strategy: RowStrategy, written: ReadonlySet<string>): SchemaMergeResult {
   const B = schemaObjects(db, schemas.base)
   const O = schemaObjects(db, schemas.ours)
   const T = schemaObjects(db, schemas.theirs)
@@ -148,8 +149,10 @@ export function mergeSchema(db: BetterSqlite3.Database, schemas: MergeSchemas & 
     if (t) out.deferred.push({ sql: t.sql, type: t.type, table: t.table })
     out.applied.push({ change: changeOf(b, t), type: any.type, name: any.name, table: any.table, how: !t ? 'drop' : o ? 'recreate' : 'create' })
   }
-  for (const o of O.values()) if (o.type === 'trigger') db.exec(`DROP TRIGGER IF EXISTS ${q(schemas.ours, o.name)}`)
-  for (const [k, sql] of triggers) out.deferred.push({ sql, type: 'trigger', table: (T.get(k) ?? O.get(k))!.table })
+  // A trigger stays untouched unless its table is written or the merge changes the trigger itself.
+  const touched = (k: string): boolean => triggers.get(k) !== O.get(k)?.sql || written.has((T.get(k) ?? O.get(k))!.table) || replaced.has((T.get(k) ?? O.get(k))!.table)
+  for (const [k, o] of O) if (o.type === 'trigger' && touched(k)) db.exec(`DROP TRIGGER IF EXISTS ${q(schemas.ours, o.name)}`)
+  for (const [k, sql] of triggers) if (touched(k)) out.deferred.push({ sql, type: 'trigger', table: (T.get(k) ?? O.get(k))!.table })
   return out
 
   function copyRows(name: string): void {
