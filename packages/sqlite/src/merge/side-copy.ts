@@ -1,6 +1,7 @@
 import { closeSync, constants, ftruncateSync, openSync, writeSync } from 'node:fs'
 import { copyFile } from 'node:fs/promises'
-import { fetchPages, type OperationOptions, type PageDiff, type PageNo, type Repository, type ResolvedTable } from '@strata/core'
+import type { OperationOptions, PageDiff, PageNo, Repository, ResolvedTable } from '@strata/core'
+import { fetchPages } from '@strata/core/engine'
 
 /**
  * Write snapshot `to` as a database file at `path` by copying `fromPath` — a file holding
