@@ -70,7 +70,14 @@ describe('strata merge', () => {
     await run('merge', 'clash', '--into', 'main', '--strategy', 'theirs', '-m', 'take clash')
     expect(await rows('main', 'SELECT name, score FROM users WHERE id = 5')).toEqual([['theirs', 1]])
     const log = await cli('log', 'main', '--limit', '1', '--json')
-    expect(json<{ entries: { operation: string; message: string }[] }>(log).entries[0]).toMatchObject({ operation: 'merge', message: 'take clash' })
+    const entry = json<{ entries: { id: string; parent: string; operation: string; message: string; merge: { source: string; sourceBranch: string; base: string } }[] }>(log).entries[0]!
+    expect(entry).toMatchObject({ operation: 'merge', message: 'take clash', parent: before, merge: { sourceBranch: 'clash' } })
+    // People see both parents in the log, and the source and base in show.
+    const text = await cli('log', 'main', '--limit', '1')
+    expect(text.stdout).toContain(`Merge:   ${before.slice(0, 12)} ${entry.merge.source.slice(0, 12)} (clash), base ${entry.merge.base.slice(0, 12)}`)
+    const shown = await cli('show', 'main')
+    expect(shown.stdout).toMatch(new RegExp(`^merged in: +${entry.merge.source} \\(clash\\)$`, 'm'))
+    expect(shown.stdout).toMatch(new RegExp(`^merge base: +${entry.merge.base}$`, 'm'))
   })
 
   it('usage errors: a missing --into, an unknown strategy', async () => {

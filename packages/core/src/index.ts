@@ -37,7 +37,7 @@ export {
 export type { BranchId, SegmentId, SnapshotId } from './format/ids.js'
 export { MAIN_BRANCH, validateName } from './format/names.js'
 export type { PageCount, PageNo, PageSize } from './format/page.js'
-export type { Fallback, SegmentRef, SnapshotManifest, SnapshotMeta } from './format/manifest.js'
+export type { Fallback, MergeParents, SegmentRef, SnapshotManifest, SnapshotMeta } from './format/manifest.js'
 export type { PageTable } from './format/page-table.js'
 export type { HoldRecord } from './format/hold-record.js'
 export type { PinRecord } from './format/pin-record.js'

@@ -515,6 +515,7 @@ function commitFields(opts: LiveCommitOptions): LiveCommitOptions {
   if (opts.author !== undefined) out.author = opts.author
   if (opts.tags !== undefined) out.tags = opts.tags
   if (opts.operation !== undefined) out.operation = opts.operation
+  if (opts.merge !== undefined) out.merge = opts.merge
   if (opts.onProgress !== undefined) out.onProgress = opts.onProgress
   if (opts.signal !== undefined) out.signal = opts.signal
   return out

@@ -1,4 +1,4 @@
-import type { CommitResult, OperationOptions } from '@strata/core'
+import type { CommitResult, MergeParents, OperationOptions } from '@strata/core'
 
 /** Options of a live commit. */
 export interface LiveCommitOptions extends OperationOptions {
@@ -9,6 +9,8 @@ export interface LiveCommitOptions extends OperationOptions {
   tags?: string[]
   /** Recorded as the operation that produced the snapshot (`merge`, …). Default `commit`. */
   operation?: string
+  /** Recorded on a merge commit: the snapshot merged in and the merge base. */
+  merge?: MergeParents
 }
 
 /** What a live commit did. */

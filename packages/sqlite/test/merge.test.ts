@@ -74,8 +74,26 @@ describe('merge', () => {
     expect(await query(target, "SELECT count(*) AS n FROM users WHERE id = 20")).toEqual([{ n: 0 }])
     expect(await query(target, "SELECT k FROM kv WHERE k IN ('new', 'key:000001')")).toEqual([{ k: 'new' }])
     expect(await query(target, 'SELECT body FROM notes ORDER BY rowid')).toEqual([{ body: 'first' }, { body: 'second' }, { body: 'third' }])
+    const sourceHead = (await repo.getBranch(source)).head
     const [head] = await repo.log(target, { limit: 1 })
-    expect(head).toMatchObject({ operation: 'merge', message: `merge ${source} into ${target}`, parent: before })
+    expect(head).toMatchObject({ operation: 'merge', message: `merge ${source} into ${target}`, parent: before, merge: { source: sourceHead, sourceBranch: source, base: r.base } })
+    expect((await repo.show(target)).merge).toEqual({ source: sourceHead, sourceBranch: source, base: r.base })
+
+    // The merge is recorded: merging again is up to date, and a later merge starts from this source head.
+    expect(await merge(repo, source, target)).toMatchObject({ status: 'up-to-date', base: sourceHead })
+    await write(source, "UPDATE users SET name = 'later' WHERE id = 12")
+    await write(target, "UPDATE users SET name = 'target later' WHERE id = 11")
+    const again = await merge(repo, source, target)
+    expect(again).toMatchObject({ base: sourceHead, conflicts: [], tables: [{ table: 'users', sourceChanges: 1, updated: 1 }] })
+    // Merging the target back into the source: the base is the source head the last merge took in.
+    const back = await merge(repo, target, source)
+    expect(back.base).toBe(again.source.snapshot)
+    expect(back.conflicts).toEqual([])
+    expect(await query(source, 'SELECT id, name FROM users WHERE id IN (1, 11, 12) ORDER BY id')).toEqual([
+      { id: 1, name: 'ours 1' },
+      { id: 11, name: 'target later' },
+      { id: 12, name: 'later' },
+    ])
     expect(await query(target, 'PRAGMA integrity_check')).toEqual([{ integrity_check: 'ok' }])
   })
 
@@ -97,6 +115,11 @@ describe('merge', () => {
     const r = await merge(repo, source, target)
     expect(r.conflicts).toEqual([])
     expect(r.tables.find((x) => x.table === 'users')).toMatchObject({ sourceChanges: 2, updated: 1 })
+    // Changes the target already holds: the merge changes no page but is still recorded.
+    const same = await fork("UPDATE users SET name = 'both' WHERE id = 1", "UPDATE users SET name = 'both' WHERE id = 1")
+    const m = await merge(repo, same.source, same.target)
+    expect(m).toMatchObject({ status: 'merged', commit: { pagesChanged: 0, changed: true } })
+    expect((await repo.log(same.target, { limit: 1 }))[0]).toMatchObject({ operation: 'merge', merge: { source: (await repo.getBranch(same.source)).head } })
     expect(await query(target, 'SELECT id, name, created_at FROM users WHERE id IN (1, 2) ORDER BY id')).toEqual([
       { id: 1, name: 'both', created_at: expect.any(Number) },
       { id: 2, name: 'renamed', created_at: 7 },

@@ -1,7 +1,7 @@
 import type { Command } from 'commander'
 import { MAIN_BRANCH } from '@strata/core'
 import { examples, positiveInt, type App } from '../app.js'
-import { formatBytes } from '../render.js'
+import { formatBytes, shortId } from '../render.js'
 import { pointInTime } from '../time-spec.js'
 
 /** `strata log [<branch|snapshot>] [--limit N] [--since T] [--until T] [--tag NAME]`: history, newest first. */
@@ -23,6 +23,8 @@ export function registerLog(parent: Command, app: App): void {
         entries.flatMap((e, i) => [
           ...(i > 0 ? [''] : []),
           `snapshot ${e.id}${e.tags.length > 0 ? ` (tags: ${e.tags.join(', ')})` : ''}`,
+          // Both parents, as git shows a merge: the branch's previous head, then the snapshot merged in.
+          ...(e.merge ? [`Merge:   ${shortId(e.parent)} ${shortId(e.merge.source)}${e.merge.sourceBranch ? ` (${e.merge.sourceBranch})` : ''}, base ${shortId(e.merge.base)}`] : []),
           `Author:  ${e.author}`,
           `Date:    ${e.createdAt}`,
           `Op:      ${e.operation}${e.branch ? ` on ${e.branch}` : ''} — ${e.pageCount} pages, ${e.ownPages} own (${formatBytes(e.ownBytes)})${e.stacked ? ', stacked' : ', standalone'}`,

@@ -91,8 +91,8 @@ function render(r: MergeResult): string[] {
   if (r.status === 'up-to-date') return [`Already up to date: ${r.target.branch} has every change of ${r.source.spec} (base ${shortId(r.base)})`]
   const lines: string[] = []
   if (r.status === 'dry-run') lines.push(`Dry run: merging ${into} (base ${shortId(r.base)}) would change what follows; nothing was committed`)
-  else if (r.commit) lines.push(`Merged ${into}: new head ${shortId(r.commit.snapshot)} (base ${shortId(r.base)}, previous head ${shortId(r.target.head)}, ${r.commit.pagesUploaded} pages uploaded)`)
-  else lines.push(`Merged ${into}: nothing to change, ${r.target.branch} already holds every change (base ${shortId(r.base)})`)
+  else if (r.commit && r.commit.pagesChanged > 0) lines.push(`Merged ${into}: new head ${shortId(r.commit.snapshot)} (base ${shortId(r.base)}, previous head ${shortId(r.target.head)}, ${r.commit.pagesUploaded} pages uploaded)`)
+  else lines.push(`Merged ${into}: ${r.target.branch} already held every change; the merge is recorded as ${shortId(r.commit?.snapshot)} (base ${shortId(r.base)})`)
   if (r.schema.length) {
     lines.push('', 'schema:')
     for (const s of r.schema) lines.push(`  ${s.change === 'added' ? '+' : s.change === 'removed' ? '-' : '~'} ${s.type} ${s.name}${s.type === 'index' || s.type === 'trigger' ? ` on ${s.table}` : ''}: ${s.how}`)

@@ -22,6 +22,12 @@ export function registerShow(parent: Command, app: App): void {
           ['segments', `${s.segments} (${formatBytes(s.segmentBytes)})`],
           ['fallback', s.fallback ? s.fallback.snapshot + (s.fallback.store ? ` in ${s.fallback.store.url}` : '') : 'none (standalone)'],
           ['parent', s.parent],
+          ...(s.merge
+            ? ([
+                ['merged in', `${s.merge.source}${s.merge.sourceBranch ? ` (${s.merge.sourceBranch})` : ''}`],
+                ['merge base', s.merge.base],
+              ] as const)
+            : []),
           ['operation', s.operation],
           ['author', s.author],
           ['created', s.createdAt],

@@ -57,6 +57,10 @@ export const ERROR_CODES = [
   'STRATA_TAG_NOT_FOUND',
   /** A file or directory the caller named cannot be used (missing, not a directory, no permission, read-only, full). */
   'STRATA_FILE_ERROR',
+  /** A merge found conflicts its strategy does not resolve; nothing was committed (`@strata/sqlite`). */
+  'STRATA_MERGE_CONFLICT',
+  /** A merge's result would fail SQLite's integrity or foreign-key checks; nothing was committed (`@strata/sqlite`). */
+  'STRATA_MERGE_REFUSED',
 ] as const
 
 /** One of {@link ERROR_CODES}. */

@@ -22,6 +22,19 @@ export interface SegmentRef {
   length: number
 }
 
+/**
+ * What a merge commit records besides its parent (the target's previous head), so that the next
+ * merge between the same histories finds its base.
+ */
+export interface MergeParents {
+  /** The snapshot merged in — the source's head at the time: the merge commit's second parent. */
+  source: SnapshotId
+  /** The branch the source was named by, if it was (informational; names can change). */
+  sourceBranch: string | null
+  /** The merge base the merge was computed against. */
+  base: SnapshotId
+}
+
 /** History and description of a snapshot. */
 export interface SnapshotMeta {
   /** The id of the branch it was committed on (null for none). */
@@ -37,6 +50,8 @@ export interface SnapshotMeta {
   tags: string[]
   /** What produced it: import, commit, materialize, … */
   operation: string
+  /** Only on a merge commit: the snapshot merged in and the base. Absent on every other snapshot. */
+  merge?: MergeParents
 }
 
 /**
@@ -79,6 +94,8 @@ export function encodeManifest(m: Omit<SnapshotManifest, 'formatVersion'>): Enco
     createdAt: m.createdAt,
     tags: m.tags,
     operation: m.operation,
+    // Written only on merge commits, so every other manifest keeps its bytes (and id).
+    ...(m.merge ? { merge: { source: m.merge.source, sourceBranch: m.merge.sourceBranch, base: m.merge.base } } : {}),
     checksum: m.checksum,
     segments: m.segments.map((s) => [s.id, s.length]),
     pageNos: u32ToBytes(m.pages.pageNos),
@@ -143,6 +160,14 @@ export function decodeManifest(id: SnapshotId, bytes: Uint8Array): SnapshotManif
     if ((pageSlots[i]! + 1) * pageSize > seg.length) corrupt(`page ${p} lies past the end of segment ${seg.id}`)
   }
   const branchId = r.optionalString('branchId') as BranchId | null
+  const mg = r.object('merge')
+  let merge: MergeParents | null = null
+  if (mg) {
+    const { source, sourceBranch, base } = mg
+    if (typeof source !== 'string' || !isSnapshotId(source) || typeof base !== 'string' || !isSnapshotId(base)) corrupt('merge.source or merge.base is not a snapshot id')
+    if (sourceBranch !== null && sourceBranch !== undefined && typeof sourceBranch !== 'string') corrupt('merge.sourceBranch is not a string')
+    merge = { source: source as SnapshotId, sourceBranch: (sourceBranch as string | null | undefined) ?? null, base: base as SnapshotId }
+  }
   return {
     formatVersion: obj.v,
     pageSize: pageSize as PageSize,
@@ -156,6 +181,7 @@ export function decodeManifest(id: SnapshotId, bytes: Uint8Array): SnapshotManif
     createdAt: r.string('createdAt'),
     tags: r.stringArray('tags'),
     operation: r.optionalString('operation') ?? 'commit',
+    ...(merge ? { merge } : {}),
     checksum: r.bytes('checksum', PAGE_HASH_BYTES),
     segments,
     pages: { pageNos, segments: pageSegments, slots: pageSlots, hashes },

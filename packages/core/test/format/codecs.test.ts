@@ -165,6 +165,20 @@ describe('manifest codec', () => {
     )
   })
 
+  it('records a merge commit\'s second parent and base; any other manifest has no merge field and keeps its bytes', () => {
+    fc.assert(
+      fc.property(manifestArb, snapshotId, fc.option(fc.string({ maxLength: 12 }), { nil: null }), snapshotId, (m, source, sourceBranch, base) => {
+        const merged = { ...m, operation: 'merge', merge: { source, sourceBranch, base } }
+        const { id, bytes } = encodeManifest(merged)
+        expect(decodeManifest(id, bytes)).toEqual({ ...merged, formatVersion: FORMAT_VERSION })
+        const plain = encodeManifest(m)
+        expect(packr.unpack(plain.bytes)).not.toHaveProperty('merge')
+        expect(decodeManifest(plain.id, plain.bytes)).not.toHaveProperty('merge')
+      }),
+      { numRuns: 50 },
+    )
+  })
+
   it('refuses bytes that do not hash to the id', () => {
     const { id, bytes } = encodeManifest(fc.sample(manifestArb, 1)[0]!)
     const flipped = bytes.slice()
@@ -186,6 +200,8 @@ describe('manifest codec', () => {
       ['a segment entry that is not [id, length]', (o) => void (o.segments = [['x', 1]])],
       ['columns of different lengths', (o) => void (o.pageHashes = new Uint8Array(PAGE_HASH_BYTES))],
       ['a parent that is not a snapshot id', (o) => void (o.parent = 'HEAD')],
+      ['a merge whose source is not a snapshot id', (o) => void (o.merge = { source: 'feature', sourceBranch: null, base: m.checksum })],
+      ['a merge whose source branch is not a string', (o) => void (o.merge = { source: 'a'.repeat(32), sourceBranch: 7, base: 'b'.repeat(32) })],
     ]
     for (const [, edit] of cases) {
       const [id, b] = reencoded(edit)

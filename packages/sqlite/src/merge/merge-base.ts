@@ -4,7 +4,7 @@ import { isStrataError, type Repository, type SnapshotId, type SnapshotManifest 
 export function historyParents(m: SnapshotManifest): SnapshotId[] {
   const out: SnapshotId[] = []
   if (m.parent) out.push(m.parent)
-  const merged = (m as { merge?: { source?: SnapshotId } | null }).merge?.source
+  const merged = m.merge?.source
   if (merged && merged !== m.parent) out.push(merged)
   return out
 }

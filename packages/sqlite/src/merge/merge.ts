@@ -59,7 +59,10 @@ export interface MergeResult {
   tables: TableMergeResult[]
   /** Every conflict, with how the strategy resolved it (`resolution: null`: unresolved; only in a dry run). */
   conflicts: MergeConflict[]
-  /** The merge commit; null when nothing was committed. */
+  /**
+   * The merge commit (operation `merge`, recording the source and the base), also when the target
+   * held every change already (then it changes no page); null for `up-to-date` and dry runs.
+   */
   commit: LiveCommitResult | null
   /** What the merge read: the target's pages (its working copy) and the pages fetched to turn that copy into the base and the source. */
   read: { targetPages: number; basePages: number; sourcePages: number; pageSize: number }
@@ -189,13 +192,19 @@ export async function merge(repo: Repository, source: string, target: string, op
       db.exec(`DETACH DATABASE ${THEIRS}`)
     }
     if (opts.dryRun) return result
-    const commit = await live.commit({
+    const fields = {
       message: opts.message ?? `merge ${source} into ${target}`,
       operation: 'merge',
+      merge: { source: src.snapshot, sourceBranch: src.branch, base },
       ...(opts.author !== undefined ? { author: opts.author } : {}),
       ...signal,
-    })
-    return { ...result, commit: commit.changed ? commit : null }
+    }
+    const commit = await live.commit(fields)
+    if (commit.changed) return { ...result, commit }
+    // The target holds every change already: the merge is still recorded (no page changes), so
+    // the next merge of these histories starts from this source rather than an older base.
+    const empty = await data.commit(target, { ...fields, expectedHead: ours, allowEmpty: true })
+    return { ...result, commit: { ...empty, pagesChanged: 0, pagesScanned: commit.pagesScanned } }
   } finally {
     await live.close({ uncommitted: 'discard' })
     await files?.dispose()

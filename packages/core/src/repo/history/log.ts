@@ -1,5 +1,6 @@
 import { isStrataError } from '../../errors/index.js'
 import type { SnapshotId } from '../../format/ids.js'
+import type { MergeParents } from '../../format/manifest.js'
 import { tagsBySnapshot } from './tags.js'
 import { type RepoContext } from '../read/context.js'
 
@@ -20,6 +21,8 @@ export interface LogEntry {
   ownBytes: number
   /** Whether it falls back to another snapshot. */
   stacked: boolean
+  /** A merge commit's second parent (the snapshot merged in) and its base; null for any other snapshot. */
+  merge: MergeParents | null
 }
 
 /** Filters for {@link historyOf}. */
@@ -35,7 +38,8 @@ export interface LogOptions {
 }
 
 /**
- * The history from snapshot `from` back along `parent` links, newest first, filtered, at most
+ * The history from snapshot `from` back along `parent` links (the branch's own line: a merge
+ * commit is listed with the snapshot it merged in, which is not followed), newest first, filtered, at most
  * `limit` entries. Stops quietly at a parent gc has already freed (history past retention).
  */
 export async function historyOf(ctx: RepoContext, from: SnapshotId, opts: LogOptions): Promise<LogEntry[]> {
@@ -73,6 +77,7 @@ export async function historyOf(ctx: RepoContext, from: SnapshotId, opts: LogOpt
       ownPages: m.pages.pageNos.length,
       ownBytes: m.pages.pageNos.length * m.pageSize,
       stacked: m.fallback !== null,
+      merge: m.merge ?? null,
     })
   }
   return out

@@ -1,5 +1,5 @@
 import type { SnapshotId } from '../../format/ids.js'
-import type { SnapshotManifest, SnapshotMeta } from '../../format/manifest.js'
+import type { MergeParents, SnapshotManifest, SnapshotMeta } from '../../format/manifest.js'
 import { resolveTarget } from '../branches/resolve-target.js'
 import { crossStoreLinks, type CrossStoreLink } from '../cross-store/cross-store.js'
 import type { ChainLevel } from '../read/chain.js'
@@ -26,6 +26,8 @@ export interface SnapshotSummary extends Pick<SnapshotMeta, 'parent' | 'message'
   tags: string[]
   /** Fallbacks of the chain that cross into other stores, and whether each is pinned there. */
   crossStore: CrossStoreLink[]
+  /** For a merge commit: the snapshot merged in (its second parent), the source branch and the merge base; otherwise null. */
+  merge: MergeParents | null
 }
 
 /** Describe a branch's head or a snapshot: sizes, own pages, chain, metadata. */
@@ -52,5 +54,6 @@ export async function show(ctx: RepoContext, spec: string): Promise<SnapshotSumm
     tags: [...new Set([...m.tags, ...((await tagsBySnapshot(ctx)).get(target.snapshot) ?? [])])],
     operation: m.operation,
     crossStore: await crossStoreLinks(levels),
+    merge: m.merge ?? null,
   }
 }

@@ -2,7 +2,7 @@ import { ConflictError, InvalidArgumentError } from '../../errors/index.js'
 import { DatabaseChecksum, PAGE_HASH_BYTES, hashAtEqual, hashPage } from '../../format/hash.js'
 import type { SnapshotId } from '../../format/ids.js'
 import { refKey } from '../../format/keys.js'
-import { type SegmentRef, type SnapshotManifest } from '../../format/manifest.js'
+import { type MergeParents, type SegmentRef, type SnapshotManifest } from '../../format/manifest.js'
 import { MAX_PAGE_NO, lockBytePage, type PageCount, type PageNo } from '../../format/page.js'
 import { buildPageTable, type PageEntry } from '../../format/page-table.js'
 import { validateName } from '../../format/names.js'
@@ -36,6 +36,8 @@ export interface CommitOptions extends OperationOptions {
   allowEmpty?: boolean
   /** Recorded as the operation that produced the snapshot. Default `commit`. */
   operation?: string
+  /** Recorded on a merge commit: the snapshot merged in and the merge base (see `MergeParents`). */
+  merge?: MergeParents
 }
 
 /** What a commit did. */
@@ -205,6 +207,7 @@ async function writeSnapshot(
       author: opts.author,
       tags: opts.tags ?? [],
       operation: opts.operation ?? 'commit',
+      ...(opts.merge ? { merge: opts.merge } : {}),
       checksum: checksum.bytes,
       segments,
       pages: buildPageTable(entries),
