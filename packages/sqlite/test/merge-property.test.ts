@@ -152,7 +152,7 @@ describe('merge (property)', () => {
         await commitEdits(`q-source-${id}`, theirs)
         const head = (await repo.getBranch(`q-target-${id}`)).head
         const e = await merge(repo, `q-source-${id}`, `q-target-${id}`).catch((x: unknown) => x)
-        expect(isStrataError(e, 'STRATA_MERGE_CONFLICT' as never), String(e)).toBe(true)
+        expect(isStrataError(e, 'STRATA_MERGE_CONFLICT'), String(e)).toBe(true)
         const conflicts = (e as { data: { conflicts: MergeConflict[] } }).data.conflicts
         expect(conflicts.map((c) => c.key.id).sort((a, b) => Number(a) - Number(b))).toEqual([...overlap].sort((a, b) => a - b))
         expect(conflicts.every((c) => c.table === 't' && c.resolution === null)).toBe(true)

@@ -37,7 +37,7 @@ async function fork(ours: string, theirs: string): Promise<{ target: string; sou
 
 async function conflictsOf(p: Promise<MergeResult>): Promise<MergeConflict[]> {
   const e = await p.catch((x: unknown) => x)
-  expect(isStrataError(e, 'STRATA_MERGE_CONFLICT' as never), String(e)).toBe(true)
+  expect(isStrataError(e, 'STRATA_MERGE_CONFLICT'), String(e)).toBe(true)
   return (e as { data: { conflicts: MergeConflict[] } }).data.conflicts
 }
 
@@ -283,9 +283,9 @@ describe('merge', () => {
     const { target, source } = await fork('DELETE FROM orders WHERE user_id = 6; DELETE FROM users WHERE id = 6', 'INSERT INTO orders VALUES (99001, 6, 1, 1, 1)')
     const head = (await repo.getBranch(target)).head
     const dry = await merge(repo, source, target, { dryRun: true }).catch((x: unknown) => x)
-    expect(isStrataError(dry, 'STRATA_MERGE_REFUSED' as never), String(dry)).toBe(true)
+    expect(isStrataError(dry, 'STRATA_MERGE_REFUSED'), String(dry)).toBe(true)
     const e = await merge(repo, source, target).catch((x: unknown) => x)
-    expect(isStrataError(e, 'STRATA_MERGE_REFUSED' as never), String(e)).toBe(true)
+    expect(isStrataError(e, 'STRATA_MERGE_REFUSED'), String(e)).toBe(true)
     expect((e as { data: { reason: string; problems: string[] } }).data).toMatchObject({
       reason: expect.stringMatching(/foreign_key_check/),
       problems: ['orders row 99001 references a missing row of users (foreign key 1)'],

@@ -1,7 +1,7 @@
 import type { Command } from 'commander'
 import { InvalidArgumentError as InvalidOptionArgument } from 'commander'
 import { isStrataError } from '@strata/core'
-import type { MergeConflict, MergeResult, MergeStrategy } from '@strata/sqlite'
+import type { MergeConflict, MergeConflictError, MergeResult, MergeStrategy } from '@strata/sqlite'
 import { examples, type App } from '../app.js'
 import { ExitCode } from '../exit-codes.js'
 import { sqlRowJson } from '../json.js'
@@ -50,8 +50,8 @@ export function registerMerge(parent: Command, app: App): void {
           ...(ctx.io.env[CACHE_DIR_ENV] ? { cacheDir: ctx.io.env[CACHE_DIR_ENV] } : {}),
         })
       } catch (e) {
-        if (!isStrataError(e) || (e.code as string) !== 'STRATA_MERGE_CONFLICT') throw e
-        const data = (e as unknown as { data: { source: string; target: string; base: string; conflicts: MergeConflict[] } }).data
+        if (!isStrataError(e, 'STRATA_MERGE_CONFLICT')) throw e
+        const data = (e as MergeConflictError).data
         const doc: ConflictDocument = { status: 'conflicts', source: data.source, target: data.target, base: data.base, conflicts: data.conflicts.map(conflictJson) }
         ctx.emit(doc, () => [
           `merge ${data.source} into ${data.target}: ${count(data.conflicts.length, 'conflict')}, nothing committed (base ${shortId(data.base)})`,

@@ -1,4 +1,4 @@
-import { StrataError, type ErrorCode } from '@strata/core'
+import { StrataError } from '@strata/core'
 import type { MergeConflict } from '../merge/conflict.js'
 
 /**
@@ -7,7 +7,7 @@ import type { MergeConflict } from '../merge/conflict.js'
  * key and columns.
  */
 export class MergeConflictError extends StrataError {
-  readonly code = 'STRATA_MERGE_CONFLICT' as ErrorCode
+  readonly code = 'STRATA_MERGE_CONFLICT' as const
   constructor(readonly data: { source: string; target: string; base: string; conflicts: MergeConflict[] }) {
     super(
       `merging "${data.source}" into "${data.target}" found ${data.conflicts.length} conflict${data.conflicts.length === 1 ? '' : 's'} ` +
