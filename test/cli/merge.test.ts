@@ -20,7 +20,7 @@ async function head(branch: string): Promise<string> {
 async function rows(branch: string, sql: string): Promise<unknown[]> {
   const r = await cli('sql', branch, sql, '--json')
   expect(r.code, r.stderr).toBe(0)
-  return json<{ rows: unknown[][] }>(r).rows
+  return json<{ results: { rows: unknown[][] }[] }>(r).results.at(-1)!.rows
 }
 
 describe('strata merge', () => {
