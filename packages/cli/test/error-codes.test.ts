@@ -28,7 +28,7 @@ import {
   type PageNo,
 } from '@strata/core'
 import { fileErrorFrom } from '@strata/core/engine'
-import { InvalidStateError, UncommittedChangesError } from '@strata/sqlite'
+import { InvalidStateError, MergeConflictError, MergeRefusedError, UncommittedChangesError } from '@strata/sqlite'
 import { CommanderError } from 'commander'
 import { describe, expect, it } from 'vitest'
 import { CLI_ERROR_CODES, CliError } from '../src/cli-error.js'
@@ -58,6 +58,8 @@ const SAMPLES: Record<ReportedCode, () => unknown> = {
   STRATA_BRANCH_EXISTS: () => new BranchExistsError({ name: 'dev', existing: 'dev' }),
   STRATA_SNAPSHOT_NOT_FOUND: () => new SnapshotNotFoundError({ ref: 'beef' }),
   STRATA_PROTECTED_BRANCH: () => new ProtectedBranchError({ name: 'main', operation: 'deleted' }),
+  STRATA_MERGE_CONFLICT: () => new MergeConflictError({ source: 'feature', target: 'main', base: SNAP, conflicts: [] }),
+  STRATA_MERGE_REFUSED: () => new MergeRefusedError({ source: 'feature', target: 'main', reason: 'foreign_key_check failed', problems: ['orders row 3: parent 9 missing'] }),
   STRATA_INVALID_DATABASE: () => new InvalidDatabaseError({ path: 'notes.txt', reason: 'file is not a database' }),
   STRATA_INVALID_ARGUMENT: () => new InvalidArgumentError({ argument: 'store', reason: 'unsupported store URL "ftp://x"' }),
   STRATA_FALLBACK_CYCLE: () => new FallbackCycleError({ snapshot: SNAP, chain: [SNAP, SNAP] }),
