@@ -61,7 +61,7 @@ export type { BranchInfo, CreateBranchOptions, CrossStoreSource } from './repo/b
 export type { CommitOptions, CommitResult, PageWrites } from './repo/write/commit.js'
 export type { CommitWithRetryOptions, CommitWithRetryResult } from './repo/write/commit-with-retry.js'
 export type { ImportOptions, ImportResult } from './repo/write/import-database.js'
-export type { MaterializeOptions } from './repo/write/materialize.js'
+export type { MaterializeOptions, MaterializeResult } from './repo/write/materialize.js'
 export type { ResetOptions } from './repo/write/reset.js'
 export { DEFAULT_GRACE_MS, DEFAULT_RETENTION, type Keyed, type RetentionPolicy } from './repo/reachability/roots.js'
 export type { HoldOptions } from './repo/reachability/holds.js'

@@ -36,7 +36,7 @@ import { readPage } from './read/read-page.js'
 import { commitWithRetry, type CommitWithRetryOptions, type CommitWithRetryResult } from './write/commit-with-retry.js'
 import { commit, type CommitOptions, type CommitResult } from './write/commit.js'
 import { importDatabase, type ImportOptions, type ImportResult } from './write/import-database.js'
-import { materialize, type MaterializeOptions } from './write/materialize.js'
+import { materialize, type MaterializeOptions, type MaterializeResult } from './write/materialize.js'
 import { reset, type ResetOptions } from './write/reset.js'
 
 export type { RepositoryOptions } from './read/context.js'
@@ -216,8 +216,12 @@ export class Repository {
     return commitWithRetry(this.ctx, branch, opts)
   }
 
-  /** Flatten a branch into a standalone snapshot (no fallback) and move the branch to it. */
-  materialize(branch: string, opts: MaterializeOptions = {}): Promise<CommitResult> {
+  /**
+   * Flatten a branch into a standalone snapshot (no fallback) and move the branch to it: by
+   * reference to the segments that already hold its pages (default), or as a full copy with
+   * `copy` (see `materialize`).
+   */
+  materialize(branch: string, opts: MaterializeOptions = {}): Promise<MaterializeResult> {
     return materialize(this.ctx, branch, opts)
   }
 

@@ -1,11 +1,17 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { isStrataError } from '../../src/index.js'
-import { syntheticDb, tempRepo, testPage, writeDb } from '../helpers.js'
+import { sameBytes, syntheticDb, tempRepo, testPage, writeDb } from '../helpers.js'
 
-// Model-based test: random sequences of create / write+commit / delete / materialize run against
-// a real repository on the local store and against a model (branch name → database bytes). After
-// every step, every live branch must read back exactly as the model says.
+// Model-based test: random sequences of create / write+commit / delete / materialize (by reference
+// or as a copy) run against a real repository on the local store and against a model (branch
+// name → database bytes). After every step, every live branch must read back exactly as the
+// model says. At the end, every branch that was never materialized is deleted (main, which
+// cannot be, is materialized as a copy so its old snapshots go) and gc runs with grace 0 and
+// no history: the by-reference snapshots then hold the only references to their ancestors'
+// segments, and every live branch must still export byte-identical and pass `verify --deep`.
 
 const PS = 512
 const NAMES = ['main', 'a', 'b', 'a/x', 'c'] as const
@@ -17,7 +23,7 @@ type Op =
   | { kind: 'create'; name: number; from: number }
   | { kind: 'commit'; branch: number; writes: [number, number][]; count: number }
   | { kind: 'delete'; branch: number }
-  | { kind: 'materialize'; branch: number }
+  | { kind: 'materialize'; branch: number; copy: boolean }
 
 // Branch indexes are skewed towards the first few names so that operations meet on the same
 // branches (commit, then commit again, then write a page back) rather than scatter.
@@ -34,7 +40,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
     weight: 5,
   },
   { arbitrary: fc.record({ kind: fc.constant('delete' as const), branch: branchArb }), weight: 1 },
-  { arbitrary: fc.record({ kind: fc.constant('materialize' as const), branch: branchArb }), weight: 1 },
+  { arbitrary: fc.record({ kind: fc.constant('materialize' as const), branch: branchArb, copy: fc.boolean() }), weight: 2 },
 )
 
 describe('model-based: branches behave like independent copies', () => {
@@ -48,13 +54,30 @@ describe('model-based: branches behave like independent copies', () => {
           const base = syntheticDb(PS, BASE_PAGES, fillOf)
           await t.repo.importDatabase(await writeDb(t.dir, 'base.db', base))
           const model = new Map<string, Uint8Array>([['main', base]])
+          const flattened = new Set<string>()
           for (const op of ops) {
-            await step(t.repo, model, op)
+            await step(t.repo, model, op, flattened)
             for (const [name, bytes] of model) {
               expect(await t.repo.readDatabase(name), `branch ${name} after ${JSON.stringify(op)}`).toEqual(bytes)
             }
             expect((await t.repo.listBranches()).map((b) => b.name).sort()).toEqual([...model.keys()].sort())
           }
+          if (flattened.size === 0) return
+          // Only the materialized branches (and main, itself flattened as a copy) survive.
+          if (!flattened.has('main')) await t.repo.materialize('main', { copy: true })
+          for (const name of [...model.keys()]) {
+            if (name === 'main' || flattened.has(name)) continue
+            await t.repo.deleteBranch(name)
+            model.delete(name)
+          }
+          await t.repo.gc({ graceMs: 0, retention: { keepLast: 1, keepWithinMs: 0 } })
+          for (const [name, bytes] of model) {
+            const out = join(t.dir, `${name.replace('/', '_')}.db`)
+            await t.repo.export(name, out)
+            expect(sameBytes(await readFile(out), bytes, PS), `branch ${name} after gc, ops ${JSON.stringify(ops)}`).toBe(true)
+          }
+          const v = await t.repo.verify({ deep: true })
+          expect(v.problems).toEqual([])
         } finally {
           await t.cleanup()
         }
@@ -65,7 +88,7 @@ describe('model-based: branches behave like independent copies', () => {
   })
 })
 
-async function step(repo: Awaited<ReturnType<typeof tempRepo>>['repo'], model: Map<string, Uint8Array>, op: Op): Promise<void> {
+async function step(repo: Awaited<ReturnType<typeof tempRepo>>['repo'], model: Map<string, Uint8Array>, op: Op, flattened: Set<string>): Promise<void> {
   switch (op.kind) {
     case 'create': {
       const name = NAMES[op.name]!
@@ -107,15 +130,20 @@ async function step(repo: Awaited<ReturnType<typeof tempRepo>>['repo'], model: M
       } else {
         await repo.deleteBranch(name)
         model.delete(name)
+        flattened.delete(name)
       }
       return
     }
     case 'materialize': {
       const name = NAMES[op.branch]!
       if (!model.has(name)) return
-      await repo.materialize(name)
+      const r = await repo.materialize(name, { copy: op.copy })
       const show = await repo.show(name)
       expect(show.fallback).toBeNull()
+      // By reference, nothing of this store is rewritten: every page is a reference.
+      expect(r.mode).toBe(op.copy ? 'copy' : 'reference')
+      if (!op.copy) expect([r.pagesUploaded, r.pagesReferenced]).toEqual([0, r.ownPages])
+      flattened.add(name)
       return
     }
   }

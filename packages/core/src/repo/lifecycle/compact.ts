@@ -86,7 +86,8 @@ function policyOf(ctx: RepoContext, p: CompactionPolicy): Required<CompactionPol
 
 /**
  * Decide which branch heads to compact, from the roots and what they mark. A head qualifies
- * only if it owns a delta (it is not its branch's base) and nothing but its own ref keeps it —
+ * only if it owns a delta, or is standalone (an import or a materialize, its own base), and
+ * nothing but its own ref keeps it —
  * no other ref, tag, hold or pin names it and no kept snapshot falls back to it — because a head
  * something else keeps stays alive anyway and rewriting it would store its pages twice. Its
  * segments are rewritten when their live fraction is below `minLiveFraction`, or when they are
@@ -103,9 +104,12 @@ export function planCompaction(ctx: RepoContext, scan: RootScan, marks: MarkSet,
   for (const vr of scan.refs) {
     const { ref } = vr
     if (branches && !branches.has(ref.name)) continue
-    if (ref.head === ref.base) continue
     const m = marks.snapshots.get(ref.head)
     if (!m) continue
+    // A head that is its branch's base qualifies only when it is standalone (an import or a
+    // materialize): its rewrite becomes the new base, and the old one is released. A by-reference
+    // materialize is the common case: it reads many commit segments, shared with history.
+    if (ref.head === ref.base && m.fallback !== null) continue
     const chosen = new Set<SegmentId>()
     const small: SegmentRef[] = []
     for (const s of m.segments) {
@@ -179,6 +183,8 @@ export async function compactHead(ctx: RepoContext, plan: CompactionPlan, opts: 
   try {
     published = await publishSnapshot(ctx, {
       branch: plan.ref,
+      // A standalone head that was its own base stays its own base (see planCompaction).
+      base: ref.head === ref.base ? 'self' : 'keep',
       manifest: {
         pageSize: head.pageSize,
         pageCount: head.pageCount,

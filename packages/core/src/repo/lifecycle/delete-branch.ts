@@ -2,13 +2,12 @@ import { ProtectedBranchError, isStrataError } from '../../errors/index.js'
 import type { BranchId } from '../../format/ids.js'
 import { refKey } from '../../format/keys.js'
 import { validateName } from '../../format/names.js'
-import type { CommitResult } from '../write/commit.js'
 import { isBranchHeld } from '../reachability/holds.js'
 import type { OperationOptions } from '../read/progress.js'
 import { listRefNames, readRef, requireRef } from '../branches/refs.js'
 import { MAIN_BRANCH } from '../../format/names.js'
 import { type RepoContext } from '../read/context.js'
-import { materialize } from '../write/materialize.js'
+import { materialize, type MaterializeResult } from '../write/materialize.js'
 
 /** Options for deleting a branch. */
 export interface DeleteBranchOptions extends OperationOptions {
@@ -17,6 +16,12 @@ export interface DeleteBranchOptions extends OperationOptions {
    * that nothing stacks on them any more and gc can free all of this branch's pages. Default false.
    */
   detachChildren?: boolean
+  /**
+   * With `detachChildren`: materialize the children as full copies (see `MaterializeOptions.copy`)
+   * instead of by reference. By reference is cheap, but a child keeps alive the segments of this
+   * branch that hold pages it reads; copies let gc free every segment of this branch.
+   */
+  copy?: boolean
 }
 
 /** What deleting a branch did. */
@@ -26,7 +31,7 @@ export interface DeleteBranchResult {
   /** The head the branch had. */
   head: string
   /** Branches materialized first (with `detachChildren`), in the order they were. */
-  detached: CommitResult[]
+  detached: MaterializeResult[]
 }
 
 /** Rounds of looking for new children before giving up the race with branch creation. */
@@ -40,7 +45,8 @@ const MAX_DETACH_ROUNDS = 5
  * when retention lets them.
  *
  * With `detachChildren`, every other branch whose chain contains a snapshot committed on
- * this branch is materialized first (children, and their own children, since those stack through
+ * this branch is materialized first (by reference unless `copy`: then the segments of this branch
+ * that hold pages a child reads stay, owned by the child, and gc frees the rest) (children, and their own children, since those stack through
  * a child's snapshots onto this branch's). Idempotent: re-running after a crash materializes
  * only the branches still stacked on it. A branch created from it while this runs is detached
  * in a further round; a concurrent commit to a child makes its materialize fail with
@@ -51,12 +57,12 @@ export async function deleteBranch(ctx: RepoContext, name: string, opts: DeleteB
   if (name === MAIN_BRANCH) throw new ProtectedBranchError({ name, operation: 'deleted' })
   const { ref } = await requireRef(ctx.store, name)
   if (await isBranchHeld(ctx, name)) throw new ProtectedBranchError({ name, operation: `deleted while it is held (release it with \`strata unhold ${name}\` first)` })
-  const detached: CommitResult[] = []
+  const detached: MaterializeResult[] = []
   if (opts.detachChildren) {
     for (let round = 0; round < MAX_DETACH_ROUNDS; round++) {
       const children = await stackedOn(ctx, ref.branchId, name)
       if (children.length === 0) break
-      for (const child of children) detached.push(await materialize(ctx, child, { message: `materialize ${child}: detach from deleted branch ${name}`, ...(opts.signal ? { signal: opts.signal } : {}) }))
+      for (const child of children) detached.push(await materialize(ctx, child, { message: `materialize ${child}: detach from deleted branch ${name}`, ...(opts.copy ? { copy: true } : {}), ...(opts.signal ? { signal: opts.signal } : {}) }))
     }
   }
   await ctx.store.delete([refKey(name)])

@@ -1,8 +1,14 @@
-import { fromHex } from '../../format/hash.js'
+import { ChecksumMismatchError } from '../../errors/index.js'
+import { DatabaseChecksum, PAGE_HASH_BYTES, fromHex, toHex } from '../../format/hash.js'
+import type { SegmentId } from '../../format/ids.js'
+import type { SegmentRef } from '../../format/manifest.js'
 import { validateName } from '../../format/names.js'
-import { buildPageTable } from '../../format/page-table.js'
+import type { PageNo } from '../../format/page.js'
+import { buildPageTable, type PageEntry } from '../../format/page-table.js'
 import type { CommitResult } from './commit.js'
 import { streamPages } from '../read/export-snapshot.js'
+import { fetchPages } from '../read/page-fetcher.js'
+import { LOCK_PAGE_LEVEL, type ResolvedTable } from '../read/chain.js'
 import type { OperationOptions } from '../read/progress.js'
 import { requireRef } from '../branches/refs.js'
 import { SegmentWriter } from './segment-writer.js'
@@ -14,17 +20,43 @@ import { commitResult } from './commit.js'
 export interface MaterializeOptions extends OperationOptions {
   message?: string
   author?: string
+  /**
+   * Copy every page into fresh, contiguous segments instead of referencing the segments of this
+   * store that already hold them. Default false. The copy shares no object with any other
+   * snapshot: use it before deleting the branches it was stacked on when their space must come
+   * back at the next gc (a by-reference snapshot keeps the segments it reads alive), or to lay a
+   * head out contiguously once. It costs a read and a write of the whole database.
+   */
+  copy?: boolean
+}
+
+/** What materialize did. */
+export interface MaterializeResult extends CommitResult {
+  /** `reference`: the new page table points at existing segments; `copy`: every page was rewritten. */
+  mode: 'reference' | 'copy'
+  /** Pages the new snapshot reads from segments that were already in this store. */
+  pagesReferenced: number
+  /** Distinct existing segments the new snapshot references. */
+  segmentsReferenced: number
 }
 
 /**
- * Flatten a branch: read every page of its head down the chain (verified), write them into fresh
- * segments of this store, and move the branch to a new snapshot with no fallback, which is also
- * its new base. The branch then depends on no ancestor (and, for cross-store chains, on no other
- * store). Every page is verified on the way and the result's checksum must equal the head's,
- * or nothing is published. A concurrent
- * commit makes the final CAS fail with `ConflictError`.
+ * Flatten a branch: move it to a new snapshot with no fallback, which is also its new base, so
+ * that it depends on no ancestor (and, for cross-store chains, on no other store).
+ *
+ * By reference (the default) the new manifest's page table lists every page of the head with the
+ * segment and slot of this store that already hold it, and its recorded hash: no page of this
+ * store is read or written, so the cost is the page table, not the database. Only pages that a
+ * cross-store level serves are fetched (verified) and copied into this store. The page hashes
+ * must add up to the head's whole-database checksum, or nothing is published. With `copy`, every
+ * page is read down the chain, verified and written into fresh segments, as a copy that shares
+ * nothing.
+ *
+ * A concurrent commit makes the final compare-and-swap fail with `ConflictError`. The referenced
+ * segments are kept alive by the head being flattened until the ref moves, and by the new
+ * snapshot after (gc keeps a segment while any kept manifest references it).
  */
-export async function materialize(ctx: RepoContext, branch: string, opts: MaterializeOptions): Promise<CommitResult> {
+export async function materialize(ctx: RepoContext, branch: string, opts: MaterializeOptions): Promise<MaterializeResult> {
   validateName(branch)
   const current = await requireRef(ctx.store, branch)
   const t = await ctx.chains.resolve(current.ref.head, { branch: branch })
@@ -33,12 +65,7 @@ export async function materialize(ctx: RepoContext, branch: string, opts: Materi
     concurrency: Math.max(2, Math.ceil(ctx.settings.concurrency / 2)),
     ...(opts.signal ? { signal: opts.signal } : {}),
   })
-  const checksum = await streamPages(ctx, t, { snapshot: current.ref.head, branch }, 'materialize', (p, page, hash) => writer.add(p, page, hash), opts).catch(async (e: unknown) => {
-    // A failed read must not leave uploads running after materialize has failed.
-    await writer.settle()
-    throw e
-  })
-  const written = await writer.finish()
+  const laid = opts.copy ? await copyAll(ctx, t, branch, writer, opts) : await referenceTable(ctx, t, branch, writer, opts)
   const published = await publishSnapshot(ctx, {
     branch: current,
     manifest: {
@@ -49,12 +76,105 @@ export async function materialize(ctx: RepoContext, branch: string, opts: Materi
       author: opts.author,
       tags: [],
       operation: 'materialize',
-      checksum: fromHex(checksum),
-      segments: written.segments,
-      pages: buildPageTable(written.entries),
+      checksum: fromHex(laid.checksum),
+      segments: laid.segments,
+      pages: buildPageTable(laid.entries),
     },
     base: 'self',
   })
-  const pages = written.entries.length
-  return commitResult(published, { pageCount: t.pageCount, ownPages: pages, pagesUploaded: pages, bytesWritten: writer.bytesWritten })
+  const copied = writer.entries.length
+  return {
+    ...commitResult(published, { pageCount: t.pageCount, ownPages: laid.entries.length, pagesUploaded: copied, bytesWritten: writer.bytesWritten }),
+    mode: opts.copy ? 'copy' : 'reference',
+    pagesReferenced: laid.entries.length - copied,
+    segmentsReferenced: laid.referenced,
+  }
+}
+
+/** A flattened page table: its segment list, its entries and the checksum they add up to (hex). */
+interface Layout {
+  segments: SegmentRef[]
+  entries: PageEntry[]
+  checksum: string
+  /** Segments that were already in this store before materialize. */
+  referenced: number
+}
+
+/** Today's flattening: every page read down the chain (verified) and written into fresh segments. */
+async function copyAll(ctx: RepoContext, t: ResolvedTable, branch: string, writer: SegmentWriter, opts: OperationOptions): Promise<Layout> {
+  const checksum = await streamPages(ctx, t, { snapshot: t.snapshot, branch }, 'materialize', (p, page, hash) => writer.add(p, page, hash), opts).catch(async (e: unknown) => {
+    // A failed read must not leave uploads running after materialize has failed.
+    await writer.settle()
+    throw e
+  })
+  const written = await writer.finish()
+  return { segments: written.segments, entries: written.entries, checksum, referenced: 0 }
+}
+
+/**
+ * The head's resolved table as one level: each page at the segment and slot of this store that
+ * serves it today (hash carried over), pages of other stores copied through `writer`. The
+ * checksum is recomputed from the carried hashes and must equal the head's.
+ */
+async function referenceTable(ctx: RepoContext, t: ResolvedTable, branch: string, writer: SegmentWriter, opts: OperationOptions): Promise<Layout> {
+  const segments: SegmentRef[] = []
+  const index = new Map<SegmentId, number>()
+  const entries: PageEntry[] = []
+  const foreign: PageNo[] = []
+  const sum = new DatabaseChecksum()
+  for (let p = 1 as PageNo; p <= t.pageCount; p++) {
+    const li = t.level[p - 1]!
+    if (li === LOCK_PAGE_LEVEL) continue
+    const level = t.levels[li]!
+    if (level.store.id !== ctx.storeId) {
+      foreign.push(p)
+      continue
+    }
+    const e = t.entry[p - 1]!
+    const pages = level.manifest.pages
+    const seg = level.manifest.segments[pages.segments[e]!]!
+    let idx = index.get(seg.id)
+    if (idx === undefined) {
+      idx = segments.length
+      segments.push(seg)
+      index.set(seg.id, idx)
+    }
+    const hash = pages.hashes.subarray(e * PAGE_HASH_BYTES, (e + 1) * PAGE_HASH_BYTES)
+    sum.toggle(p, hash)
+    entries.push({ pageNo: p, segment: idx, slot: pages.slots[e]!, hash })
+  }
+  if (foreign.length > 0) {
+    let done = 0
+    await fetchPages(
+      t,
+      async (p, page, hash) => {
+        sum.toggle(p, hash)
+        await writer.add(p, page, hash)
+        opts.onProgress?.({ phase: 'fetch', loaded: ++done, total: foreign.length })
+      },
+      { concurrency: ctx.settings.concurrency, maxRunBytes: ctx.settings.maxRunBytes, ...(opts.signal ? { signal: opts.signal } : {}) },
+      foreign,
+    ).catch(async (e: unknown) => {
+      await writer.settle()
+      throw e
+    })
+  }
+  const written = await writer.finish()
+  const referenced = segments.length
+  // Content addressing can name a copied segment like one already referenced: list it once.
+  const copiedAt = written.segments.map((s) => {
+    let idx = index.get(s.id)
+    if (idx === undefined) {
+      idx = segments.length
+      segments.push(s)
+      index.set(s.id, idx)
+    }
+    return idx
+  })
+  for (const w of written.entries) entries.push({ ...w, segment: copiedAt[w.segment]! })
+  const expected = toHex(t.levels[0]!.manifest.checksum)
+  if (sum.toHex() !== expected) {
+    throw new ChecksumMismatchError({ snapshot: t.snapshot, expected, actual: sum.toHex(), operation: 'materialize' })
+  }
+  return { segments, entries, checksum: expected, referenced }
 }
