@@ -1,6 +1,6 @@
 // `npm run bench`: every figure of the performance table, each a ratio (or a bound) measured side
 // by side in this run. Prints a table, writes bench-results/bench.json. Benchmarks are not tests.
-// Usage: npm run bench [-- <bench>...]   (create, commit, export, switch, memory, sql, lazy, merge; default all)
+// Usage: npm run bench [-- <bench>...]   (create, commit, export, materialize, switch, memory, sql, lazy, merge; default all)
 import { execSync } from 'node:child_process'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { cpus, loadavg, tmpdir } from 'node:os'
@@ -10,6 +10,7 @@ import { benchCommit } from './benches/commit.js'
 import { benchCreate } from './benches/create.js'
 import { benchExport } from './benches/export.js'
 import { benchLazy } from './benches/lazy.js'
+import { benchMaterialize } from './benches/materialize.js'
 import { benchMemory } from './benches/memory.js'
 import { benchMerge } from './benches/merge.js'
 import { benchSwitch } from './benches/switch.js'
@@ -22,6 +23,7 @@ const BENCHES: Record<string, (ctx: BenchContext) => Promise<BenchRow[]>> = {
   create: benchCreate,
   commit: benchCommit,
   export: benchExport,
+  materialize: benchMaterialize,
   switch: benchSwitch,
   memory: benchMemory,
   sql: benchSql,

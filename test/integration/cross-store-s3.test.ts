@@ -3,8 +3,8 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { LocalStore, Repository, isStrataError, probeStore, type ObjectStore } from '@strata/core'
-import { pinKey, segmentKey, snapshotKey } from '@strata/core/engine'
-import { tempDir, type TempDir } from '@strata/core/testing'
+import { locatePage, pinKey, segmentKey, snapshotKey } from '@strata/core/engine'
+import { CountingStore, tempDir, type TempDir } from '@strata/core/testing'
 import { S3Store } from '@strata/s3'
 import { S3TestProxy, localS3TestTarget, newS3TestLocation, startTestS3, type S3TestLocation, type S3TestTarget } from '@strata/s3/testing'
 import { integrityCheck, openBranch } from '@strata/sqlite'
@@ -102,6 +102,65 @@ describe('a shared base on S3, branches in a local store', () => {
     expect(Buffer.from(await alone.readDatabase('feature')).equals(bytes)).toBe(true)
     await alone.deleteBranch('feature')
     expect(await alone.listBranches()).toEqual([])
+    await w.close()
+  })
+
+  it('materialize by reference copies only the pages the base store serves: ranged GETs of just those segments, no local page read', async () => {
+    const w = await world()
+    const counting = new CountingStore(w.localStore)
+    const repo = await Repository.open(counting, {
+      allowStores: [w.baseUrl],
+      openStore: (url) => S3Store.fromUrl(url, { ...target.options, endpoint: recorder.endpoint, maxAttempts: 1 }),
+    })
+    await repo.createBranch('feature', { from: w.from })
+    const size = w.imported.pageSize
+    const page = (fill: number) => new Uint8Array(size).fill(fill)
+    await repo.commit('feature', { writes: [[2, page(1)], [3, page(2)]] })
+    await repo.createBranch('child', { from: 'feature' })
+    await repo.commit('child', { writes: [[3, page(3)], [5, page(4)]] })
+    const before = await repo.readDatabase('child')
+
+    // What the chain says: pages the base serves, and the base segments holding them.
+    const t = await repo.resolve((await repo.show('child')).id, 'child')
+    const baseSegments = new Set<string>()
+    let basePages = 0
+    let localPages = 0
+    for (let p = 1; p <= t.pageCount; p++) {
+      const at = locatePage(t, p as Parameters<typeof locatePage>[1])
+      if (!at) continue
+      if (at.level.store.id === repo.storeId) {
+        localPages++
+        continue
+      }
+      basePages++
+      baseSegments.add(at.level.manifest.segments[at.segment]!.id)
+    }
+    expect(localPages).toBeGreaterThanOrEqual(3)
+    expect(basePages).toBeGreaterThan(localPages)
+
+    recorder.clearLog()
+    counting.reset()
+    const r = await repo.materialize('child')
+    expect(r).toMatchObject({ mode: 'reference', pagesReferenced: localPages, pagesUploaded: basePages, ownPages: localPages + basePages })
+    // The base store: ranged GETs of exactly the segments that serve a page, nothing else.
+    const sent = toBase(w.baseUrl)
+    expect(sent.map((x) => x.method)).toEqual(sent.map(() => 'GET'))
+    expect(sent.every((x) => x.url.includes('/segments/') && typeof x.headers.range === 'string')).toBe(true)
+    expect(new Set(sent.map((x) => x.url.split('?')[0]!.split('/').pop()))).toEqual(baseSegments)
+    expect(sent.length).toBeLessThanOrEqual(2 * baseSegments.size)
+    // The local store: no page read, and only the base's pages written.
+    expect(counting.log.filter((c) => c.operation === 'get' && c.key.startsWith('segments/'))).toEqual([])
+    const segmentPuts = counting.log.filter((c) => c.operation === 'put' && c.key.startsWith('segments/'))
+    expect(segmentPuts.reduce((a, c) => a + c.bytes, 0)).toBe(basePages * size)
+
+    await repo.close()
+    const alone = await Repository.open(w.localStore)
+    expect((await alone.show('child')).chain.map((l) => l.store)).toEqual([w.localStore.url])
+    expect(Buffer.from(await alone.readDatabase('child')).equals(Buffer.from(before))).toBe(true)
+    // feature and the history of child still stack on the base, which this repository may not open.
+    await alone.deleteBranch('feature')
+    expect((await alone.verify({ deep: true, retention: { keepLast: 1, keepWithinMs: 0 } })).problems).toEqual([])
+    await alone.close()
     await w.close()
   })
 

@@ -4,11 +4,11 @@ import { LocalStore, Repository, type RepositoryOptions } from '@strata/core'
 import { syntheticDb, writeDb } from './databases.js'
 import { stampedPage } from './pages.js'
 
-/** The operations the crash harness interrupts. */
-export type CrashOp = 'import' | 'commit' | 'materialize' | 'gc'
+/** The operations the crash harness interrupts (`materialize` by reference, `materialize-copy` with `copy`). */
+export type CrashOp = 'import' | 'commit' | 'materialize' | 'materialize-copy' | 'gc'
 
 /** All of them, in report order. */
-export const CRASH_OPS: readonly CrashOp[] = ['import', 'commit', 'materialize', 'gc']
+export const CRASH_OPS: readonly CrashOp[] = ['import', 'commit', 'materialize', 'materialize-copy', 'gc']
 
 export const PAGE_SIZE = 512
 export const PAGES = 128
@@ -35,7 +35,7 @@ export const dbFile = (dir: string): string => join(dir, 'base.db')
 /**
  * Build, in `dir`, the state the operation starts from: a store (and for import, the file to
  * import). Import: an empty repository. Commit: `main` and a branch `b` whose head owns a delta.
- * Materialize: `b` stacked on `main` with two commits. Gc: `b` with history plus two deleted
+ * Materialize (either way): `b` stacked on `main` with two commits. Gc: `b` with history plus two deleted
  * branches' worth of garbage, with old segments mostly dead so compaction has work too.
  */
 export async function prepare(op: CrashOp, dir: string): Promise<void> {
@@ -49,7 +49,7 @@ export async function prepare(op: CrashOp, dir: string): Promise<void> {
   await repo.commit('b', { writes: earlier, message: 'earlier delta' })
   if (op === 'commit') return
   await repo.commit('b', { writes: crashCommitWrites(), message: 'second commit' })
-  if (op === 'materialize') return
+  if (op === 'materialize' || op === 'materialize-copy') return
   for (const junk of ['junk-1', 'junk-2']) {
     await repo.createBranch(junk, { from: 'b' })
     for (let i = 1; i <= 3; i++) {
@@ -81,6 +81,9 @@ export async function runOp(op: CrashOp, repo: Repository, dir: string, opts: { 
       return
     case 'materialize':
       await repo.materialize('b', opts)
+      return
+    case 'materialize-copy':
+      await repo.materialize('b', { ...opts, copy: true })
       return
     case 'gc':
       // History beyond the heads is garbage too, so b's head has mostly-dead segments to compact.

@@ -49,7 +49,8 @@ export function classify(op: CrashOp, got: Observed, before: Observed, after: Ob
       if (same(b, after.branches.get('b')!.bytes)) return 'new'
       return 'b holds neither the old nor the new state'
     }
-    case 'materialize': {
+    case 'materialize':
+    case 'materialize-copy': {
       for (const [name, s] of before.branches) if (!same(got.branches.get(name)?.bytes, s.bytes)) return `${name} changed content`
       const b = got.branches.get('b')!
       if (b.head === before.branches.get('b')!.head) return 'old'
@@ -85,9 +86,10 @@ export async function rerun(op: CrashOp, dir: string, state: string, before: Obs
       break
     case 'commit':
     case 'materialize':
+    case 'materialize-copy':
     case 'gc':
       for (const [name, s] of after.branches) expect(same(got.branches.get(name)?.bytes, s.bytes), `${name} after the rerun`).toBe(true)
-      if (op === 'materialize') expect(got.branches.get('b')!.standalone).toBe(true)
+      if (op === 'materialize' || op === 'materialize-copy') expect(got.branches.get('b')!.standalone).toBe(true)
       if (op === 'gc') {
         // Nothing the interrupted run left behind survives the rerun: another gc finds nothing to delete.
         const dry = await repo.gc({ dryRun: true, graceMs: 0, retention: { keepLast: 1, keepWithinMs: 0 } })

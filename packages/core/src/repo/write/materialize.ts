@@ -1,10 +1,9 @@
-import { ChecksumMismatchError } from '../../errors/index.js'
-import { DatabaseChecksum, PAGE_HASH_BYTES, fromHex, toHex } from '../../format/hash.js'
+import { PAGE_HASH_BYTES, fromHex } from '../../format/hash.js'
 import type { SegmentId } from '../../format/ids.js'
 import type { SegmentRef } from '../../format/manifest.js'
 import { validateName } from '../../format/names.js'
-import type { PageNo } from '../../format/page.js'
-import { buildPageTable, type PageEntry } from '../../format/page-table.js'
+import { lockBytePage, type PageNo } from '../../format/page.js'
+import { buildPageTable, type PageTable } from '../../format/page-table.js'
 import type { CommitResult } from './commit.js'
 import { streamPages } from '../read/export-snapshot.js'
 import { fetchPages } from '../read/page-fetcher.js'
@@ -22,10 +21,11 @@ export interface MaterializeOptions extends OperationOptions {
   author?: string
   /**
    * Copy every page into fresh, contiguous segments instead of referencing the segments of this
-   * store that already hold them. Default false. The copy shares no object with any other
-   * snapshot: use it before deleting the branches it was stacked on when their space must come
-   * back at the next gc (a by-reference snapshot keeps the segments it reads alive), or to lay a
-   * head out contiguously once. It costs a read and a write of the whole database.
+   * store that already hold them. Default false. The copy shares no segment with the commits it
+   * flattens (only a run of pages identical to an existing segment is that segment, as content
+   * addressing makes it): use it before deleting the branches it was stacked on when their space
+   * must come back at the next gc (a by-reference snapshot keeps the segments it reads alive), or
+   * to lay a head out contiguously once. It costs a read and a write of the whole database.
    */
   copy?: boolean
 }
@@ -47,8 +47,8 @@ export interface MaterializeResult extends CommitResult {
  * By reference (the default) the new manifest's page table lists every page of the head with the
  * segment and slot of this store that already hold it, and its recorded hash: no page of this
  * store is read or written, so the cost is the page table, not the database. Only pages that a
- * cross-store level serves are fetched (verified) and copied into this store. The page hashes
- * must add up to the head's whole-database checksum, or nothing is published. With `copy`, every
+ * cross-store level serves are fetched (verified) and copied into this store. The whole-database
+ * checksum is the head's. With `copy`, every
  * page is read down the chain, verified and written into fresh segments, as a copy that shares
  * nothing.
  *
@@ -65,7 +65,7 @@ export async function materialize(ctx: RepoContext, branch: string, opts: Materi
     concurrency: Math.max(2, Math.ceil(ctx.settings.concurrency / 2)),
     ...(opts.signal ? { signal: opts.signal } : {}),
   })
-  const laid = opts.copy ? await copyAll(ctx, t, branch, writer, opts) : await referenceTable(ctx, t, branch, writer, opts)
+  const laid = opts.copy ? await copyAll(ctx, t, branch, writer, opts) : await referenceTable(ctx, t, writer, opts)
   const published = await publishSnapshot(ctx, {
     branch: current,
     manifest: {
@@ -76,26 +76,26 @@ export async function materialize(ctx: RepoContext, branch: string, opts: Materi
       author: opts.author,
       tags: [],
       operation: 'materialize',
-      checksum: fromHex(laid.checksum),
+      checksum: laid.checksum,
       segments: laid.segments,
-      pages: buildPageTable(laid.entries),
+      pages: laid.pages,
     },
     base: 'self',
   })
   const copied = writer.entries.length
   return {
-    ...commitResult(published, { pageCount: t.pageCount, ownPages: laid.entries.length, pagesUploaded: copied, bytesWritten: writer.bytesWritten }),
+    ...commitResult(published, { pageCount: t.pageCount, ownPages: laid.pages.pageNos.length, pagesUploaded: copied, bytesWritten: writer.bytesWritten }),
     mode: opts.copy ? 'copy' : 'reference',
-    pagesReferenced: laid.entries.length - copied,
+    pagesReferenced: laid.pages.pageNos.length - copied,
     segmentsReferenced: laid.referenced,
   }
 }
 
-/** A flattened page table: its segment list, its entries and the checksum they add up to (hex). */
+/** A flattened page table: its segment list, its pages and the checksum they add up to. */
 interface Layout {
   segments: SegmentRef[]
-  entries: PageEntry[]
-  checksum: string
+  pages: PageTable
+  checksum: Uint8Array
   /** Segments that were already in this store before materialize. */
   referenced: number
 }
@@ -108,73 +108,81 @@ async function copyAll(ctx: RepoContext, t: ResolvedTable, branch: string, write
     throw e
   })
   const written = await writer.finish()
-  return { segments: written.segments, entries: written.entries, checksum, referenced: 0 }
+  return { segments: written.segments, pages: buildPageTable(written.entries), checksum: fromHex(checksum), referenced: 0 }
 }
 
 /**
  * The head's resolved table as one level: each page at the segment and slot of this store that
- * serves it today (hash carried over), pages of other stores copied through `writer`. The
- * checksum is recomputed from the carried hashes and must equal the head's.
+ * serves it today, its hash carried over, and pages of other stores copied through `writer`
+ * (verified on the way). The columns are filled in page order, so no sort and no per-page object.
+ * The checksum is the head's: the table lists exactly the head's pages with the head's hashes,
+ * each verified when it was stored (and by `verify --deep` since).
  */
-async function referenceTable(ctx: RepoContext, t: ResolvedTable, branch: string, writer: SegmentWriter, opts: OperationOptions): Promise<Layout> {
+async function referenceTable(ctx: RepoContext, t: ResolvedTable, writer: SegmentWriter, opts: OperationOptions): Promise<Layout> {
   const segments: SegmentRef[] = []
   const index = new Map<SegmentId, number>()
-  const entries: PageEntry[] = []
-  const foreign: PageNo[] = []
-  const sum = new DatabaseChecksum()
-  for (let p = 1 as PageNo; p <= t.pageCount; p++) {
-    const li = t.level[p - 1]!
-    if (li === LOCK_PAGE_LEVEL) continue
-    const level = t.levels[li]!
-    if (level.store.id !== ctx.storeId) {
-      foreign.push(p)
-      continue
-    }
-    const e = t.entry[p - 1]!
-    const pages = level.manifest.pages
-    const seg = level.manifest.segments[pages.segments[e]!]!
+  const indexOf = (seg: SegmentRef): number => {
     let idx = index.get(seg.id)
     if (idx === undefined) {
       idx = segments.length
       segments.push(seg)
       index.set(seg.id, idx)
     }
-    const hash = pages.hashes.subarray(e * PAGE_HASH_BYTES, (e + 1) * PAGE_HASH_BYTES)
-    sum.toggle(p, hash)
-    entries.push({ pageNo: p, segment: idx, slot: pages.slots[e]!, hash })
+    return idx
   }
+  const lock = lockBytePage(t.pageSize)
+  const n = lock <= t.pageCount ? t.pageCount - 1 : t.pageCount
+  const pages = { pageNos: new Uint32Array(n), segments: new Uint32Array(n), slots: new Uint32Array(n), hashes: new Uint8Array(n * PAGE_HASH_BYTES) }
+  const foreign: PageNo[] = []
+  const foreignRow = new Map<number, number>()
+  // Per level: its segment indexes translated into the new list (filled on first use).
+  const remap = t.levels.map((l) => new Int32Array(l.manifest.segments.length).fill(-1))
+  let row = 0
+  for (let p = 1 as PageNo; p <= t.pageCount; p++) {
+    const li = t.level[p - 1]!
+    if (li === LOCK_PAGE_LEVEL) continue
+    pages.pageNos[row] = p
+    const level = t.levels[li]!
+    if (level.store.id !== ctx.storeId) {
+      foreign.push(p)
+      foreignRow.set(p, row++)
+      continue
+    }
+    const e = t.entry[p - 1]!
+    const own = level.manifest.pages
+    const s = own.segments[e]!
+    let idx = remap[li]![s]!
+    if (idx < 0) idx = remap[li]![s] = indexOf(level.manifest.segments[s]!)
+    pages.segments[row] = idx
+    pages.slots[row] = own.slots[e]!
+    pages.hashes.set(own.hashes.subarray(e * PAGE_HASH_BYTES, (e + 1) * PAGE_HASH_BYTES), row * PAGE_HASH_BYTES)
+    row++
+  }
+  const referenced = segments.length
   if (foreign.length > 0) {
     let done = 0
     await fetchPages(
       t,
       async (p, page, hash) => {
-        sum.toggle(p, hash)
         await writer.add(p, page, hash)
         opts.onProgress?.({ phase: 'fetch', loaded: ++done, total: foreign.length })
       },
       { concurrency: ctx.settings.concurrency, maxRunBytes: ctx.settings.maxRunBytes, ...(opts.signal ? { signal: opts.signal } : {}) },
       foreign,
     ).catch(async (e: unknown) => {
+      // A failed read must not leave uploads running after materialize has failed.
       await writer.settle()
       throw e
     })
   }
   const written = await writer.finish()
-  const referenced = segments.length
   // Content addressing can name a copied segment like one already referenced: list it once.
-  const copiedAt = written.segments.map((s) => {
-    let idx = index.get(s.id)
-    if (idx === undefined) {
-      idx = segments.length
-      segments.push(s)
-      index.set(s.id, idx)
-    }
-    return idx
-  })
-  for (const w of written.entries) entries.push({ ...w, segment: copiedAt[w.segment]! })
-  const expected = toHex(t.levels[0]!.manifest.checksum)
-  if (sum.toHex() !== expected) {
-    throw new ChecksumMismatchError({ snapshot: t.snapshot, expected, actual: sum.toHex(), operation: 'materialize' })
+  const copiedAt = written.segments.map(indexOf)
+  for (const w of written.entries) {
+    const r = foreignRow.get(w.pageNo)!
+    pages.segments[r] = copiedAt[w.segment]!
+    pages.slots[r] = w.slot
+    pages.hashes.set(w.hash.subarray(0, PAGE_HASH_BYTES), r * PAGE_HASH_BYTES)
   }
-  return { segments, entries, checksum: expected, referenced }
+  return { segments, pages, checksum: t.levels[0]!.manifest.checksum, referenced }
 }
