@@ -58,13 +58,16 @@ describe('--json prints exactly one document on stdout for every command', () =>
     })
 
     const mat = await ok<{ snapshot: string; previous: string }>('materialize', 'shapes2', '-m', 'flatten')
-    expect(mat).toMatchObject({ branch: 'shapes2', changed: true, snapshot: expect.any(String), previous: expect.any(String) })
+    expect(mat).toMatchObject({ branch: 'shapes2', changed: true, snapshot: expect.any(String), previous: expect.any(String), mode: 'reference', pagesUploaded: 0 })
     expect(await ok('show', 'shapes2')).toMatchObject({ id: mat.snapshot, branch: 'shapes2', fallback: null, chain: [{ id: mat.snapshot }], pageSize: 4096 })
     expect(await ok('show', mat.snapshot.slice(0, 8))).toMatchObject({ id: mat.snapshot, branch: null })
     const log = await ok<{ entries: unknown[] }>('log', 'shapes2', '--limit', '1')
     expect(log.entries).toEqual([expect.objectContaining({ id: mat.snapshot, operation: 'materialize', message: 'flatten' })])
     expect(await ok('export', 'shapes2', 'shapes.db')).toMatchObject({ path: 'shapes.db', snapshot: mat.snapshot, check: null })
-    expect(await ok('branch', 'delete', 'shapes2')).toMatchObject({ deleted: 'shapes2', head: mat.snapshot })
+    const copied = await ok<{ snapshot: string; pageCount: number }>('materialize', 'shapes2', '--copy', '-m', 'copy')
+    expect(copied).toMatchObject({ mode: 'copy', previous: mat.snapshot, pagesReferenced: 0, pagesUploaded: copied.pageCount })
+    expect(await ok('export', 'shapes2', 'shapes-copy.db')).toMatchObject({ checksum: (await ok<{ checksum: string }>('show', mat.snapshot)).checksum })
+    expect(await ok('branch', 'delete', 'shapes2')).toMatchObject({ deleted: 'shapes2', head: copied.snapshot })
     // Live branches leave no working files behind.
     expect(existsSync(join(fixture.dir, 'cache')) ? await readdir(join(fixture.dir, 'cache'), { recursive: true }) : []).not.toContainEqual(expect.stringMatching(/\.db$/))
   })

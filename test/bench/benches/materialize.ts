@@ -29,13 +29,20 @@ export async function benchMaterialize(ctx: BenchContext): Promise<BenchRow[]> {
     await repo.commit(name, { writes })
     from = name
   }
-  // Each run flattens a fresh branch of the deepest level, so both sides start from the same chain.
-  let n = 0
+  // Each run flattens a fresh branch of the deepest level (created beforehand, untimed), so both
+  // sides start from the same chain.
   const written = { reference: [] as number[], copy: [] as number[] }
   const names = { reference: [] as string[], copy: [] as string[] }
+  const fresh = { reference: [] as string[], copy: [] as string[] }
+  for (let i = 0; i < RUNS; i++) {
+    for (const side of ['reference', 'copy'] as const) {
+      const name = `flat-${side}-${i}`
+      await repo.createBranch(name, { from })
+      fresh[side].push(name)
+    }
+  }
   const flatten = async (copy: boolean): Promise<void> => {
-    const name = `flat-${copy ? 'copy' : 'ref'}-${n++}`
-    await repo.createBranch(name, { from })
+    const name = fresh[copy ? 'copy' : 'reference'].shift()!
     counting.reset()
     await repo.materialize(name, { copy })
     names[copy ? 'copy' : 'reference'].push(name)

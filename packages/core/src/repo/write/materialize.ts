@@ -135,19 +135,22 @@ async function referenceTable(ctx: RepoContext, t: ResolvedTable, writer: Segmen
   const pages = { pageNos: new Uint32Array(n), segments: new Uint32Array(n), slots: new Uint32Array(n), hashes: new Uint8Array(n * PAGE_HASH_BYTES) }
   const foreign: PageNo[] = []
   const foreignRow = new Map<number, number>()
-  // Per level: its segment indexes translated into the new list (filled on first use).
+  // Per level: whether another store serves it, and its segment indexes translated into the new
+  // list (filled on first use).
+  const away = t.levels.map((l) => l.store.id !== ctx.storeId)
   const remap = t.levels.map((l) => new Int32Array(l.manifest.segments.length).fill(-1))
+  const hashes = pages.hashes
   let row = 0
   for (let p = 1 as PageNo; p <= t.pageCount; p++) {
     const li = t.level[p - 1]!
     if (li === LOCK_PAGE_LEVEL) continue
     pages.pageNos[row] = p
-    const level = t.levels[li]!
-    if (level.store.id !== ctx.storeId) {
+    if (away[li]) {
       foreign.push(p)
       foreignRow.set(p, row++)
       continue
     }
+    const level = t.levels[li]!
     const e = t.entry[p - 1]!
     const own = level.manifest.pages
     const s = own.segments[e]!
@@ -155,7 +158,8 @@ async function referenceTable(ctx: RepoContext, t: ResolvedTable, writer: Segmen
     if (idx < 0) idx = remap[li]![s] = indexOf(level.manifest.segments[s]!)
     pages.segments[row] = idx
     pages.slots[row] = own.slots[e]!
-    pages.hashes.set(own.hashes.subarray(e * PAGE_HASH_BYTES, (e + 1) * PAGE_HASH_BYTES), row * PAGE_HASH_BYTES)
+    const from = own.hashes
+    for (let i = 0, src = e * PAGE_HASH_BYTES, dst = row * PAGE_HASH_BYTES; i < PAGE_HASH_BYTES; i++) hashes[dst + i] = from[src + i]!
     row++
   }
   const referenced = segments.length
