@@ -3,7 +3,7 @@ import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { LocalStore, Repository } from '@strata/core'
 import type { BenchContext } from '../lib/context.js'
-import { randomPage } from '../lib/data.js'
+import { stackBranches } from '../lib/data.js'
 import { LatencyStore } from '../lib/latency-store.js'
 import { bytes, median, ms, row, sideBySide, type BenchRow } from '../lib/measure.js'
 
@@ -29,15 +29,7 @@ export async function benchExport(ctx: BenchContext): Promise<BenchRow[]> {
   const cpSync = await sideBySide(RUNS, () => run('cp', [ctx.db256, copy]), () => run('sh', ['-c', `cp "${ctx.db256}" "${out}" && sync "${out}"`]), clean)
 
   ctx.log(`depth: building a chain of ${DEPTH} branches, ${PAGES_PER_LEVEL} random pages each`)
-  let from = 'main'
-  for (let depth = 1; depth <= DEPTH; depth++) {
-    const name = `depth-${depth}`
-    await repo.createBranch(name, { from })
-    const writes: [number, Uint8Array][] = []
-    for (let i = 0; i < PAGES_PER_LEVEL; i++) writes.push([2 + Math.floor(Math.random() * (imported.pageCount - 2)), randomPage()])
-    await repo.commit(name, { writes })
-    from = name
-  }
+  await stackBranches(repo, DEPTH, PAGES_PER_LEVEL, imported.pageCount)
   ctx.log(`depth: ${RUNS} exports at depth ${DEPTH} and at depth 1, interleaved`)
   const depth = await sideBySide(RUNS, () => repo.export(`depth-${DEPTH}`, out), () => repo.export('depth-1', out), clean)
 

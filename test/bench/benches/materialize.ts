@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { LocalStore, Repository } from '@strata/core'
 import { CountingStore } from '@strata/core/testing'
 import type { BenchContext } from '../lib/context.js'
-import { randomPage } from '../lib/data.js'
+import { stackBranches } from '../lib/data.js'
 import { bytes, median, ms, row, settle, sideBySide, type BenchRow } from '../lib/measure.js'
 
 const RUNS = 3
@@ -20,15 +20,7 @@ export async function benchMaterialize(ctx: BenchContext): Promise<BenchRow[]> {
   const counting = new CountingStore(new LocalStore(join(ctx.work, 'store')))
   const repo = await Repository.init(counting)
   const imported = await repo.importDatabase(ctx.db256)
-  let from = 'main'
-  for (let depth = 1; depth <= DEPTH; depth++) {
-    const name = `depth-${depth}`
-    await repo.createBranch(name, { from })
-    const writes: [number, Uint8Array][] = []
-    for (let i = 0; i < PAGES_PER_LEVEL; i++) writes.push([2 + Math.floor(Math.random() * (imported.pageCount - 2)), randomPage()])
-    await repo.commit(name, { writes })
-    from = name
-  }
+  const from = await stackBranches(repo, DEPTH, PAGES_PER_LEVEL, imported.pageCount)
   // Each run flattens a fresh branch of the deepest level (created beforehand, untimed), so both
   // sides start from the same chain.
   const written = { reference: [] as number[], copy: [] as number[] }

@@ -1,6 +1,7 @@
 import { randomFillSync } from 'node:crypto'
 import { closeSync, openSync, statSync, writeSync } from 'node:fs'
 import Database from 'better-sqlite3'
+import type { Repository } from '@strata/core'
 
 export const PAGE_SIZE = 4096
 export const MiB = 1024 * 1024
@@ -72,4 +73,22 @@ function stampHeader(page1: Uint8Array, pages: number): void {
 /** A page of random bytes (synthetic page writes). */
 export function randomPage(): Uint8Array {
   return randomFillSync(new Uint8Array(PAGE_SIZE))
+}
+
+/**
+ * Stack `depth` branches `depth-1` … `depth-N`, each created from the one before (the first from
+ * main) and committing `pagesPerLevel` random pages (never page 1) of a `pageCount`-page database.
+ * Returns the deepest branch's name.
+ */
+export async function stackBranches(repo: Repository, depth: number, pagesPerLevel: number, pageCount: number): Promise<string> {
+  let from = 'main'
+  for (let level = 1; level <= depth; level++) {
+    const name = `depth-${level}`
+    await repo.createBranch(name, { from })
+    const writes: [number, Uint8Array][] = []
+    for (let i = 0; i < pagesPerLevel; i++) writes.push([2 + Math.floor(Math.random() * (pageCount - 2)), randomPage()])
+    await repo.commit(name, { writes })
+    from = name
+  }
+  return from
 }

@@ -5,11 +5,10 @@ import { type SegmentRef } from '../../format/manifest.js'
 import type { PageNo } from '../../format/page.js'
 import { buildPageTable, type PageEntry } from '../../format/page-table.js'
 import { markRoots, type MarkSet } from '../reachability/mark.js'
-import { fetchPages } from '../read/page-fetcher.js'
 import type { OperationOptions } from '../read/progress.js'
 import { type VersionedRef } from '../branches/refs.js'
 import { readRoots, type RetentionPolicy, type RootScan } from '../reachability/roots.js'
-import { SegmentWriter } from '../write/segment-writer.js'
+import { SegmentWriter, copyPages } from '../write/segment-writer.js'
 import { type RepoContext } from '../read/context.js'
 import { getBranch } from '../branches/branches.js'
 import { publishSnapshot, type Published } from '../write/publish-snapshot.js'
@@ -149,20 +148,7 @@ export async function compactHead(ctx: RepoContext, plan: CompactionPlan, opts: 
     concurrency: Math.max(2, Math.ceil(ctx.settings.concurrency / 2)),
     ...(opts.signal ? { signal: opts.signal } : {}),
   })
-  let done = 0
-  await fetchPages(
-    table,
-    async (p, page, hash) => {
-      await writer.add(p, page, hash)
-      opts.onProgress?.({ phase: 'compact', loaded: ++done, total: moving.length })
-    },
-    { concurrency: ctx.settings.concurrency, maxRunBytes: ctx.settings.maxRunBytes, ...(opts.signal ? { signal: opts.signal } : {}) },
-    moving,
-  ).catch(async (e: unknown) => {
-    // A failed read must not leave uploads running after compaction has failed.
-    await writer.settle()
-    throw e
-  })
+  await copyPages(ctx, table, moving, writer, 'compact', opts)
   const written = await writer.finish()
 
   const segments: SegmentRef[] = [...written.segments]

@@ -6,11 +6,10 @@ import { lockBytePage, type PageNo } from '../../format/page.js'
 import { buildPageTable, type PageTable } from '../../format/page-table.js'
 import type { CommitResult } from './commit.js'
 import { streamPages } from '../read/export-snapshot.js'
-import { fetchPages } from '../read/page-fetcher.js'
 import { LOCK_PAGE_LEVEL, type ResolvedTable } from '../read/chain.js'
 import type { OperationOptions } from '../read/progress.js'
 import { requireRef } from '../branches/refs.js'
-import { SegmentWriter } from './segment-writer.js'
+import { SegmentWriter, copyPages } from './segment-writer.js'
 import { type RepoContext } from '../read/context.js'
 import { publishSnapshot } from './publish-snapshot.js'
 import { commitResult } from './commit.js'
@@ -163,22 +162,7 @@ async function referenceTable(ctx: RepoContext, t: ResolvedTable, writer: Segmen
     row++
   }
   const referenced = segments.length
-  if (foreign.length > 0) {
-    let done = 0
-    await fetchPages(
-      t,
-      async (p, page, hash) => {
-        await writer.add(p, page, hash)
-        opts.onProgress?.({ phase: 'fetch', loaded: ++done, total: foreign.length })
-      },
-      { concurrency: ctx.settings.concurrency, maxRunBytes: ctx.settings.maxRunBytes, ...(opts.signal ? { signal: opts.signal } : {}) },
-      foreign,
-    ).catch(async (e: unknown) => {
-      // A failed read must not leave uploads running after materialize has failed.
-      await writer.settle()
-      throw e
-    })
-  }
+  if (foreign.length > 0) await copyPages(ctx, t, foreign, writer, 'fetch', opts)
   const written = await writer.finish()
   // Content addressing can name a copied segment like one already referenced: list it once.
   const copiedAt = written.segments.map(indexOf)

@@ -6,7 +6,10 @@ import type { SegmentRef } from '../../format/manifest.js'
 import type { PageNo, PageSize } from '../../format/page.js'
 import type { PageEntry } from '../../format/page-table.js'
 import type { ObjectStore } from '../../store/object-store.js'
-import { DEFAULT_SEGMENT_BYTES } from '../read/context.js'
+import { DEFAULT_SEGMENT_BYTES, type RepoContext } from '../read/context.js'
+import type { ResolvedTable } from '../read/chain.js'
+import { fetchPages } from '../read/page-fetcher.js'
+import type { OperationOptions } from '../read/progress.js'
 
 
 /**
@@ -123,4 +126,25 @@ export class SegmentWriter {
     const tracked = upload.finally(() => this.#inflight.delete(tracked))
     this.#inflight.add(tracked)
   }
+}
+
+/**
+ * Read `pages` of resolved table `t` (each verified against its hash) into `writer`, reporting
+ * progress as `phase`. A failed read waits for the writer's uploads in flight before it throws,
+ * so nothing keeps running after the operation has failed. The caller then calls `finish`.
+ */
+export async function copyPages(ctx: RepoContext, t: ResolvedTable, pages: readonly PageNo[], writer: SegmentWriter, phase: string, opts: OperationOptions): Promise<void> {
+  let done = 0
+  await fetchPages(
+    t,
+    async (p, page, hash) => {
+      await writer.add(p, page, hash)
+      opts.onProgress?.({ phase, loaded: ++done, total: pages.length })
+    },
+    { concurrency: ctx.settings.concurrency, maxRunBytes: ctx.settings.maxRunBytes, ...(opts.signal ? { signal: opts.signal } : {}) },
+    pages,
+  ).catch(async (e: unknown) => {
+    await writer.settle()
+    throw e
+  })
 }
