@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from '../../errors/index.js'
+import { AbortedError, InvalidArgumentError } from '../../errors/index.js'
 import type { BranchId, SegmentId, SnapshotId } from '../../format/ids.js'
 import { isSegmentId, isSnapshotId } from '../../format/ids.js'
 import { BRANCHES_PREFIX, SEGMENTS_PREFIX, SNAPSHOTS_PREFIX, refKey } from '../../format/keys.js'
@@ -130,6 +130,10 @@ export interface SweepCandidate {
  * A root that is damaged (a ref pointing at a missing snapshot, a missing fallback, an
  * undecodable ref, tag, hold or pin) aborts gc before anything is deleted: sweeping around
  * damage could destroy what a repair needs. Run verify.
+ *
+ * `signal` is honoured in every phase (listing, expiry, mark, compaction, sweep) with
+ * `AbortedError`; the sweep stops only between its delete batches, each of one kind of object,
+ * so what is left is as consistent as after a crash and a later gc finishes the job.
  */
 export async function gc(ctx: RepoContext, opts: GcOptions = {}): Promise<GcResult> {
   const graceMs = opts.graceMs ?? DEFAULT_GRACE_MS
@@ -141,7 +145,12 @@ export async function gc(ctx: RepoContext, opts: GcOptions = {}): Promise<GcResu
   const listed: SweepCandidate[] = []
   let scannedObjects = 0
   let scannedBytes = 0
+  const stopIfAborted = (): void => {
+    if (opts.signal?.aborted) throw new AbortedError({ operation: 'gc' })
+  }
+  stopIfAborted()
   for await (const info of ctx.store.list('')) {
+    stopIfAborted()
     scannedObjects++
     scannedBytes += info.size
     const c = classify(info)
@@ -151,16 +160,18 @@ export async function gc(ctx: RepoContext, opts: GcOptions = {}): Promise<GcResu
   const snapshotsListed = listed.filter((c) => c.kind === 'snapshot').length
 
   // (2) Roots, expiry, mark.
+  stopIfAborted()
   let scan = await readRoots(ctx, rootOpts)
   const expiredBranches: string[] = []
   for (const e of scan.expired) {
+    stopIfAborted()
     if (dryRun) {
       expiredBranches.push(e.ref.name)
       continue
     }
     if (await deleteIfStillExpired(ctx, e.ref.name, e.version)) expiredBranches.push(e.ref.name)
   }
-  let marks = await markRoots(ctx, scan, { onMarked: (n) => progress('mark', n, snapshotsListed) })
+  let marks = await markRoots(ctx, scan, { onMarked: (n) => (stopIfAborted(), progress('mark', n, snapshotsListed)) })
 
   // (3) Compaction, then (4) a fresh read of the roots.
   let compacted: CompactedBranch[] = []
@@ -178,8 +189,9 @@ export async function gc(ctx: RepoContext, opts: GcOptions = {}): Promise<GcResu
   }
   if (!dryRun) {
     // Refs that expire between the two reads stay roots this time.
+    stopIfAborted()
     scan = await readRoots(ctx, { ...rootOpts, expire: false })
-    marks = await markRoots(ctx, scan, { onMarked: (n) => progress('mark', n, snapshotsListed) })
+    marks = await markRoots(ctx, scan, { onMarked: (n) => (stopIfAborted(), progress('mark', n, snapshotsListed)) })
   }
 
   // Garbage younger than grace stays, and so does everything it reads.
@@ -187,6 +199,7 @@ export async function gc(ctx: RepoContext, opts: GcOptions = {}): Promise<GcResu
   const young = (c: SweepCandidate): boolean => graceMs > 0 && now - c.info.lastModified.getTime() < graceMs
   const youngSnapshots = listed.filter((c) => c.kind === 'snapshot' && !marks.snapshots.has(c.id as SnapshotId) && young(c))
   const graceMarks: MarkSet = { ...marks, snapshots: new Map(marks.snapshots), segments: new Map(marks.segments), fallbackTargets: new Set(), crossStore: [] }
+  stopIfAborted()
   await markSnapshots(ctx, youngSnapshots.map((c) => ({ id: c.id as SnapshotId, referencedBy: 'a snapshot younger than the grace period' })), graceMarks, { strict: false })
 
   const doomed: SweepCandidate[] = []
@@ -203,12 +216,22 @@ export async function gc(ctx: RepoContext, opts: GcOptions = {}): Promise<GcResu
   const freed = totals()
   if (!dryRun) {
     progress('sweep', 0, doomed.length)
-    for (let i = 0; i < doomed.length; i += DELETE_BATCH) {
-      const batch = doomed.slice(i, i + DELETE_BATCH)
+    // A batch never mixes kinds (a store may delete one batch's keys in any order), so the sweep
+    // order holds at every point it may stop: between batches, on abort or crash.
+    const batches: SweepCandidate[][] = []
+    for (let i = 0; i < doomed.length; ) {
+      let j = i
+      while (j < doomed.length && j - i < DELETE_BATCH && doomed[j]!.kind === doomed[i]!.kind) j++
+      batches.push(doomed.slice(i, j))
+      i = j
+    }
+    let swept = 0
+    for (const batch of batches) {
+      stopIfAborted()
       await ctx.store.delete(batch.map((c) => c.info.key))
       ctx.chains.forget(batch.flatMap((c) => (c.kind === 'snapshot' ? [c.id as SnapshotId] : [])))
       for (const c of batch) add(freed, c)
-      progress('sweep', Math.min(doomed.length, i + DELETE_BATCH), doomed.length)
+      progress('sweep', (swept += batch.length), doomed.length)
     }
   } else {
     for (const c of doomed) add(freed, c)
