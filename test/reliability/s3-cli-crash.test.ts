@@ -158,15 +158,18 @@ describe('SIGKILL `strata sql` mid-commit on S3', () => {
 })
 
 describe('import the same database again and again through the CLI on S3, with writers SIGKILLed between rounds', () => {
-  it('every import succeeds and, after the first, uploads no segment bytes', { timeout: 300_000 }, async () => {
-    const ROUNDS = 6
+  it('every import succeeds, early closes injected at random, and after the first it uploads no segment bytes', { timeout: 600_000 }, async () => {
+    const ROUNDS = 20
+    let seed = 7
+    const random = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31)
+    let earlyCloses = 0
     const prefix = 'loop'
     const file = join(work, 'loop.db')
     makeDatabase(file, 2600, 4000) // about 11 MB: three 4 MiB segments
     const init = await cli(['init', '--store', url(prefix), '-q'])
     expect(init.stderr).toBe('')
 
-    const rounds: { segmentPuts: number; segmentBytes: number; otherBytes: number; stored: number; reused: number }[] = []
+    const rounds: { segmentPuts: number; segmentKeys: number; segmentBytes: number; otherBytes: number; stored: number; reused: number }[] = []
     const kills: string[] = []
     for (let round = 0; round < ROUNDS; round++) {
       // A writer importing the same file is killed at its 1st to 3rd segment request (a HEAD, or
@@ -182,13 +185,24 @@ describe('import the same database again and again through the CLI on S3, with w
       kills.push(killed.killedAt ?? '?')
 
       s3.proxy.clearLog()
+      s3.proxy.clearFaults()
+      // The proxy answers some of this import's PUTs with 412 and closes while the body arrives.
+      for (let i = 0; i < 3; i++) {
+        if (random() < 0.6) {
+          s3.proxy.injectFault({ closeEarly: true }, { method: 'PUT', times: 1 })
+          earlyCloses++
+        }
+      }
       const run = await cli(['import', file, '--branch', `round-${round}`, '--store', url(prefix), '--json'])
+      s3.proxy.clearFaults()
       expect(run.code, run.stderr).toBe(0)
       const result = JSON.parse(run.stdout) as { segments: number; segmentsAlreadyStored: number }
       const puts = s3.proxy.requests.filter((r) => r.method === 'PUT' && r.url.startsWith(`/${BUCKET}/${prefix}/`))
       const segmentPuts = puts.filter((r) => r.url.includes('/segments/'))
       rounds.push({
         segmentPuts: segmentPuts.length,
+        // An early close makes the client send a segment again: count each key once.
+        segmentKeys: new Set(segmentPuts.map((r) => r.url)).size,
         segmentBytes: segmentPuts.reduce((n, r) => n + r.bodyBytes, 0),
         otherBytes: puts.filter((r) => !r.url.includes('/segments/')).reduce((n, r) => n + r.bodyBytes, 0),
         stored: result.segments,
@@ -200,7 +214,7 @@ describe('import the same database again and again through the CLI on S3, with w
     const verify = await cli(['verify', '--store', url(prefix), '--json'])
     expect(verify.code, verify.stderr).toBe(0)
     // After the first complete import every segment is stored: later imports upload only their manifest and records.
-    expect(rounds[0]!.segmentPuts + rounds[0]!.reused).toBe(rounds[0]!.stored)
+    expect(rounds[0]!.segmentKeys + rounds[0]!.reused).toBe(rounds[0]!.stored)
     for (const r of rounds.slice(1)) {
       expect(r.segmentPuts).toBe(0)
       expect(r.segmentBytes).toBe(0)
@@ -209,7 +223,7 @@ describe('import the same database again and again through the CLI on S3, with w
       // The manifest (about 27 bytes per page) and two small records: under 2% of the file.
       expect(r.otherBytes).toBeLessThan(statSync(file).size / 50)
     }
-    console.log(`[reliability] S3 import loop: ${ROUNDS} rounds, writers killed ${tally(kills)}; first import ${JSON.stringify(rounds[0])}, later ones e.g. ${JSON.stringify(rounds[1])}.`)
+    console.log(`[reliability] S3 import loop: ${ROUNDS} rounds, ${earlyCloses} early closes injected, writers killed ${tally(kills)}; first import ${JSON.stringify(rounds[0])}, later ones e.g. ${JSON.stringify(rounds[1])}.`)
   })
 })
 
