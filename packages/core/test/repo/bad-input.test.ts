@@ -125,8 +125,8 @@ describe('bad input: store contents', () => {
   }
   /**
    * Every read path refuses the branch with `code`, writes nothing, and verify reports `problem`.
-   * `pagesOnly`: the damage is in page data, which a commit carries without reading (it must not
-   * fail there), so commit is left out.
+   * `pagesOnly`: the damage is in page data, which a commit and a by-reference materialize carry
+   * without reading (they must not fail there), so both are left out.
    */
   async function refused(store: ObjectStore, code: string, problem: string, { deepOnly = false, pagesOnly = false } = {}): Promise<{ message: string; data: Record<string, unknown> }> {
     const before = await dumpStore(store)
@@ -134,8 +134,13 @@ describe('bad input: store contents', () => {
     const e = await expectCode(() => repo.readDatabase('b'), code)
     const out = join(await scratchDir(), 'out.db')
     await expectCode(() => repo.export('b', out), code)
-    await expectCode(() => repo.materialize('b'), code)
-    if (!pagesOnly) await expectCode(() => repo.commit('b', { writes: [[2, testPage(PS, 2)]] }), code)
+    // A by-reference materialize, like a commit, carries page data without reading it: only the
+    // copying one reads (and so refuses) damaged pages.
+    await expectCode(() => repo.materialize('b', { copy: true }), code)
+    if (!pagesOnly) {
+      await expectCode(() => repo.materialize('b'), code)
+      await expectCode(() => repo.commit('b', { writes: [[2, testPage(PS, 2)]] }), code)
+    }
     const shallow = await repo.verify()
     const deep = await repo.verify({ deep: true })
     if (!deepOnly) expect(shallow.problems.map((p) => p.code)).toContain(problem)
