@@ -68,6 +68,7 @@ const HINTS: Record<ReportedCode, string> = {
   STRATA_INVALID_ARGUMENT: "see the command's --help for the accepted values",
   STRATA_MERGE_CONFLICT: 'resolve the listed conflicts on either branch and merge again, or pick a side for every conflict with --strategy ours|theirs; --dry-run shows them without committing',
   STRATA_MERGE_REFUSED: 'fix the rows SQLite names on either branch (strata sql), then merge again; --dry-run shows the merge without committing',
+  STRATA_UPGRADE_REQUIRED: 'stop older strata versions writing to this store, then run `strata upgrade`',
   STRATA_STORE_NOT_ALLOWED: 'the branch stacks on a snapshot in another store: allow that store with --allow-store <url> (or STRATA_ALLOW_STORES); if it moved, run `strata repoint`',
   STRATA_STORE_ERROR: 'check the store location and permissions (for s3:// stores: the AWS_* environment, endpoint and credentials)',
   STRATA_ABORTED: 'the command was interrupted; run it again — nothing partial was kept',

@@ -28,6 +28,7 @@ export {
   branchHoldKey,
   branchKey,
   pinKey,
+  legacyRefKey,
   refKey,
   segmentKey,
   snapshotHoldKey,
@@ -38,7 +39,7 @@ export { foldName } from './format/names.js'
 export { newBranchId } from './format/ids.js'
 export { decodeManifest, encodeManifest, manifestId, type EncodedManifest } from './format/manifest.js'
 export { EMPTY_PAGE_TABLE, buildPageTable, type PageEntry } from './format/page-table.js'
-export { decodeRef, encodeRef, type Ref } from './format/ref.js'
+export { decodeRef, encodeRef, type Ref, type RefOrigin } from './format/ref.js'
 export { decodeBranchRecord, encodeBranchRecord, type BranchRecord } from './format/branch-record.js'
 export { decodeTagRecord, encodeTagRecord } from './format/tag-record.js'
 export { decodePinRecord, encodePinRecord } from './format/pin-record.js'

@@ -30,6 +30,7 @@ export {
   TagNotFoundError,
   UnsafeStoreError,
   UnsupportedFormatError,
+  UpgradeRequiredError,
   isStrataError,
   type FileProblem,
 } from './errors/index.js'
@@ -79,3 +80,4 @@ export type { GcOptions, GcResult, ObjectTotals, SweepKind, SweptObject } from '
 export type { BranchStats, KindStats, ObjectKindName, StatsOptions, StatsResult, StoreStats } from './repo/lifecycle/stats.js'
 export type { IntegrityCheck, VerifyOptions, VerifyProblem, VerifyProblemCode, VerifyResult } from './repo/lifecycle/verify.js'
 export type { AliveReason, AliveStep, WhyAliveOptions, WhyAliveResult } from './repo/lifecycle/why-alive.js'
+export type { UpgradeResult } from './repo/lifecycle/upgrade.js'

@@ -26,6 +26,7 @@ import { registerGraph } from './graph.js'
 import { registerUi } from './ui.js'
 import { registerTag } from './tag.js'
 import { registerUnhold } from './unhold.js'
+import { registerUpgrade } from './upgrade.js'
 import { registerVerify } from './verify.js'
 import { registerWhyAlive } from './why-alive.js'
 
@@ -65,4 +66,5 @@ export const COMMANDS: readonly RegisterCommand[] = [
   registerPins,
   registerRepoint,
   registerDoctor,
+  registerUpgrade,
 ]

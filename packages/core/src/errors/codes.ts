@@ -15,6 +15,8 @@ export const ERROR_CODES = [
   'STRATA_CHECKSUM_MISMATCH',
   /** The store holds a format version this build does not understand. */
   'STRATA_UNSUPPORTED_FORMAT',
+  /** The store uses an older format this build reads but does not write; run `strata upgrade`. */
+  'STRATA_UPGRADE_REQUIRED',
   /** A conditional write lost: someone else created or moved the object first. */
   'STRATA_CONFLICT',
   /** The store holds no Strata repository (no format marker). */

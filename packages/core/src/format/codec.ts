@@ -1,6 +1,6 @@
 import { Packr } from 'msgpackr'
 import { CorruptObjectError, UnsupportedFormatError } from '../errors/index.js'
-import { FORMAT_VERSION, SUPPORTED_MAJOR, formatVersionString, type FormatVersion } from './version.js'
+import { FORMAT_VERSION, READABLE_MAJORS, formatVersionString, type FormatVersion } from './version.js'
 
 // Plain MessagePack (no msgpackr records or extensions), so any MessagePack library can read it.
 const packr = new Packr({ useRecords: false, moreTypes: false, bundleStrings: false, mapsAsObjects: true, variableMapSize: true })
@@ -34,8 +34,8 @@ export function decodeObject(kind: ObjectKind, key: string, bytes: Uint8Array): 
   if (!Array.isArray(v) || v.length !== 2 || !v.every((n) => Number.isInteger(n) && n >= 0)) {
     throw new CorruptObjectError({ key, reason: 'no format version' })
   }
-  if (v[0] !== SUPPORTED_MAJOR) {
-    throw new UnsupportedFormatError({ key, found: formatVersionString(v as unknown as FormatVersion), supported: `${SUPPORTED_MAJOR}.x` })
+  if (!READABLE_MAJORS.includes(v[0] as number)) {
+    throw new UnsupportedFormatError({ key, found: formatVersionString(v as unknown as FormatVersion), supported: READABLE_MAJORS.map((m) => `${m}.x`).join(', ') })
   }
   if (obj.strata !== kind) throw new CorruptObjectError({ key, reason: `expected a ${kind} object, found ${JSON.stringify(obj.strata)}` })
   return obj as Record<string, unknown> & { v: FormatVersion }

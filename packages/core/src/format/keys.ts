@@ -1,5 +1,5 @@
 import type { BranchId, SegmentId, SnapshotId } from './ids.js'
-import { encodeName } from './names.js'
+import { encodeName, foldName } from './names.js'
 
 // Every object key Strata writes is built here. Physical keys (snapshots, segments, branches)
 // never contain a branch name; only refs and tags do, encoded by `encodeName`.
@@ -10,8 +10,15 @@ export const FORMAT_KEY = 'strata.format'
 /** `refs/` — prefix of every ref; listing refs is one prefix scan. */
 export const REFS_PREFIX = 'refs/'
 
-/** `refs/{encodedName}` — `{branchId, head, base}`; the only mutable objects, CAS-updated. */
-export const refKey = (name: string): string => `${REFS_PREFIX}${encodeName(name)}`
+/**
+ * `refs/{encodedFoldedName}` — `{name, branchId, head, base, …}`; the only mutable objects,
+ * CAS-updated. The key is derived from the case-folded name (the ref holds the name as written),
+ * so names differing only in case share one key and a create-only put keeps them unique.
+ */
+export const refKey = (name: string): string => `${REFS_PREFIX}${encodeName(foldName(name))}`
+
+/** Format 1.x only: `refs/{encodedName}`, the ref keyed by the exact name (read-only; `upgrade` moves it to {@link refKey}). */
+export const legacyRefKey = (name: string): string => `${REFS_PREFIX}${encodeName(name)}`
 
 /** `tags/` — prefix of every tag. */
 export const TAGS_PREFIX = 'tags/'

@@ -23,6 +23,19 @@ export interface Ref {
    * finishes (re-running a rename that stopped half-way finishes it). Absent on ordinary refs.
    */
   movedTo?: string
+  /**
+   * Format 2.0: a copy of the branch's immutable record (when and from what it was created), so
+   * listing branches reads the refs alone. Absent on refs written by format 1.x.
+   */
+  origin?: RefOrigin
+}
+
+/** Where a branch came from: the immutable part of its branch record, copied into its ref. */
+export interface RefOrigin {
+  createdAt: string
+  /** The snapshot the branch was forked from (null: created by import). */
+  source: SnapshotId | null
+  sourceBranch: string | null
 }
 
 /** Encode a ref. */
@@ -37,6 +50,14 @@ export function decodeRef(key: string, bytes: Uint8Array): Ref {
   const base = r.string('base')
   if (!isSnapshotId(head) || !isSnapshotId(base)) throw new CorruptObjectError({ key, reason: 'head or base is not a snapshot id' })
   const movedTo = r.optionalString('movedTo')
+  const o = r.object('origin')
+  let origin: RefOrigin | null = null
+  if (o !== null) {
+    const or = new FieldReader(key, o)
+    const source = or.optionalString('source')
+    if (source !== null && !isSnapshotId(source)) throw new CorruptObjectError({ key, reason: 'origin.source is not a snapshot id' })
+    origin = { createdAt: or.string('createdAt'), source, sourceBranch: or.optionalString('sourceBranch') }
+  }
   return {
     name: r.string('name'),
     branchId: r.string('branchId') as BranchId,
@@ -45,5 +66,6 @@ export function decodeRef(key: string, bytes: Uint8Array): Ref {
     updatedAt: r.string('updatedAt'),
     expiresAt: r.optionalString('expiresAt'),
     ...(movedTo === null ? {} : { movedTo }),
+    ...(origin === null ? {} : { origin }),
   }
 }

@@ -24,6 +24,7 @@ import { deleteBranch, type DeleteBranchOptions, type DeleteBranchResult } from 
 import { gc, type GcOptions, type GcResult } from './lifecycle/gc.js'
 import { stats, type StatsOptions, type StatsResult } from './lifecycle/stats.js'
 import { verify, type VerifyOptions, type VerifyResult } from './lifecycle/verify.js'
+import { upgradeStore, type UpgradeResult } from './lifecycle/upgrade.js'
 import { whyAlive, type WhyAliveOptions, type WhyAliveResult } from './lifecycle/why-alive.js'
 import { hold, listHolds, unhold, type HoldOptions } from './reachability/holds.js'
 import type { Keyed } from './reachability/roots.js'
@@ -109,10 +110,20 @@ export class Repository {
 
   /**
    * Open the repository in `store`. `NotARepositoryError` if it has no format marker,
-   * `UnsupportedFormatError` if it was written by a newer, incompatible format.
+   * `UnsupportedFormatError` if it was written by a newer, incompatible format. A store of an
+   * older format this build reads opens read-only: writes throw `UpgradeRequiredError` until
+   * {@link Repository.upgrade}.
    */
   static async open(store: ObjectStore, options: RepositoryOptions = {}): Promise<Repository> {
     return new Repository(await openContext(store, options))
+  }
+
+  /**
+   * Upgrade the repository in `store` to the current format in place (idempotent, safe to stop
+   * and run again; see `upgradeStore`). A store of an older format opens read-only until then.
+   */
+  static upgrade(store: ObjectStore, opts: OperationOptions = {}): Promise<UpgradeResult> {
+    return upgradeStore(store, opts)
   }
 
   /** Open the repository in `store`, creating it if the store holds none. */

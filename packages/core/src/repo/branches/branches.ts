@@ -8,7 +8,7 @@ import type { Ref } from '../../format/ref.js'
 import type { SnapshotId } from '../../format/ids.js'
 import type { Target } from '../read/chain.js'
 import { nowIso, type RepoContext } from '../read/context.js'
-import { createRef, listRefNames, moveRef, readRef, requireRef } from './refs.js'
+import { createRef, listRefs, moveRef, requireRef } from './refs.js'
 
 /** What stacking on another store's snapshot produced, reported with the new branch. */
 export interface CrossStoreSource {
@@ -82,8 +82,15 @@ export async function addBranch(ctx: RepoContext, name: string, source: Target &
     base: source.snapshot,
     updatedAt: record.createdAt,
     expiresAt: ttlMs === undefined ? null : new Date(now.getTime() + ttlMs).toISOString(),
+    origin: { createdAt: record.createdAt, source: record.source, sourceBranch: record.sourceBranch },
   }
-  await createRef(ctx.store, ref)
+  try {
+    await createRef(ctx.store, ref)
+  } catch (e) {
+    // The name is taken: the record belongs to no branch. gc would remove it after its grace period.
+    await ctx.store.delete([branchKey(record.id)]).catch(() => {})
+    throw e
+  }
   return source.crossStore ? { ...toBranchInfo(ref, record), crossStore: source.crossStore } : toBranchInfo(ref, record)
 }
 
@@ -91,22 +98,17 @@ export async function addBranch(ctx: RepoContext, name: string, source: Target &
 export async function getBranch(ctx: RepoContext, name: string): Promise<BranchInfo> {
   validateName(name)
   const { ref } = await requireRef(ctx.store, name)
-  return toBranchInfo(ref, await branchRecord(ctx, ref))
+  return toBranchInfo(ref, ref.origin ? null : await branchRecord(ctx, ref))
 }
 
-/** Every branch, sorted by name. */
+/**
+ * Every branch, sorted by name: one prefix scan of the refs and one read per ref (a ref written
+ * by format 1.x has no copy of its origin, so its branch record is read too).
+ */
 export async function listBranches(ctx: RepoContext): Promise<BranchInfo[]> {
   const limit = pLimit(ctx.settings.concurrency)
-  const names = await listRefNames(ctx.store)
-  const infos = await Promise.all(
-    names.map((name) =>
-      limit(async () => {
-        const r = await readRef(ctx.store, name)
-        return r ? toBranchInfo(r.ref, await branchRecord(ctx, r.ref)) : null
-      }),
-    ),
-  )
-  return infos.filter((b): b is BranchInfo => b !== null)
+  const refs = await listRefs(ctx.store)
+  return Promise.all(refs.map(({ ref }) => limit(async () => toBranchInfo(ref, ref.origin ? null : await branchRecord(ctx, ref)))))
 }
 
 /**
@@ -120,7 +122,7 @@ export async function renameBranch(ctx: RepoContext, from: string, to: string): 
   validateName(to)
   if (from === MAIN_BRANCH) throw new ProtectedBranchError({ name: from, operation: 'renamed' })
   const moved = await moveRef(ctx.store, from, to, nowIso(ctx))
-  return toBranchInfo(moved, await branchRecord(ctx, moved))
+  return toBranchInfo(moved, moved.origin ? null : await branchRecord(ctx, moved))
 }
 
 /** The record of the branch a ref points at (null if it is gone: the store is damaged). */
@@ -130,15 +132,17 @@ export async function branchRecord(ctx: RepoContext, ref: Ref): Promise<BranchRe
   return got ? decodeBranchRecord(key, got.body) : null
 }
 
+/** A ref as callers see it; its origin from the ref (format 2.0) or else from `record`. */
 function toBranchInfo(ref: Ref, record: BranchRecord | null): BranchInfo {
+  const origin = ref.origin ?? record
   return {
     name: ref.name,
     branchId: ref.branchId,
     head: ref.head,
     base: ref.base,
-    source: record?.source ?? null,
-    sourceBranch: record?.sourceBranch ?? null,
-    createdAt: record?.createdAt ?? ref.updatedAt,
+    source: origin?.source ?? null,
+    sourceBranch: origin?.sourceBranch ?? null,
+    createdAt: origin?.createdAt ?? ref.updatedAt,
     updatedAt: ref.updatedAt,
     expiresAt: ref.expiresAt,
   }

@@ -1,8 +1,9 @@
 import { BranchExistsError, BranchNotFoundError, ConflictError, isStrataError } from '../../errors/index.js'
-import { REFS_PREFIX, refKey } from '../../format/keys.js'
-import { decodeName, foldName } from '../../format/names.js'
+import pLimit from 'p-limit'
+import { REFS_PREFIX, legacyRefKey, refKey } from '../../format/keys.js'
 import { decodeRef, encodeRef, type Ref } from '../../format/ref.js'
 import type { ObjectStore } from '../../store/object-store.js'
+import { LegacyFormatStore } from '../read/legacy-store.js'
 
 /** A ref and the store version it was read at (for compare-and-swap). */
 export interface VersionedRef {
@@ -10,9 +11,25 @@ export interface VersionedRef {
   version: string
 }
 
-/** Read the ref of branch `name`, or null if there is none. */
+/**
+ * Read the ref of branch `name`, or null if there is none. One GET of the key of its case-folded
+ * name; a ref there under another spelling (`Foo` when asked for `foo`) is not this branch. In a
+ * store of format 1.x (opened read-only) the ref may still be at its exact-name key.
+ */
 export async function readRef(store: ObjectStore, name: string): Promise<VersionedRef | null> {
   const key = refKey(name)
+  const got = await readRefAt(store, key)
+  if (got?.ref.name === name) return got
+  const legacy = legacyRefKey(name)
+  if (store instanceof LegacyFormatStore && legacy !== key) {
+    const old = await readRefAt(store, legacy)
+    if (old?.ref.name === name) return old
+  }
+  return null
+}
+
+/** The ref stored at `key` (any name), or null. */
+async function readRefAt(store: ObjectStore, key: string): Promise<VersionedRef | null> {
   const got = await store.get(key)
   return got ? { ref: decodeRef(key, got.body), version: got.version } : null
 }
@@ -28,95 +45,101 @@ export async function requireRef(store: ObjectStore, name: string): Promise<Vers
   return r
 }
 
-/** Every branch name in the store (one prefix scan), sorted. Undecodable keys are skipped. */
-export async function listRefNames(store: ObjectStore): Promise<string[]> {
-  const names: string[] = []
-  for await (const o of store.list(REFS_PREFIX)) {
-    const name = decodeName(o.key.slice(REFS_PREFIX.length))
-    if (name !== null) names.push(name)
-  }
-  return names.sort()
-}
-
-/** Throw `BranchExistsError` if a branch named `name`, or differing only in case, exists. */
-export async function assertNameFree(store: ObjectStore, name: string, ignore?: string): Promise<void> {
-  const folded = foldName(name)
-  for (const existing of await listRefNames(store)) {
-    if (existing !== ignore && foldName(existing) === folded) throw new BranchExistsError({ name, existing })
-  }
-}
+/** Parallel ref reads while listing. */
+const LIST_READS = 16
 
 /**
- * Create the ref for `ref.name`; `BranchExistsError` if the name, or one differing from it only
- * in case, was taken meanwhile (`ignore`: a name that may share its case-folded form, the source
- * of a rename).
- *
- * The create-only put settles races for one exact name. Names that differ only in case have
- * different keys, so after the put the refs are listed again until no case twin is left: a
- * creator that sees a twin sorting before its own name removes its ref and fails at once; one
- * that sees only later-sorting twins waits for them to back off (at most {@link TWIN_WAIT_MS},
- * then it backs off itself, as the twin is then an established branch). A creator succeeds only
- * on a listing without twins, and a twin created after that listing sees it and never succeeds,
- * so two case twins never both stay; of simultaneous creators the first in sort order wins.
+ * Every ref in the store, sorted by name: one prefix scan (a LIST per 1,000 refs on S3) and one
+ * GET per ref. A ref at a key that is not its own (left by an interrupted `upgrade`) is skipped;
+ * so is one deleted between the scan and its read.
  */
-export async function createRef(store: ObjectStore, ref: Ref, opts: { ignore?: string } = {}): Promise<string> {
-  let version: string
+export async function listRefs(store: ObjectStore): Promise<VersionedRef[]> {
+  const keys: string[] = []
+  for await (const o of store.list(REFS_PREFIX)) keys.push(o.key)
+  const limit = pLimit(LIST_READS)
+  const refs = await Promise.all(keys.map((key) => limit(async () => {
+    const r = await readRefAt(store, key)
+    return r && isOwnRefKey(store, key, r.ref.name) ? r : null
+  })))
+  return refs.filter((r): r is VersionedRef => r !== null).sort((a, b) => (a.ref.name < b.ref.name ? -1 : a.ref.name > b.ref.name ? 1 : 0))
+}
+
+/** True if `key` is where this store's format keeps the ref of branch `name`. */
+export function isOwnRefKey(store: ObjectStore, key: string, name: string): boolean {
+  return key === (store instanceof LegacyFormatStore ? legacyRefKey : refKey)(name)
+}
+
+/**
+ * Throw `BranchExistsError` if a branch named `name`, or differing only in case, exists (one GET:
+ * they share a key). `ignore`: a name that may hold it (the source of a rename).
+ */
+export async function assertNameFree(store: ObjectStore, name: string, ignore?: string): Promise<void> {
+  const there = await readRefAt(store, refKey(name))
+  if (there && there.ref.name !== ignore) throw new BranchExistsError({ name, existing: there.ref.name })
+}
+
+/**
+ * Create the ref for `ref.name` with one create-only put; `BranchExistsError` if the name, or
+ * one differing from it only in case, is taken. Case twins share the key, so of simultaneous
+ * creators of `Foo`, `foo` and `FOO` exactly one put succeeds — no listing, no waiting.
+ */
+export async function createRef(store: ObjectStore, ref: Ref): Promise<string> {
+  const key = refKey(ref.name)
   try {
-    version = (await store.put(refKey(ref.name), encodeRef(ref), { ifNoneMatch: '*' })).version
+    return (await store.put(key, encodeRef(ref), { ifNoneMatch: '*' })).version
   } catch (e) {
-    if (isStrataError(e, 'STRATA_CONFLICT')) throw new BranchExistsError({ name: ref.name, existing: ref.name })
-    throw e
-  }
-  const folded = foldName(ref.name)
-  const deadline = Date.now() + TWIN_WAIT_MS
-  for (;;) {
-    const twins = (await listRefNames(store)).filter((n) => n !== ref.name && n !== opts.ignore && foldName(n) === folded)
-    if (twins.length === 0) return version
-    const first = twins[0]!
-    if (first < ref.name || Date.now() > deadline) {
-      await store.delete([refKey(ref.name)])
-      throw new BranchExistsError({ name: ref.name, existing: first })
-    }
-    await new Promise((resolve) => setTimeout(resolve, 10 + Math.random() * 20))
+    if (!isStrataError(e, 'STRATA_CONFLICT')) throw e
+    const there = await readRefAt(store, key).catch(() => null)
+    throw new BranchExistsError({ name: ref.name, existing: there?.ref.name ?? ref.name })
   }
 }
 
-/** How long a branch creator waits for a concurrently created case twin to back off. */
-export const TWIN_WAIT_MS = 1000
-
 /**
- * Rename branch `from` to `to` (same branch id, head and base): the linearization point is a
- * compare-and-swap that fences `from` (sets `movedTo`), so a concurrent commit or second rename
- * either lands before it — and the fence fails with `ConflictError`, renaming nothing — or finds
- * the branch fenced and fails. Then the ref `to` is created and `from` deleted. If `to` is taken
+ * Rename branch `from` to `to` (same branch id, head and base).
+ *
+ * To a name of another case-folded form, the linearization point is a compare-and-swap that
+ * fences `from` (sets `movedTo`), so a concurrent commit or second rename either lands before it
+ * — and the fence fails with `ConflictError`, renaming nothing — or finds the branch fenced and
+ * fails. Then the ref `to` is created (create-only) and `from` deleted. If `to` is taken
  * (`BranchExistsError`) or cannot be created, the fence is lifted again. A rename stopped after
  * the fence (a crash, a store failure) is finished by running it again; until then `from`
  * refuses changes, reads still work, and both names are taken.
+ *
+ * A rename that changes only letter case (`foo` → `Foo`) keeps the key: it is one
+ * compare-and-swap of the ref, with the same guarantees and no intermediate state.
  */
 export async function moveRef(store: ObjectStore, from: string, to: string, updatedAt: string): Promise<Ref> {
+  if (from === to) throw new BranchExistsError({ name: to, existing: from })
   const current = await readRef(store, from)
   if (!current) throw new BranchNotFoundError({ name: from })
+  const sameKey = refKey(from) === refKey(to)
+  if (current.ref.movedTo !== undefined && current.ref.movedTo !== to) throw new BranchNotFoundError({ name: from, movedTo: current.ref.movedTo })
+  const lostRace = (e: unknown, version: string): never => {
+    if (!isStrataError(e, 'STRATA_CONFLICT')) throw e
+    throw new ConflictError(
+      { key: refKey(from), condition: 'if-match', branch: from, expected: version },
+      `branch "${from}" was changed, renamed or deleted by someone else while it was being renamed; nothing was renamed — check the branch and retry`,
+    )
+  }
+  if (sameKey) {
+    const { movedTo: _, ...unfenced } = current.ref
+    const moved: Ref = { ...unfenced, name: to, updatedAt }
+    await store.put(refKey(to), encodeRef(moved), { ifMatch: current.version }).catch((e: unknown) => lostRace(e, current.version))
+    return moved
+  }
   let fence: VersionedRef
   if (current.ref.movedTo !== undefined) {
-    if (current.ref.movedTo !== to) throw new BranchNotFoundError({ name: from, movedTo: current.ref.movedTo })
     fence = current
   } else {
-    await assertNameFree(store, to, from)
+    await assertNameFree(store, to)
     const fenced: Ref = { ...current.ref, movedTo: to }
-    try {
-      fence = { ref: fenced, version: (await store.put(refKey(from), encodeRef(fenced), { ifMatch: current.version })).version }
-    } catch (e) {
-      if (!isStrataError(e, 'STRATA_CONFLICT')) throw e
-      throw new ConflictError(
-        { key: refKey(from), condition: 'if-match', branch: from, expected: current.version },
-        `branch "${from}" was changed, renamed or deleted by someone else while it was being renamed; nothing was renamed — check the branch and retry`,
-      )
-    }
+    const put = await store.put(refKey(from), encodeRef(fenced), { ifMatch: current.version }).catch((e: unknown) => lostRace(e, current.version))
+    fence = { ref: fenced, version: put.version }
   }
   const { movedTo: _, ...unfenced } = fence.ref
   let moved: Ref = { ...unfenced, name: to, updatedAt }
   try {
-    await createRef(store, moved, { ignore: from })
+    await createRef(store, moved)
   } catch (e) {
     // `to` may be ours after all: made by an earlier run of this rename, or by this put although
     // the store reported a failure. Then finish; if `to` is not ours, give `from` back.

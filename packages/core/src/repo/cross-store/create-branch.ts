@@ -18,9 +18,9 @@ export async function createBranch(ctx: RepoContext, name: string, opts: CreateB
   validateName(name)
   checkBranchTtl(opts.ttlMs)
   const other = parseStoreRef(opts.from ?? MAIN_BRANCH)
-  // Name first for another store: stacking there writes a pin and a stub.
+  // Name first for another store: stacking there writes a pin and a stub. Locally the
+  // create-only put of the ref is the check (a lost race removes the branch record again).
   if (other) await assertNameFree(ctx.store, name)
   const source = other ? await stackOnOtherStore(ctx, other, opts.pin === undefined ? {} : { pin: opts.pin }) : { ...(await resolveTarget(ctx, opts.from ?? MAIN_BRANCH)), crossStore: null }
-  if (!other) await assertNameFree(ctx.store, name)
   return addBranch(ctx, name, source, opts.ttlMs)
 }

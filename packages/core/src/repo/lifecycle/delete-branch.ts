@@ -4,7 +4,7 @@ import { refKey } from '../../format/keys.js'
 import { validateName } from '../../format/names.js'
 import { isBranchHeld } from '../reachability/holds.js'
 import type { OperationOptions } from '../read/progress.js'
-import { listRefNames, readRef, requireRef } from '../branches/refs.js'
+import { listRefs, requireRef } from '../branches/refs.js'
 import { MAIN_BRANCH } from '../../format/names.js'
 import { type RepoContext } from '../read/context.js'
 import { materialize, type MaterializeResult } from '../write/materialize.js'
@@ -72,13 +72,11 @@ export async function deleteBranch(ctx: RepoContext, name: string, opts: DeleteB
 /** Branches (other than `self`) whose head's chain contains a snapshot committed on `branchId`. */
 async function stackedOn(ctx: RepoContext, branchId: BranchId, self: string): Promise<string[]> {
   const out: string[] = []
-  for (const other of await listRefNames(ctx.store)) {
-    if (other === self) continue
-    const r = await readRef(ctx.store, other)
-    if (!r) continue
+  for (const { ref: other } of await listRefs(ctx.store)) {
+    if (other.name === self) continue
     try {
-      const levels = await ctx.chains.chain(r.ref.head)
-      if (levels.some((l) => l.store.id === ctx.storeId && l.manifest.branchId === branchId)) out.push(other)
+      const levels = await ctx.chains.chain(other.head)
+      if (levels.some((l) => l.store.id === ctx.storeId && l.manifest.branchId === branchId)) out.push(other.name)
     } catch (e) {
       // A child whose chain is already broken cannot be materialized; deleting its parent does
       // not make it worse, and verify reports it.

@@ -7,7 +7,7 @@ import { decodePinRecord, type PinRecord } from '../../format/pin-record.js'
 import { decodeRef, type Ref } from '../../format/ref.js'
 import { decodeTagRecord, type TagRecord } from '../../format/tag-record.js'
 import type { ObjectStore } from '../../store/object-store.js'
-import type { VersionedRef } from '../branches/refs.js'
+import { isOwnRefKey, type VersionedRef } from '../branches/refs.js'
 import { type RepoContext } from '../read/context.js'
 
 /**
@@ -143,6 +143,7 @@ export async function readRoots(ctx: RepoContext, opts: ReadRootsOptions = {}): 
   const expired: VersionedRef[] = []
   for (const r of refs) {
     const ref = r.record
+    if (!isOwnRefKey(store, r.key, ref.name)) continue // left by an interrupted upgrade
     if (opts.without?.has(ref.name)) continue
     const vr = { ref, version: r.version }
     const expiry = ref.expiresAt === null ? NaN : Date.parse(ref.expiresAt)

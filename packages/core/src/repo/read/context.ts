@@ -5,6 +5,8 @@ import { normalizeStoreUrl } from '../../format/store-ref.js'
 import type { ObjectStore } from '../../store/object-store.js'
 import { ChainLoader, type FallbackStoreResolver, type StoreHandle } from './chain.js'
 import { AllowlistResolver, type StoreOpener } from './fallback-stores.js'
+import { LegacyFormatStore } from './legacy-store.js'
+import { SUPPORTED_MAJOR } from '../../format/version.js'
 
 /** Tuning and policy for a repository. */
 export interface RepositoryOptions {
@@ -98,12 +100,16 @@ export function createContext(store: ObjectStore, storeId: string, options: Repo
 
 /**
  * Read the format marker of `store` and build its context. `NotARepositoryError` if it has no
- * marker, `UnsupportedFormatError` if a newer, incompatible format wrote it.
+ * marker, `UnsupportedFormatError` if a newer, incompatible format wrote it. A store of an older
+ * format this build reads is opened read-only (a {@link LegacyFormatStore}: writes throw
+ * `UpgradeRequiredError` until `upgrade`).
  */
 export async function openContext(store: ObjectStore, options: RepositoryOptions = {}): Promise<RepoContext> {
   const got = await store.get(FORMAT_KEY)
   if (!got) throw new NotARepositoryError({ store: store.url })
-  return createContext(store, decodeStoreMarker(got.body).storeId, options)
+  const marker = decodeStoreMarker(got.body)
+  const view = marker.formatVersion[0] < SUPPORTED_MAJOR ? new LegacyFormatStore(store, marker.formatVersion) : store
+  return createContext(view, marker.storeId, options)
 }
 
 /** The current time as ISO-8601, through the context's clock. */

@@ -1,0 +1,115 @@
+import { AbortedError, BranchExistsError, NotARepositoryError, isStrataError } from '../../errors/index.js'
+import { decodeBranchRecord } from '../../format/branch-record.js'
+import type { BranchId } from '../../format/ids.js'
+import { FORMAT_KEY, REFS_PREFIX, branchKey, legacyRefKey, refKey } from '../../format/keys.js'
+import { decodeRef, encodeRef, type Ref } from '../../format/ref.js'
+import { decodeStoreMarker, encodeStoreMarker } from '../../format/store-marker.js'
+import { FORMAT_VERSION, SUPPORTED_MAJOR, formatVersionString } from '../../format/version.js'
+import type { ObjectStore } from '../../store/object-store.js'
+import type { OperationOptions } from '../read/progress.js'
+
+/** What `upgrade` did. */
+export interface UpgradeResult {
+  store: string
+  /** The format the store had when this run started. */
+  from: string
+  /** The format it has now (the current one). */
+  to: string
+  /** False if the store was already at the current format (only leftovers were cleaned). */
+  upgraded: boolean
+  /** Refs moved from their exact-name key to their case-folded key. */
+  refsMoved: number
+  /** Refs rewritten in place to carry their branch's origin. */
+  refsRewritten: number
+  /** Old (format 1.x) keys of moved refs removed, including any an interrupted run left behind. */
+  oldKeysRemoved: number
+}
+
+/**
+ * Upgrade the store to the current format in place. From 1.x: every ref is written at the key of
+ * its case-folded name with a copy of its branch's origin (refs of lower-case names are rewritten
+ * where they are, with compare-and-swap; others are copied to the new key), then the format
+ * marker is switched (compare-and-swap), then the old keys of moved refs are deleted. No page,
+ * manifest or segment changes.
+ *
+ * Idempotent and safe to stop at any point and run again: until the marker switches, every 1.x
+ * ref is still at its old key and readers of this build read it there (the copies are ignored);
+ * after the switch, readers use only refs at their new keys, and running `upgrade` again removes
+ * any old key left behind. Stop older Strata versions writing to the store first: a 1.x writer
+ * moving a ref during the upgrade could have that move lost.
+ */
+export async function upgradeStore(store: ObjectStore, opts: OperationOptions = {}): Promise<UpgradeResult> {
+  const got = await store.get(FORMAT_KEY)
+  if (!got) throw new NotARepositoryError({ store: store.url })
+  const marker = decodeStoreMarker(got.body)
+  const result: UpgradeResult = {
+    store: store.url,
+    from: formatVersionString(marker.formatVersion),
+    to: formatVersionString(FORMAT_VERSION),
+    upgraded: marker.formatVersion[0] < SUPPORTED_MAJOR,
+    refsMoved: 0,
+    refsRewritten: 0,
+    oldKeysRemoved: 0,
+  }
+  const check = (): void => {
+    if (opts.signal?.aborted) throw new AbortedError({ operation: 'upgrade' })
+  }
+  const keys: string[] = []
+  for await (const o of store.list(REFS_PREFIX, opts.signal ? { signal: opts.signal } : {})) keys.push(o.key)
+  if (result.upgraded) {
+    let done = 0
+    for (const key of keys) {
+      check()
+      const moved = await upgradeRef(store, key)
+      if (moved === 'moved') result.refsMoved++
+      else if (moved === 'rewritten') result.refsRewritten++
+      opts.onProgress?.({ phase: 'refs', loaded: ++done, total: keys.length })
+    }
+    check()
+    await store.put(FORMAT_KEY, encodeStoreMarker({ storeId: marker.storeId, createdAt: marker.createdAt }), { ifMatch: got.version })
+  }
+  // The new keys are folded, so they hold no `@` (the escape of a capital letter): any key that
+  // does is a 1.x ref whose copy at its new key is now the branch.
+  const leftovers = keys.filter((k) => k.includes('@'))
+  if (leftovers.length > 0) {
+    check()
+    await store.delete(leftovers)
+    result.oldKeysRemoved = leftovers.length
+  }
+  return result
+}
+
+/** Bring the 1.x ref at `key` to 2.0: in place, or copied to its folded key. */
+async function upgradeRef(store: ObjectStore, key: string): Promise<'moved' | 'rewritten' | 'skipped'> {
+  const got = await store.get(key)
+  if (!got) return 'skipped'
+  const old = decodeRef(key, got.body)
+  const ref: Ref = { ...old, ...(old.origin ? {} : await originOf(store, old)) }
+  const target = refKey(old.name)
+  if (target === key) {
+    await store.put(key, encodeRef(ref), { ifMatch: got.version })
+    return 'rewritten'
+  }
+  if (key !== legacyRefKey(old.name)) return 'skipped' // not where 1.x keeps this name: not a ref
+  try {
+    await store.put(target, encodeRef(ref), { ifNoneMatch: '*' })
+  } catch (e) {
+    if (!isStrataError(e, 'STRATA_CONFLICT')) throw e
+    // Copied by an earlier, interrupted run — the old key is still the branch until the marker
+    // switches, so copy it again — or a case twin that 1.x let through, which needs a person.
+    const there = await store.get(target)
+    const twin = there ? decodeRef(target, there.body) : null
+    if (!there || twin?.branchId !== old.branchId) throw new BranchExistsError({ name: old.name, existing: twin?.name ?? old.name })
+    await store.put(target, encodeRef(ref), { ifMatch: there.version })
+  }
+  return 'moved'
+}
+
+/** The origin of a 1.x ref, from its branch record (nothing if the record is gone). */
+async function originOf(store: ObjectStore, ref: Ref): Promise<Pick<Ref, 'origin'>> {
+  const key = branchKey(ref.branchId as BranchId)
+  const got = await store.get(key)
+  if (!got) return {}
+  const r = decodeBranchRecord(key, got.body)
+  return { origin: { createdAt: r.createdAt, source: r.source, sourceBranch: r.sourceBranch } }
+}
