@@ -194,11 +194,11 @@ describe('bad input: store contents', () => {
   it('a manifest from a future major format version → UnsupportedFormatError naming the version; a future minor version reads', async () => {
     const { store, headBytes, repo, db } = await fixture()
     const fields = packr.unpack(headBytes) as Record<string, unknown>
-    await planted(store, pack({ ...fields, v: [2, 0] }))
+    await planted(store, pack({ ...fields, v: [3, 0] }))
     const e = await refused(store, 'STRATA_UNSUPPORTED_FORMAT', 'corrupt-snapshot')
-    expect(e.data).toMatchObject({ found: '2.0', supported: '1.x' })
+    expect(e.data).toMatchObject({ found: '3.0', supported: '1.x, 2.x' })
     // A newer minor version with a field this build does not know is still read.
-    await planted(store, pack({ ...fields, v: [1, 9], someFutureField: { x: 1 } }))
+    await planted(store, pack({ ...fields, v: [2, 9], someFutureField: { x: 1 } }))
     const expected = new Uint8Array(db)
     expected.set(testPage(PS, 0x33), 2 * PS)
     expected.set(testPage(PS, 0x99), 8 * PS)
@@ -253,7 +253,7 @@ describe('bad input: store contents', () => {
   it('a format marker from a future major version → UnsupportedFormatError on open', async () => {
     const { store } = await fixture()
     const marker = packr.unpack((await store.get(FORMAT_KEY))!.body) as object
-    await store.put(FORMAT_KEY, pack({ ...marker, v: [2, 0] }))
+    await store.put(FORMAT_KEY, pack({ ...marker, v: [3, 0] }))
     await expectCode(() => Repository.open(store), 'STRATA_UNSUPPORTED_FORMAT')
   })
 
