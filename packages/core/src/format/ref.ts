@@ -1,5 +1,6 @@
 import { CorruptObjectError } from '../errors/index.js'
 import { FieldReader, decodeObject, encodeObject } from './codec.js'
+import type { BranchRecord } from './branch-record.js'
 import { isSnapshotId, type BranchId, type SnapshotId } from './ids.js'
 
 /**
@@ -36,6 +37,11 @@ export interface RefOrigin {
   /** The snapshot the branch was forked from (null: created by import). */
   source: SnapshotId | null
   sourceBranch: string | null
+}
+
+/** The origin a ref copies from its branch's record. */
+export function originOf(record: Pick<BranchRecord, 'createdAt' | 'source' | 'sourceBranch'>): RefOrigin {
+  return { createdAt: record.createdAt, source: record.source, sourceBranch: record.sourceBranch }
 }
 
 /** Encode a ref. */

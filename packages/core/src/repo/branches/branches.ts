@@ -4,7 +4,7 @@ import { decodeBranchRecord, encodeBranchRecord, type BranchRecord } from '../..
 import { newBranchId } from '../../format/ids.js'
 import { branchKey } from '../../format/keys.js'
 import { MAIN_BRANCH, validateName } from '../../format/names.js'
-import type { Ref } from '../../format/ref.js'
+import { originOf, type Ref } from '../../format/ref.js'
 import type { SnapshotId } from '../../format/ids.js'
 import type { Target } from '../read/chain.js'
 import { nowIso, type RepoContext } from '../read/context.js'
@@ -82,7 +82,7 @@ export async function addBranch(ctx: RepoContext, name: string, source: Target &
     base: source.snapshot,
     updatedAt: record.createdAt,
     expiresAt: ttlMs === undefined ? null : new Date(now.getTime() + ttlMs).toISOString(),
-    origin: { createdAt: record.createdAt, source: record.source, sourceBranch: record.sourceBranch },
+    origin: originOf(record),
   }
   try {
     await createRef(ctx.store, ref)

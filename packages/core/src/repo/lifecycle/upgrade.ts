@@ -2,7 +2,7 @@ import { AbortedError, BranchExistsError, NotARepositoryError, isStrataError } f
 import { decodeBranchRecord } from '../../format/branch-record.js'
 import type { BranchId } from '../../format/ids.js'
 import { FORMAT_KEY, REFS_PREFIX, branchKey, legacyRefKey, refKey } from '../../format/keys.js'
-import { decodeRef, encodeRef, type Ref } from '../../format/ref.js'
+import { decodeRef, encodeRef, originOf, type Ref } from '../../format/ref.js'
 import { decodeStoreMarker, encodeStoreMarker } from '../../format/store-marker.js'
 import { FORMAT_VERSION, SUPPORTED_MAJOR, formatVersionString } from '../../format/version.js'
 import type { ObjectStore } from '../../store/object-store.js'
@@ -84,7 +84,7 @@ async function upgradeRef(store: ObjectStore, key: string): Promise<'moved' | 'r
   const got = await store.get(key)
   if (!got) return 'skipped'
   const old = decodeRef(key, got.body)
-  const ref: Ref = { ...old, ...(old.origin ? {} : await originOf(store, old)) }
+  const ref: Ref = { ...old, ...(old.origin ? {} : await storedOrigin(store, old)) }
   const target = refKey(old.name)
   if (target === key) {
     await store.put(key, encodeRef(ref), { ifMatch: got.version })
@@ -106,10 +106,9 @@ async function upgradeRef(store: ObjectStore, key: string): Promise<'moved' | 'r
 }
 
 /** The origin of a 1.x ref, from its branch record (nothing if the record is gone). */
-async function originOf(store: ObjectStore, ref: Ref): Promise<Pick<Ref, 'origin'>> {
+async function storedOrigin(store: ObjectStore, ref: Ref): Promise<Pick<Ref, 'origin'>> {
   const key = branchKey(ref.branchId as BranchId)
   const got = await store.get(key)
   if (!got) return {}
-  const r = decodeBranchRecord(key, got.body)
-  return { origin: { createdAt: r.createdAt, source: r.source, sourceBranch: r.sourceBranch } }
+  return { origin: originOf(decodeBranchRecord(key, got.body)) }
 }

@@ -3,6 +3,7 @@ import type { BranchRecord } from '../../format/branch-record.js'
 import { newBranchId, type SnapshotId } from '../../format/ids.js'
 import { branchKey, snapshotKey } from '../../format/keys.js'
 import { encodeBranchRecord } from '../../format/branch-record.js'
+import { originOf } from '../../format/ref.js'
 import { encodeManifest, type SnapshotManifest } from '../../format/manifest.js'
 import type { Ref } from '../../format/ref.js'
 import { createRef, updateRef, type VersionedRef } from '../branches/refs.js'
@@ -66,7 +67,7 @@ export async function publishSnapshot(ctx: RepoContext, req: PublishRequest): Pr
     await updateRef(ctx.store, ref, current.version)
   } else {
     await ctx.store.put(branchKey(record!.id), encodeBranchRecord(record!), { ifNoneMatch: '*' })
-    ref = { name, branchId: record!.id, head: encoded.id, base, updatedAt: createdAt, expiresAt: null }
+    ref = { name, branchId: record!.id, head: encoded.id, base, updatedAt: createdAt, expiresAt: null, origin: originOf(record!) }
     await createRef(ctx.store, ref)
   }
   return { snapshot: encoded.id, previous: current ? current.ref.head : null, manifestBytes: encoded.bytes.byteLength, ref }

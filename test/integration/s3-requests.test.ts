@@ -1,0 +1,79 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { Repository } from '@strata/core'
+import { tempDir, type TempDir } from '@strata/core/testing'
+import type { S3Store } from '@strata/s3'
+import { S3TestProxy, localS3TestTarget, localTarget, newS3TestLocation, type S3TestLocation } from '@strata/s3/testing'
+import { syntheticDb, writeDb } from '../reliability/support/databases.js'
+import { stampedPage } from '../reliability/support/pages.js'
+
+// Exact request counts per operation on S3, seen by a pass-through proxy in front of the test
+// server: none of them may grow with the number of branches the store holds.
+const PAGE_SIZE = 4096
+const LIST_PAGE = 10
+
+describe('requests per operation on S3 (counted by the test proxy)', () => {
+  let proxy: S3TestProxy
+  let loc: S3TestLocation
+  let store: S3Store
+  let dir: TempDir
+  let repo: Repository
+
+  /** The requests `run` makes, by kind. */
+  async function requestsOf(run: () => Promise<unknown>): Promise<{ GET: number; LIST: number; PUT: number; DELETE: number; HEAD: number; POST: number; total: number }> {
+    proxy.clearLog()
+    await run()
+    const n = { GET: 0, LIST: 0, PUT: 0, DELETE: 0, HEAD: 0, POST: 0, total: 0 }
+    for (const r of proxy.requests) {
+      // A LIST is a GET with `list-type` in its query; deleting is a POST of DeleteObjects.
+      const kind = r.method === 'GET' && r.url.includes('list-type=') ? 'LIST' : r.method === 'POST' && r.url.includes('delete') ? 'DELETE' : (r.method as keyof typeof n)
+      n[kind]++
+      n.total++
+    }
+    return n
+  }
+
+  beforeAll(async () => {
+    proxy = await S3TestProxy.start({ upstream: localS3TestTarget().endpoint, conditionalWrites: false })
+    loc = await newS3TestLocation('requests', localTarget(proxy.endpoint))
+    store = loc.open('store', { listPageSize: LIST_PAGE })
+    dir = await tempDir()
+    repo = await Repository.init(store, { segmentBytes: 64 * PAGE_SIZE })
+    await repo.importDatabase(await writeDb(dir.path, 'db.sqlite', syntheticDb(PAGE_SIZE, 16)), {})
+  })
+  afterAll(async () => {
+    await store.close()
+    await loc.cleanup()
+    await proxy.close()
+    await dir.cleanup()
+  })
+
+  it('branch create and delete: 3 requests each, the same with 10 branches present as with 40; a one-page commit: 5', async () => {
+    const perCount: Record<number, { create: number; del: number }> = {}
+    let made = 0
+    for (const present of [10, 40]) {
+      while (made < present) await repo.createBranch(`b${made++}`)
+      const create = await requestsOf(() => repo.createBranch('probe'))
+      expect(create).toMatchObject({ GET: 1, PUT: 2, total: 3 }) // the source's ref; the branch record and the ref
+      const commit = await requestsOf(() => repo.commit('probe', { writes: [[2, stampedPage(PAGE_SIZE, 2, 1, present)]] }))
+      expect(commit.total).toBeLessThanOrEqual(5)
+      const del = await requestsOf(() => repo.deleteBranch('probe'))
+      expect(del.total).toBeLessThanOrEqual(3)
+      perCount[present] = { create: create.total, del: del.total }
+    }
+    expect(perCount[40]).toEqual(perCount[10])
+  })
+
+  it('a case twin of an existing branch is refused with one create-only put and one read', async () => {
+    await repo.createBranch('Twin')
+    const n = await requestsOf(() => expect(repo.createBranch('tWIN')).rejects.toMatchObject({ code: 'STRATA_BRANCH_EXISTS', data: { existing: 'Twin' } }))
+    // The source's ref, the branch record, the refused ref, the read naming the owner, removing the record.
+    expect(n).toMatchObject({ GET: 2, PUT: 2, DELETE: 1, LIST: 0 })
+    await repo.deleteBranch('Twin')
+  })
+
+  it('branch list: one LIST per page of refs and one GET per ref', async () => {
+    const branches = await repo.listBranches()
+    const n = await requestsOf(() => repo.listBranches())
+    expect(n).toEqual(expect.objectContaining({ LIST: Math.ceil(branches.length / LIST_PAGE), GET: branches.length, PUT: 0 }))
+  })
+})
