@@ -115,7 +115,8 @@ for (const target of TARGETS) {
             break
           }
           case 'create-case': {
-            check(ok.length <= 1, `several names differing only in case were created: ${why}`)
+            // Case twins share one key: exactly one create-only put wins.
+            check(ok.length === 1, `not exactly one of four names differing only in case was created: ${why}`)
             check(codes.every((c) => c === 'STRATA_BRANCH_EXISTS'), `unexpected error: ${why}`)
             const live = branches.filter((b) => foldName(b.name) === `fold-r${r}`).map((b) => b.branchId)
             check(JSON.stringify(live) === JSON.stringify(ok.map((i) => round[i]!.value)), `the branches that exist (${live}) are not the creators that won: ${why}`)
@@ -139,9 +140,8 @@ for (const target of TARGETS) {
           }
           case 'rename-create-same-target': {
             const y = byName.get(`y-r${r}`) ?? byName.get(`Y-r${r}`)
-            // Three contenders for `y` settle by create-only (one wins); `Y` is its case twin, and
-            // case twins that see each other both back off, so there may be no winner at all.
-            check(ok.length <= 1, `several of two renames and two creates of one name won: ${why}`)
+            // All four contend for one key (`Y` is the case twin of `y`): exactly one wins.
+            check(ok.length === 1, `not exactly one of two renames and two creates of one name won: ${why}`)
             check(codes.every((c) => c === 'STRATA_BRANCH_EXISTS'), `unexpected error: ${why}`)
             check((y === undefined) === (ok.length === 0), `a name exists although no one won, or the reverse: ${why}`)
             const winner = ok[0]
@@ -180,11 +180,12 @@ describe('rename: the fence on the old name (in-process, LocalStore)', () => {
 
   it('a rename stopped after the fence refuses changes to the old name, still reads, and finishes when run again', async () => {
     const { store, repo, branchId, head } = await setup()
-    // The new ref cannot be written, nor read back: the rename stops with the old name fenced.
+    // The new ref cannot be written, nor read back after the check that the name is free: the
+    // rename stops with the old name fenced.
     const faulty = new FaultyStore(store, {
       rules: [
         { operation: 'put', keyPrefix: refKey('new'), times: Infinity },
-        { operation: 'get', keyPrefix: refKey('new'), times: Infinity },
+        { operation: 'get', keyPrefix: refKey('new'), nth: 2, times: Infinity },
       ],
     })
     const broken = await Repository.open(faulty)
