@@ -5,6 +5,7 @@ import { LOCK_PAGE_LEVEL } from '../read/chain.js'
 import { crossStoreDependencies, type CrossStoreDependency } from '../cross-store/cross-store.js'
 import { classify, isMarked, type SweepCandidate } from './gc.js'
 import { markRoots } from '../reachability/mark.js'
+import { SHARED, soleOwners } from '../reachability/owners.js'
 import type { OperationOptions } from '../read/progress.js'
 import { ROOT_KINDS, readRoots, type RetentionPolicy, type RootScan } from '../reachability/roots.js'
 import { type RepoContext } from '../read/context.js'
@@ -132,6 +133,23 @@ export async function stats(ctx: RepoContext, opts: StatsOptions = {}): Promise<
   const wanted = opts.branches ? new Set(opts.branches) : null
   const heldBranches = new Set(scan.holds.flatMap((h) => (h.record.target === 'branch' ? [h.record.branch] : [])))
   const sizes = new Map(listed.map((o) => [o.key, o.size]))
+  // What deleting each branch frees: the objects its root alone keeps, summed in one pass.
+  const owners = soleOwners(scan, marks)
+  const exclusive = new Map<number, { objects: number; bytes: number }>()
+  for (const c of sweepable) {
+    if (!isMarked(c, marks)) continue
+    const map = c.kind === 'snapshot' ? owners.snapshots : c.kind === 'segment' ? owners.segments : owners.branches
+    const owner = (map as Map<string, number>).get(c.id) ?? SHARED
+    if (owner === SHARED) continue
+    const t = exclusive.get(owner) ?? { objects: 0, bytes: 0 }
+    t.objects++
+    t.bytes += c.info.size
+    exclusive.set(owner, t)
+  }
+  const rootOfBranch = new Map<string, number>()
+  scan.roots.forEach((r, i) => {
+    if (r.kind === 'branch') rootOfBranch.set(r.name, i)
+  })
   const branches: BranchStats[] = []
   const refs = scan.refs.filter((r) => !wanted || wanted.has(r.ref.name))
   let n = 0
@@ -144,16 +162,11 @@ export async function stats(ctx: RepoContext, opts: StatsOptions = {}): Promise<
       const li = table.level[p]!
       if (li !== 0 && li !== LOCK_PAGE_LEVEL) shared++
     }
-    const without = await markRoots(ctx, withoutBranch(scan, ref.name))
-    let exclusiveObjects = 1
-    let exclusiveBytes = sizes.get(refKey(ref.name)) ?? 0
-    for (const c of sweepable) {
-      if (isMarked(c, marks) && !isMarked(c, without)) {
-        exclusiveObjects++
-        exclusiveBytes += c.info.size
-      }
-    }
-    const root = scan.roots.find((r) => r.kind === 'branch' && r.name === ref.name)
+    const rootIndex = rootOfBranch.get(ref.name)
+    const root = rootIndex === undefined ? undefined : scan.roots[rootIndex]
+    const own = rootIndex === undefined ? undefined : exclusive.get(rootIndex)
+    const exclusiveObjects = 1 + (own?.objects ?? 0)
+    const exclusiveBytes = (sizes.get(refKey(ref.name)) ?? 0) + (own?.bytes ?? 0)
     branches.push({
       name: ref.name,
       branchId: ref.branchId,
@@ -174,14 +187,6 @@ export async function stats(ctx: RepoContext, opts: StatsOptions = {}): Promise<
     })
   }
   return { branches, store, crossStore: await crossStoreDependencies(ctx, { marks }) }
-}
-
-function withoutBranch(scan: RootScan, name: string): RootScan {
-  return {
-    ...scan,
-    refs: scan.refs.filter((r) => r.ref.name !== name),
-    roots: scan.roots.filter((r) => !(r.kind === 'branch' && r.name === name)),
-  }
 }
 
 /** Object kinds by key prefix: what roots keep, then every kind of root. */
