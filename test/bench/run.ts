@@ -1,6 +1,7 @@
 // `npm run bench`: every figure of the performance table, each a ratio (or a bound) measured side
 // by side in this run. Prints a table, writes bench-results/bench.json. Benchmarks are not tests.
-// Usage: npm run bench [-- <bench>...]   (create, commit, export, materialize, switch, memory, sql, lazy, merge; default all)
+// Usage: npm run bench [-- <bench>...]   (create, commit, export, materialize, switch, memory, sql, lazy, merge;
+// default all of these) — `npm run bench -- scale` runs the many-branch figures, which take minutes.
 import { execSync } from 'node:child_process'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { cpus, loadavg, tmpdir } from 'node:os'
@@ -13,6 +14,7 @@ import { benchLazy } from './benches/lazy.js'
 import { benchMaterialize } from './benches/materialize.js'
 import { benchMemory } from './benches/memory.js'
 import { benchMerge } from './benches/merge.js'
+import { benchScale } from './benches/scale.js'
 import { benchSwitch } from './benches/switch.js'
 import { benchSql } from './benches/sql.js'
 import type { BenchContext } from './lib/context.js'
@@ -29,7 +31,11 @@ const BENCHES: Record<string, (ctx: BenchContext) => Promise<BenchRow[]>> = {
   sql: benchSql,
   lazy: benchLazy,
   merge: benchMerge,
+  scale: benchScale,
 }
+
+/** Benches that run only when named. */
+const ON_REQUEST = new Set(['scale'])
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const log = (line: string): void => void process.stderr.write(`  ${line}\n`)
@@ -37,7 +43,7 @@ const log = (line: string): void => void process.stderr.write(`  ${line}\n`)
 async function main(): Promise<void> {
   const wanted = process.argv.slice(2)
   for (const w of wanted) if (!BENCHES[w]) throw new Error(`unknown bench ${w}; choose from ${Object.keys(BENCHES).join(', ')}`)
-  const names = wanted.length > 0 ? wanted : Object.keys(BENCHES)
+  const names = wanted.length > 0 ? wanted : Object.keys(BENCHES).filter((b) => !ON_REQUEST.has(b))
   const base = process.env.STRATA_BENCH_DIR ?? tmpdir()
   log(`scratch space in ${base}: ${execSync(`df -h --output=avail "${base}" | tail -1`).toString().trim()} free (needs about 4 GiB)`)
   const loadBefore = loadavg()[0]!
