@@ -153,9 +153,24 @@ export async function verify(ctx: RepoContext, opts: VerifyOptions = {}): Promis
   const refs: Ref[] = []
   const refKeys = await keysUnder(ctx, REFS_PREFIX)
   let refsChecked = 0
-  for (const key of refKeys) {
-    const got = await store.get(key)
-    progress('refs', ++refsChecked, refKeys.length)
+  // Each ref and its branch record are read in parallel (bounded), then checked in key order.
+  const refLimit = pLimit(Math.max(16, ctx.settings.concurrency))
+  const fetched = await Promise.all(
+    refKeys.map((key) =>
+      refLimit(async () => {
+        const got = await store.get(key)
+        let rec: Awaited<ReturnType<typeof store.get>> = null
+        try {
+          if (got) rec = await store.get(branchKey(decodeRef(key, got.body).branchId as BranchId))
+        } catch {
+          // A corrupt ref is reported below.
+        }
+        progress('refs', ++refsChecked, refKeys.length)
+        return { key, got, rec }
+      }),
+    ),
+  )
+  for (const { key, got, rec } of fetched) {
     if (!got) continue
     let ref: Ref
     try {
@@ -166,7 +181,6 @@ export async function verify(ctx: RepoContext, opts: VerifyOptions = {}): Promis
     }
     refs.push(ref)
     const bkey = branchKey(ref.branchId as BranchId)
-    const rec = await store.get(bkey)
     if (!rec) {
       report({ code: 'missing-branch-record', message: `branch "${ref.name}": its branch record ${bkey} does not exist`, branch: ref.name, key: bkey })
     } else {
