@@ -22,6 +22,9 @@ import type { GetOptions, GetResult, ObjectInfo, ObjectStore, PutOptions } from 
 const TMP_DIR = '.tmp'
 /** Top-level directory of per-key writer locks. Reserved: no key may start with it. */
 const LOCKS_DIR = '.locks'
+/** Files a listing stats at once. */
+const LIST_STATS = 64
+
 const RESERVED = new Set([TMP_DIR, LOCKS_DIR])
 
 const O_NOFOLLOW = fsc.O_NOFOLLOW ?? 0
@@ -306,20 +309,26 @@ export class LocalStore implements ObjectStore {
       if (hasCode(e, 'ENOENT', 'ENOTDIR')) return
       throw this.#wrap('list', dirKey, e)
     }
-    for (const entry of names) {
+    // Files are stat'ed LIST_STATS at a time (one after another, a listing of 20,000 keys waits
+    // for 20,000 round trips to the filesystem), and yielded in order.
+    for (let from = 0; from < names.length; from += LIST_STATS) {
       throwIfAborted(signal, 'list', dirKey)
-      const key = dirKey === '' ? entry.name : `${dirKey}/${entry.name}`
-      if (entry.isDir) {
-        yield* this.#walk(path.join(dir, entry.name), key, '', signal)
-        continue
+      const batch = names.slice(from, from + LIST_STATS)
+      const stats = await Promise.all(
+        batch.map((entry) =>
+          entry.isDir ? null : lstatOrNull(path.join(dir, entry.name)).catch((e: unknown) => Promise.reject(this.#wrap('list', dirKey === '' ? entry.name : `${dirKey}/${entry.name}`, e))),
+        ),
+      )
+      for (let i = 0; i < batch.length; i++) {
+        const entry = batch[i]!
+        const key = dirKey === '' ? entry.name : `${dirKey}/${entry.name}`
+        if (entry.isDir) {
+          yield* this.#walk(path.join(dir, entry.name), key, '', signal)
+          continue
+        }
+        const st = stats[i]!
+        if (st !== null && st.isFile() && isValidKey(key)) yield infoOf(key, st)
       }
-      let st: BigIntStats | null
-      try {
-        st = await lstatOrNull(path.join(dir, entry.name))
-      } catch (e) {
-        throw this.#wrap('list', key, e)
-      }
-      if (st !== null && st.isFile() && isValidKey(key)) yield infoOf(key, st)
     }
   }
 
