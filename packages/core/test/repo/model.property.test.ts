@@ -148,3 +148,75 @@ async function step(repo: Awaited<ReturnType<typeof tempRepo>>['repo'], model: M
     }
   }
 }
+
+// Many branches, names that differ only in case, renames: the repository keeps one branch per
+// case-folded name, and every branch reads back as the model.
+type ManyOp =
+  | { kind: 'create'; name: string; from: string }
+  | { kind: 'createMany'; prefix: string; count: number; from: string }
+  | { kind: 'rename'; from: string; to: string }
+  | { kind: 'delete'; name: string }
+  | { kind: 'commit'; name: string; page: number; fill: number }
+
+const caseName = fc.tuple(fc.constantFrom('x', 'y', 'feat/a', 'z'), fc.nat(7)).map(([n, mask]) => [...n].map((c, i) => ((mask >> i) & 1 ? c.toUpperCase() : c)).join(''))
+const anyName = fc.oneof(caseName, fc.constant('main'))
+const manyOpArb: fc.Arbitrary<ManyOp> = fc.oneof(
+  { arbitrary: fc.record({ kind: fc.constant('create' as const), name: caseName, from: anyName }), weight: 3 },
+  { arbitrary: fc.record({ kind: fc.constant('createMany' as const), prefix: fc.constantFrom('bulk', 'Bulk', 'more'), count: fc.integer({ min: 10, max: 60 }), from: anyName }), weight: 1 },
+  { arbitrary: fc.record({ kind: fc.constant('rename' as const), from: caseName, to: caseName }), weight: 2 },
+  { arbitrary: fc.record({ kind: fc.constant('delete' as const), name: caseName }), weight: 1 },
+  { arbitrary: fc.record({ kind: fc.constant('commit' as const), name: anyName, page: fc.integer({ min: 2, max: BASE_PAGES }), fill: fc.nat(3) }), weight: 2 },
+)
+
+describe('model-based: many branches and case twins', () => {
+  it('one branch per case-folded name; every branch reads back as the model', { timeout: 300_000 }, async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(manyOpArb, { minLength: 1, maxLength: 12 }), async (ops) => {
+        const t = await tempRepo({ segmentBytes: 3 * PS, maxRunBytes: 2 * PS })
+        try {
+          const base = syntheticDb(PS, BASE_PAGES, fillOf)
+          await t.repo.importDatabase(await writeDb(t.dir, 'base.db', base))
+          const model = new Map<string, Uint8Array>([['main', base]])
+          const twin = (name: string): string | undefined => [...model.keys()].find((n) => n.toLowerCase() === name.toLowerCase())
+          const create = async (name: string, from: string): Promise<void> => {
+            if (twin(name) !== undefined || !model.has(from)) {
+              await expect(t.repo.createBranch(name, { from })).rejects.toSatisfy((e) => isStrataError(e, 'STRATA_BRANCH_EXISTS') || isStrataError(e, 'STRATA_BRANCH_NOT_FOUND'))
+            } else {
+              await t.repo.createBranch(name, { from })
+              model.set(name, model.get(from)!.slice())
+            }
+          }
+          for (const op of ops) {
+            if (op.kind === 'create') await create(op.name, op.from)
+            else if (op.kind === 'createMany') {
+              for (let i = 0; i < op.count; i++) await create(`${op.prefix}/${i}`, op.from)
+            } else if (op.kind === 'rename') {
+              const other = twin(op.to)
+              if (!model.has(op.from) || op.from === op.to || (other !== undefined && other !== op.from)) {
+                await expect(t.repo.renameBranch(op.from, op.to)).rejects.toSatisfy((e) => isStrataError(e, 'STRATA_BRANCH_EXISTS') || isStrataError(e, 'STRATA_BRANCH_NOT_FOUND'))
+              } else {
+                await t.repo.renameBranch(op.from, op.to)
+                model.set(op.to, model.get(op.from)!)
+                model.delete(op.from)
+              }
+            } else if (op.kind === 'delete') {
+              if (!model.has(op.name)) await expect(t.repo.deleteBranch(op.name)).rejects.toSatisfy((e) => isStrataError(e, 'STRATA_BRANCH_NOT_FOUND'))
+              else {
+                await t.repo.deleteBranch(op.name)
+                model.delete(op.name)
+              }
+            } else if (model.has(op.name)) {
+              await t.repo.commit(op.name, { writes: [[op.page, testPage(PS, op.fill, op.page)]] })
+              model.get(op.name)!.set(testPage(PS, op.fill, op.page), (op.page - 1) * PS)
+            }
+            expect((await t.repo.listBranches()).map((b) => b.name).sort()).toEqual([...model.keys()].sort())
+          }
+          for (const [name, bytes] of model) expect(await t.repo.readDatabase(name), `branch ${name}`).toEqual(bytes)
+        } finally {
+          await t.cleanup()
+        }
+      }),
+      { numRuns: 25 },
+    )
+  })
+})
