@@ -25,6 +25,7 @@ import {
   TagNotFoundError,
   UnsafeStoreError,
   UnsupportedFormatError,
+  UpgradeRequiredError,
   type PageNo,
 } from '@strata/core'
 import { fileErrorFrom } from '@strata/core/engine'
@@ -48,6 +49,7 @@ const SAMPLES: Record<ReportedCode, () => unknown> = {
   STRATA_CORRUPT_PAGE: () => new CorruptPageError({ snapshot: SNAP, pageNo: 3 as PageNo, key: `segments/${SNAP}`, expected: 'aa', actual: 'bb' }),
   STRATA_CORRUPT_OBJECT: () => new CorruptObjectError({ key: `snapshots/${SNAP}`, reason: 'bad magic' }),
   STRATA_CHECKSUM_MISMATCH: () => new ChecksumMismatchError({ snapshot: SNAP, expected: 'aa', actual: 'bb', operation: 'export' }),
+  STRATA_UPGRADE_REQUIRED: () => new UpgradeRequiredError({ store: 'file:///srv/data', found: '1.0', current: '2.0', operation: 'commit' }),
   STRATA_UNSUPPORTED_FORMAT: () => new UnsupportedFormatError({ key: 'strata.format', found: '9', supported: '1' }),
   STRATA_CONFLICT: () => new ConflictError({ key: 'refs/main', condition: 'if-match', branch: 'main' }),
   STRATA_NOT_A_REPOSITORY: () => new NotARepositoryError({ store: 'file:///srv/none' }),
