@@ -378,7 +378,8 @@ describe('limits', () => {
         const s = await newSession(ALICE, brief)
         expect((await call('POST', '/sessions', { to: brief })).status).toBe(429)
         await expect.poll(async () => (await call('POST', `/sessions/${s.id}/ops/stock`, { to: brief })).status, { timeout: 10_000, interval: 100 }).toBe(404)
-        expect(await branchNames()).not.toContain(s.branch)
+        // The session stops being served at once; its branch is deleted right after, asynchronously.
+        await expect.poll(branchNames, { timeout: 10_000, interval: 100 }).not.toContain(s.branch)
         await newSession(ALICE, brief)
       } finally {
         await brief.close()
