@@ -107,16 +107,22 @@ static void releaseOwned(Owned *o) {
   free(o);
 }
 
+/*
+ * Presence bits only ever go from missing to present (and `owned` only shrinks), so a reader may
+ * test them without the file's mutex: a bit it sees set was set after the page's bytes were
+ * written (release/acquire), and a bit it sees clear sends it to the locked slow path. The read
+ * of a present page thus costs a few loads and SQLite's own pread: no lock, no syscall.
+ */
 static int isPresent(Owned *o, uint32_t p) {
-  if (p == 0 || p > o->owned) return 1;
+  if (p == 0 || p > __atomic_load_n(&o->owned, __ATOMIC_RELAXED)) return 1;
   uint32_t i = p - 1;
-  return (o->bits[i >> 3] >> (i & 7)) & 1;
+  return (__atomic_load_n(&o->bits[i >> 3], __ATOMIC_ACQUIRE) >> (i & 7)) & 1;
 }
 
 static void markPresent(Owned *o, uint32_t p) {
   if (p == 0 || p > o->bitmapPages) return;
   uint32_t i = p - 1;
-  o->bits[i >> 3] |= (uint8_t)(1u << (i & 7));
+  __atomic_fetch_or(&o->bits[i >> 3], (uint8_t)(1u << (i & 7)), __ATOMIC_RELEASE);
 }
 
 static uint64_t nowNs(void) {
@@ -216,11 +222,14 @@ static int fetchPages(Owned *o, int *sock, uint32_t *seq, uint32_t first, uint32
   return SQLITE_OK;
 }
 
-/* First missing page in [first, last], or 0. */
+/* First missing page in [first, last], or 0. Lock-free when every page is present (see isPresent). */
 static uint32_t firstMissing(Owned *o, uint32_t first, uint32_t last) {
+  uint32_t p = first;
+  while (p <= last && isPresent(o, p)) p++;
+  if (p > last) return 0;
   pthread_mutex_lock(&o->lock);
   uint32_t found = 0;
-  for (uint32_t p = first; p <= last; p++) if (!isPresent(o, p)) { found = p; break; }
+  for (; p <= last; p++) if (!isPresent(o, p)) { found = p; break; }
   pthread_mutex_unlock(&o->lock);
   return found;
 }
@@ -285,7 +294,7 @@ static int oTruncate(sqlite3_file *pf, sqlite3_int64 size) {
   int rc = f->real->pMethods->xTruncate(f->real, size);
   if (rc == SQLITE_OK) {
     uint32_t pages = (uint32_t)((size + o->pageSize - 1) / o->pageSize);
-    if (pages < o->owned) o->owned = pages; /* cut pages are gone for good */
+    if (pages < o->owned) __atomic_store_n(&o->owned, pages, __ATOMIC_RELAXED); /* cut pages are gone for good */
     o->sqliteWrites++;
   }
   pthread_mutex_unlock(&o->lock);
