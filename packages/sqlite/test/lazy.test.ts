@@ -1,14 +1,16 @@
 import { execFile } from 'node:child_process'
-import { statSync } from 'node:fs'
+import { readFileSync, statSync } from 'node:fs'
 import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { promisify } from 'node:util'
+import Database from 'better-sqlite3'
 import { describe, expect, it } from 'vitest'
 import { isStrataError, type Repository } from '@strata/core'
 import { segmentKey } from '@strata/core/engine'
 import { CountingStore } from '@strata/core/testing'
 import { openBranch, type LazyOptions, type LiveBranch } from '../src/index.js'
+import { interiorChildren } from '../src/lazy/btree-page.js'
 import { buildDatabase, makeRepo, type TestRepo } from './helpers.js'
 
 const CONTROLLED = pathToFileURL(join(import.meta.dirname, 'fixtures', 'controlled-store.mjs')).href
@@ -34,7 +36,8 @@ describe('a lazy branch', () => {
   it('opens without copying: a sparse file, the open window fetched, then only what queries read', async () => {
     const t = await repoWithData()
     try {
-      const live = await openBranch(t.repo, 'main', { mode: 'lazy', cacheDir: t.cacheDir })
+      // Without prefetching children, so that what the open fetched is exactly the window.
+      const live = await openBranch(t.repo, 'main', { mode: 'lazy', cacheDir: t.cacheDir, lazy: { prefetchChildren: 0 } })
       expect(live.mode).toBe('lazy')
       const opened = live.lazyStats()!
       const size = statSync(live.path!)
@@ -56,6 +59,48 @@ describe('a lazy branch', () => {
       expect((live.db.prepare('SELECT count(*) AS n FROM orders').get() as { n: number }).n).toBe(7500)
       const scan = live.lazyStats()!
       expect(scan.misses).toBeLessThan((scan.pagesFetched - point.pagesFetched) / 4)
+      await live.close()
+    } finally {
+      await t.cleanup()
+    }
+  })
+
+  it('reads the children of B-tree interior pages as dbstat names them, and prefetches those of the pages fetched at open', async () => {
+    const t = await makeRepo()
+    try {
+      const src = join(t.dir, 'source.sqlite')
+      buildDatabase(src, { scale: 0.5 })
+      await t.repo.importDatabase(src)
+      const file = readFileSync(src)
+      const page = (p: number): Uint8Array => file.subarray((p - 1) * 4096, p * 4096)
+      const pageCount = file.byteLength / 4096
+      const db = new Database(src, { readonly: true })
+      const rows = db.prepare('SELECT name, path, pageno, pagetype FROM dbstat').all() as { name: string; path: string; pageno: number; pagetype: string }[]
+      db.close()
+            const interior = rows.filter((r) => r.pagetype === 'internal')
+      expect(interior.length).toBeGreaterThan(5)
+      for (const r of interior) {
+        const children = rows.filter((c) => c.name === r.name && c.path.startsWith(r.path) && /^[0-9a-f]+\/$/.test(c.path.slice(r.path.length))).sort((a, b) => (a.path < b.path ? -1 : 1))
+        expect(interiorChildren(page(r.pageno), r.pageno, pageCount)).toEqual(children.map((c) => c.pageno))
+      }
+      for (const r of rows.filter((x) => x.pagetype !== 'internal')) expect(interiorChildren(page(r.pageno), r.pageno, pageCount)).toBeNull()
+
+      // The open fetches pages 1…12; the children of the interior pages among them (at most 32
+      // each) follow at once, in the background.
+      const expected = new Set<number>()
+      for (let p = 1; p <= 12; p++) {
+        const kids = interiorChildren(page(p), p, pageCount)
+        if (kids && kids.length <= 32) for (const k of kids) if (k > 12) expected.add(k)
+      }
+      expect(expected.size).toBeGreaterThan(0)
+      const live = await openBranch(t.repo, 'main', { mode: 'lazy', cacheDir: t.cacheDir })
+      let s = live.lazyStats()!
+      for (let i = 0; i < 200 && s.present < 12 + expected.size; i++) {
+        await new Promise((r) => setTimeout(r, 10))
+        s = live.lazyStats()!
+      }
+      await new Promise((r) => setTimeout(r, 50))
+      expect(live.lazyStats()!).toMatchObject({ present: 12 + expected.size, pagesFetched: 12 + expected.size, misses: 0 })
       await live.close()
     } finally {
       await t.cleanup()

@@ -21,6 +21,7 @@ import {
   type StoreRecipe,
   type ToFetcher,
 } from './protocol.js'
+import { interiorChildren } from './btree-page.js'
 
 const init = workerData as FetcherInit
 const errors: MessagePort = init.errors
@@ -101,9 +102,14 @@ async function openFile(spec: OpenFile): Promise<void> {
   files.set(spec.id, file)
   // Page 1 (and what follows it: the schema, the first roots) before SQLite asks.
   let stored: { write: number; read: number } | null = null
-  await fetchInto(file, range(1, Math.min(spec.openPages, spec.pageCount)), (page1) => {
-    stored = { write: page1[18]!, read: page1[19]! }
-  })
+  await fetchInto(
+    file,
+    range(1, Math.min(spec.openPages, spec.pageCount)),
+    (page1) => {
+      stored = { write: page1[18]!, read: page1[19]! }
+    },
+    true,
+  )
   if (!stored) throw new Error('page 1 was not fetched')
   send({ type: 'opened', id: spec.id, storedFormat: stored })
   if (spec.background) void hydrate(file)
@@ -129,13 +135,13 @@ function stillMissing(id: number, first: number, count: number): number[] {
  * never stored: it is written as zeros. `onPage1` sees stored page 1 before its header bytes
  * become local ones.
  */
-async function fetchInto(file: ServedFile, pages: number[], onPage1?: (page: Uint8Array) => void, signal?: AbortSignal): Promise<void> {
+async function fetchInto(file: ServedFile, pages: number[], onPage1?: (page: Uint8Array) => void, children = false): Promise<void> {
   const { spec, table } = file
   const size = spec.pageSize
   const lockPages = pages.filter((p) => table.level[p - 1] === LOCK_PAGE_LEVEL)
   if (lockPages.length > 0) writePages(spec.id, lockPages, new Uint8Array(lockPages.length * size), 0, 0)
   const timeout = AbortSignal.timeout(spec.timeoutMs)
-  const signals = [file.closing.signal, timeout, ...(signal ? [signal] : [])]
+  const signals = [file.closing.signal, timeout]
   await fetchPageRuns(
     table,
     (run: FetchedRun) => {
@@ -152,6 +158,7 @@ async function fetchInto(file: ServedFile, pages: number[], onPage1?: (page: Uin
       }
       if (file.closing.signal.aborted) return
       writePages(spec.id, run.pages, body, body.byteLength, 1)
+      if (children && spec.prefetchChildren > 0) prefetchChildren(file, run.pages, body)
     },
     { concurrency: spec.concurrency, maxRunBytes: spec.maxWindow * size, signal: AbortSignal.any(signals) },
     pages.filter((p) => table.level[p - 1] !== LOCK_PAGE_LEVEL) as PageNo[],
@@ -198,10 +205,56 @@ async function serve(id: number, first: number, count: number): Promise<void> {
   const sequential = file.nextExpected > 0 && first >= file.nextExpected - file.window && first < end + file.window
   file.window = sequential ? Math.min(file.window * 2, spec.maxWindow) : spec.minWindow
   const span = Math.max(count, file.window)
+  // A fetch under way (a prefetched child) brought the pages asked for: the reader goes on, and
+  // the window around a point-like miss is not worth a request of its own.
+  if (!sequential && toFetch(file, first, count).length === 0 && stillMissing(id, first, count).length === 0) {
+    file.nextExpected = first + count
+    return
+  }
   const pages = toFetch(file, first, span)
-  if (pages.length > 0) await track(file, pages, () => fetchInto(file, pages))
+  // Children of interior pages only for a point-like miss: a scan reads leaves in order anyway.
+  const fetch = pages.length > 0 ? track(file, pages, () => fetchInto(file, pages, undefined, !sequential)) : null
+  // The reader waits only if a page it asked for is in this fetch (else the rest of the window
+  // comes in the background).
+  if (fetch && pages[0]! < first + count) await fetch
+  else fetch?.catch(() => {})
   file.nextExpected = first + span
   if (sequential) readAhead(file, first + span)
+}
+
+/**
+ * A point query walks a B-tree from its root: once an interior page arrives, its children are
+ * the next pages it can want. Fetch them now, in parallel, when a page has at most
+ * `prefetchChildren` of them (a page just above the leaves has hundreds: those are left to demand),
+ * so the next level is on its way before SQLite asks for it. Each run of adjacent children is
+ * its own fetch, so a demand read waits only for the one that holds its page. Errors are left to
+ * demand reads; children fetched this way do not prefetch theirs.
+ */
+function prefetchChildren(file: ServedFile, pages: readonly number[], body: Uint8Array): void {
+  const { spec } = file
+  const wanted: number[] = []
+  for (let i = 0; i < pages.length; i++) {
+    const kids = interiorChildren(body.subarray(i * spec.pageSize, (i + 1) * spec.pageSize), pages[i]!, spec.pageCount)
+    if (kids && kids.length <= spec.prefetchChildren) wanted.push(...kids)
+  }
+  if (wanted.length === 0) return
+  const missingNow = new Set(stillMissingOf(spec.id, wanted))
+  const todo = [...new Set(wanted)].filter((c) => missingNow.has(c) && file.pending[c] === 0).sort((a, b) => a - b)
+  for (let i = 0; i < todo.length; ) {
+    let j = i + 1
+    while (j < todo.length && todo[j] === todo[j - 1]! + 1) j++
+    const group = todo.slice(i, j)
+    track(file, group, () => fetchInto(file, group)).catch(() => {})
+    i = j
+  }
+}
+
+/** Which of `pages` (any order) the file still lacks. */
+function stillMissingOf(id: number, pages: readonly number[]): number[] {
+  const lo = Math.min(...pages)
+  const hi = Math.max(...pages)
+  if (hi - lo < 4096) return stillMissing(id, lo, hi - lo + 1)
+  return pages.flatMap((p) => stillMissing(id, p, 1))
 }
 
 /** Fetch the next few windows from `from` on, unless present or under way. Errors are left to demand reads. */

@@ -33,6 +33,12 @@ export interface LazyOptions {
   /** The largest read-ahead window, in pages. Default: the repository's `maxRunBytes` worth. */
   maxWindow?: number
   /**
+   * When a B-tree interior page arrives (at open or on a point-like miss) and has at most this
+   * many children, fetch them at once, in parallel: the next level of a lookup is then on its
+   * way before SQLite asks for it. 0 turns it off. Default 32.
+   */
+  prefetchChildren?: number
+  /**
    * How the fetcher thread opens a store (it needs its own instance): by default a store's
    * `threadRecipe()`, a local directory's path, a `CachingStore`'s inner store.
    */
@@ -239,6 +245,7 @@ export async function openLazyFile(
       stores: plan.recipes,
       localFormat: opts.localFormat ?? { write: 2, read: 2 },
       openPages: Math.max(1, opts.openPages ?? 12),
+      prefetchChildren: Math.max(0, opts.prefetchChildren ?? 32),
       minWindow: Math.max(1, Math.min(opts.minWindow ?? 8, maxWindow)),
       maxWindow,
       concurrency: opts.concurrency,

@@ -49,6 +49,11 @@ export interface OpenFile {
   localFormat: { write: number; read: number } | null
   /** Pages fetched at open from page 1 on (the schema and the first roots). */
   openPages: number
+  /**
+   * Prefetch the children of an interior B-tree page fetched at open or on a point-like miss,
+   * when it has at most this many (0: never).
+   */
+  prefetchChildren: number
   /** First and largest read-ahead window, in pages. */
   minWindow: number
   maxWindow: number
