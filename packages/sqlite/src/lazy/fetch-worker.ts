@@ -9,7 +9,7 @@ import { createServer, type Socket } from 'node:net'
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads'
 import Database from 'better-sqlite3'
 import type { ObjectStore, PageNo, ResolvedTable } from '@strata/core'
-import { LOCK_PAGE_LEVEL, fetchPageRuns, type FetchedRun } from '@strata/core/engine'
+import { LOCK_PAGE_LEVEL, fetchPageRuns, type FetchedRun } from '@strata/core/page-reader'
 import {
   ANSWER_BYTES,
   REQUEST_BYTES,
