@@ -107,6 +107,29 @@ describe('a lazy branch', () => {
     }
   })
 
+  it('streams a scan ahead of the reader, but only a bounded distance past where it stopped', async () => {
+    const t = await repoWithData()
+    try {
+      // Windows of at most 4 pages: the stream runs at most 16 × 4 pages past the latest miss.
+      const live = await openBranch(t.repo, 'main', { mode: 'lazy', cacheDir: t.cacheDir, lazy: { maxWindow: 4, prefetchChildren: 0 } })
+      const total = live.lazyStats()!.pageCount
+      let n = 0
+      for (const _ of live.db.prepare('SELECT * FROM orders').iterate()) if (++n === 2000) break
+      let s = live.lazyStats()!
+      for (let i = 0, last = -1; i < 100 && s.pagesFetched !== last; i++) {
+        last = s.pagesFetched
+        await new Promise((r) => setTimeout(r, 30))
+        s = live.lazyStats()!
+      }
+      expect(s.present).toBeLessThan(total / 2)
+      // A full scan afterwards reads the right rows.
+      expect((live.db.prepare('SELECT count(*) AS n FROM orders').get() as { n: number }).n).toBe(7500)
+      await live.close()
+    } finally {
+      await t.cleanup()
+    }
+  })
+
   it('refuses PRAGMA mmap_size with a clear error, and runs VACUUM (fetching everything) with the same result as file mode', async () => {
     const t = await repoWithData(0.2)
     try {

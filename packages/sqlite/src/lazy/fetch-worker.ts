@@ -40,6 +40,12 @@ interface ServedFile {
   nextExpected: number
   /** Where the read-ahead windows end (a scan's next miss comes just past them). */
   aheadUntil: number
+  /** A scan is under way: finished read-ahead windows start the next ones (see `pump`). */
+  streaming: boolean
+  /** Read-ahead windows in flight. */
+  aheadInflight: number
+  /** The first page of the latest miss. */
+  lastMiss: number
   window: number
   /** Fetches under way (demand and read-ahead), by the page range they cover. */
   inflight: Set<{ from: number; to: number; done: Promise<void> }>
@@ -98,7 +104,7 @@ async function openFile(spec: OpenFile): Promise<void> {
     level: wire.level,
     entry: wire.entry,
   } as unknown as ResolvedTable
-  const file: ServedFile = { spec, table, closing: new AbortController(), nextExpected: 0, aheadUntil: 0, window: spec.minWindow, inflight: new Set(), pending: new Uint8Array(spec.pageCount + 1) }
+  const file: ServedFile = { spec, table, closing: new AbortController(), nextExpected: 0, aheadUntil: 0, streaming: false, aheadInflight: 0, lastMiss: 0, window: spec.minWindow, inflight: new Set(), pending: new Uint8Array(spec.pageCount + 1) }
   files.set(spec.id, file)
   // Page 1 (and what follows it: the schema, the first roots) before SQLite asks.
   let stored: { write: number; read: number } | null = null
@@ -190,21 +196,28 @@ function toFetch(file: ServedFile, first: number, count: number): number[] {
 
 /**
  * Serve one request: the wanted pages and a read-ahead window after them. A miss just past the
- * previous window (a scan) doubles the window and keeps a few windows fetched ahead; any other
- * miss starts small again.
+ * previous window (a scan) doubles the window and starts a stream of windows ahead of the reader
+ * (see {@link pump}); any other miss starts small again and stops the stream.
  */
 async function serve(id: number, first: number, count: number): Promise<void> {
   const file = files.get(id)
   if (!file) throw new Error(`file ${id} is not served (closed?)`)
   const { spec } = file
-  // Pages a read-ahead is already fetching: wait for it rather than fetch them twice. If it
-  // failed, they are still missing and are fetched (and their error reported) below.
-  for (const f of [...file.inflight]) if (f.from < first + count && f.to >= first) await f.done.catch(() => {})
-  // Sequential: the miss falls in the window after the previous one (or after its read-ahead).
+  // Sequential: the miss falls in the window after the previous one (or in the read-ahead).
   const end = Math.max(file.nextExpected, file.aheadUntil)
   const sequential = file.nextExpected > 0 && first >= file.nextExpected - file.window && first < end + file.window
   file.window = sequential ? Math.min(file.window * 2, spec.maxWindow) : spec.minWindow
   const span = Math.max(count, file.window)
+  file.lastMiss = first
+  file.streaming = sequential
+  if (sequential) {
+    // Before waiting: the stream's next windows are on their way while this one arrives.
+    file.aheadUntil = Math.max(file.aheadUntil, first + span)
+    pump(file)
+  } else file.aheadUntil = 0
+  // Pages a fetch under way already asks for: wait for it rather than fetch them twice. If it
+  // failed, they are still missing and are fetched (and their error reported) below.
+  for (const f of [...file.inflight]) if (f.from < first + count && f.to >= first) await f.done.catch(() => {})
   // A fetch under way (a prefetched child) brought the pages asked for: the reader goes on, and
   // the window around a point-like miss is not worth a request of its own.
   if (!sequential && toFetch(file, first, count).length === 0 && stillMissing(id, first, count).length === 0) {
@@ -219,7 +232,45 @@ async function serve(id: number, first: number, count: number): Promise<void> {
   if (fetch && pages[0]! < first + count) await fetch
   else fetch?.catch(() => {})
   file.nextExpected = first + span
-  if (sequential) readAhead(file, first + span)
+}
+
+/** How far a scan's read-ahead runs past its latest miss, in largest windows. */
+const STREAM_WINDOWS = 16
+
+/**
+ * Keep a scan's read-ahead going: up to one window per parallel read but the reader's own in
+ * flight at all times, each finished window starting the next, until the stream runs
+ * {@link STREAM_WINDOWS} largest windows past the reader's latest miss (so a scan that stops early
+ * over-fetches a bounded amount), the file ends, or a miss elsewhere stops it. Waiting for the
+ * next miss to start more would drain the pipeline between misses: a scan reads present pages
+ * far faster than a store delivers them. Errors stop the stream and are left to demand reads.
+ */
+function pump(file: ServedFile): void {
+  const { spec } = file
+  while (
+    file.streaming &&
+    !file.closing.signal.aborted &&
+    file.aheadInflight < aheadWindows(spec) &&
+    file.aheadUntil <= spec.pageCount &&
+    file.aheadUntil - file.lastMiss < STREAM_WINDOWS * spec.maxWindow
+  ) {
+    const from = file.aheadUntil
+    const n = Math.min(file.window, spec.pageCount - from + 1)
+    file.aheadUntil = from + n
+    const pages = toFetch(file, from, n)
+    if (pages.length === 0) continue
+    file.aheadInflight++
+    track(file, pages, () => fetchInto(file, pages)).then(
+      () => {
+        file.aheadInflight--
+        pump(file)
+      },
+      () => {
+        file.aheadInflight--
+        file.streaming = false
+      },
+    )
+  }
 }
 
 /**
@@ -255,17 +306,6 @@ function stillMissingOf(id: number, pages: readonly number[]): number[] {
   const hi = Math.max(...pages)
   if (hi - lo < 4096) return stillMissing(id, lo, hi - lo + 1)
   return pages.flatMap((p) => stillMissing(id, p, 1))
-}
-
-/** Fetch the next few windows from `from` on, unless present or under way. Errors are left to demand reads. */
-function readAhead(file: ServedFile, from: number): void {
-  const { spec } = file
-  for (let k = 0, a = from; k < aheadWindows(spec) && a <= spec.pageCount; k++, a += file.window) {
-    const to = a + file.window - 1
-    const pages = toFetch(file, a, file.window)
-    if (pages.length > 0) track(file, pages, () => fetchInto(file, pages)).catch(() => {})
-    file.aheadUntil = Math.max(file.aheadUntil, to + 1)
-  }
 }
 
 async function hydrate(file: ServedFile): Promise<void> {
