@@ -130,6 +130,35 @@ describe('a lazy branch', () => {
     }
   })
 
+  it('closes cleanly with a scan stream and prefetched children in flight on a slow store, and the branch opens again', async () => {
+    const t = await repoWithData()
+    try {
+      const { control, lazy } = controlled(t)
+      Atomics.store(control, 1, 60)
+      Atomics.store(control, 0, 3)
+      const live = await openBranch(t.repo, 'main', { mode: 'lazy', cacheDir: t.cacheDir, lazy: { ...lazy, maxWindow: 8 } })
+      let n = 0
+      for (const _ of live.db.prepare('SELECT * FROM orders').iterate()) if (++n === 300) break
+      const reads = Atomics.load(control, 2)
+      const path = live.path!
+      expect(await live.close()).toBeNull()
+      expect(() => statSync(path)).toThrow()
+      // Fetches that were in flight finish into nothing; no more start.
+      await new Promise((r) => setTimeout(r, 200))
+      const settled = Atomics.load(control, 2)
+      await new Promise((r) => setTimeout(r, 200))
+      expect(Atomics.load(control, 2)).toBe(settled)
+      expect(settled).toBeGreaterThan(reads - 1)
+      Atomics.store(control, 0, 0)
+      const again = await openBranch(t.repo, 'main', { mode: 'lazy', cacheDir: t.cacheDir, lazy })
+      expect(userById(again, 77)).toEqual({ id: 77, email: 'user77@example.com' })
+      expect((again.db.prepare('SELECT count(*) AS n FROM orders').get() as { n: number }).n).toBe(7500)
+      await again.close()
+    } finally {
+      await t.cleanup()
+    }
+  })
+
   it('refuses PRAGMA mmap_size with a clear error, and runs VACUUM (fetching everything) with the same result as file mode', async () => {
     const t = await repoWithData(0.2)
     try {
