@@ -234,13 +234,16 @@ async function serve(id: number, first: number, count: number): Promise<void> {
   file.nextExpected = first + span
 }
 
-/** How far a scan's read-ahead runs past its latest miss, in largest windows. */
+/**
+ * How far a scan's read-ahead runs past its latest miss, in windows. The window doubles with
+ * each sequential miss, so a short run of misses streams a little and a long scan a lot.
+ */
 const STREAM_WINDOWS = 16
 
 /**
  * Keep a scan's read-ahead going: up to one window per parallel read but the reader's own in
  * flight at all times, each finished window starting the next, until the stream runs
- * {@link STREAM_WINDOWS} largest windows past the reader's latest miss (so a scan that stops early
+ * {@link STREAM_WINDOWS} windows past the reader's latest miss (so a scan that stops early
  * over-fetches a bounded amount), the file ends, or a miss elsewhere stops it. Waiting for the
  * next miss to start more would drain the pipeline between misses: a scan reads present pages
  * far faster than a store delivers them. Errors stop the stream and are left to demand reads.
@@ -252,7 +255,7 @@ function pump(file: ServedFile): void {
     !file.closing.signal.aborted &&
     file.aheadInflight < aheadWindows(spec) &&
     file.aheadUntil <= spec.pageCount &&
-    file.aheadUntil - file.lastMiss < STREAM_WINDOWS * spec.maxWindow
+    file.aheadUntil - file.lastMiss < STREAM_WINDOWS * file.window
   ) {
     const from = file.aheadUntil
     const n = Math.min(file.window, spec.pageCount - from + 1)
