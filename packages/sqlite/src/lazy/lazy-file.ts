@@ -183,7 +183,12 @@ export function lazyPlan(table: ResolvedTable, opts: LazyOptions): { recipes: St
   return { recipes, storeOf }
 }
 
-/** Load the VFS and start the fetcher thread now, if they are available (errors surface at open). */
+/**
+ * Load the VFS and start the process's lazy fetcher thread now, if they are available; errors
+ * surface at the first lazy open. Idempotent. `openBranch(…, { mode: 'lazy' })` does this itself
+ * as it starts; a program that knows it will open a branch lazily can call it earlier, so the
+ * thread starts (about 0.1 s) while the program does other work.
+ */
 export function prewarmLazy(): void {
   const control = vfsControl()
   if ('unavailable' in control) return
