@@ -6,6 +6,7 @@ import { SNAPSHOT_ID_LENGTH, isSegmentId, isSnapshotId, type BranchId, type Segm
 import { snapshotKey } from './keys.js'
 import { isPageSize, lockBytePage, type PageCount, type PageSize } from './page.js'
 import { bytesToU32, u32ToBytes, type PageTable } from './page-table.js'
+import { runCount, type RunChecksums } from './run-checksums.js'
 import type { FormatVersion } from './version.js'
 
 /** Where a snapshot falls back to for pages it does not own. */
@@ -20,6 +21,12 @@ export interface Fallback {
 export interface SegmentRef {
   id: SegmentId
   length: number
+  /**
+   * Checksums of the segment's bytes in fixed runs, when the writer recorded them (segments
+   * written before they existed have none and are verified page by page). Carried along with
+   * the reference: they describe the segment, not the manifest.
+   */
+  runs?: RunChecksums
 }
 
 /**
@@ -98,6 +105,9 @@ export function encodeManifest(m: Omit<SnapshotManifest, 'formatVersion'>): Enco
     ...(m.merge ? { merge: { source: m.merge.source, sourceBranch: m.merge.sourceBranch, base: m.merge.base } } : {}),
     checksum: m.checksum,
     segments: m.segments.map((s) => [s.id, s.length]),
+    // Parallel to `segments`, and only when some segment has run checksums: a manifest without
+    // them keeps the bytes (and id) it always had, and readers that predate them ignore the field.
+    ...(m.segments.some((s) => s.runs) ? { segmentRuns: m.segments.map((s) => (s.runs ? [s.runs.runBytes, s.runs.hashes] : null)) } : {}),
     pageNos: u32ToBytes(m.pages.pageNos),
     pageSegments: u32ToBytes(m.pages.segments),
     pageSlots: u32ToBytes(m.pages.slots),
@@ -142,6 +152,19 @@ export function decodeManifest(id: SnapshotId, bytes: Uint8Array): SnapshotManif
     }
     return { id: s[0] as SegmentId, length: s[1] as number }
   })
+  const runs = obj.segmentRuns
+  if (runs !== undefined && runs !== null) {
+    if (!Array.isArray(runs) || runs.length !== segments.length) corrupt('segmentRuns does not list one entry per segment')
+    ;(runs as unknown[]).forEach((e, i) => {
+      if (e === null) return
+      const seg = segments[i]!
+      if (!Array.isArray(e) || e.length !== 2 || !Number.isInteger(e[0]) || !(e[1] instanceof Uint8Array)) return corrupt('a segmentRuns entry is not [runBytes, checksums]')
+      const [runBytes, hashes] = e as [number, Uint8Array]
+      if (runBytes < pageSize || runBytes % pageSize !== 0) corrupt(`segment ${seg.id} has runs of ${runBytes} bytes, not a multiple of the page size`)
+      if (hashes.byteLength !== runCount(seg.length, runBytes) * PAGE_HASH_BYTES) corrupt(`segment ${seg.id} has run checksums for another length`)
+      seg.runs = { runBytes, hashes }
+    })
+  }
   const pageNos = bytesToU32(r.bytes('pageNos')) ?? corrupt('pageNos is not a u32 column')
   const pageSegments = bytesToU32(r.bytes('pageSegments')) ?? corrupt('pageSegments is not a u32 column')
   const pageSlots = bytesToU32(r.bytes('pageSlots')) ?? corrupt('pageSlots is not a u32 column')

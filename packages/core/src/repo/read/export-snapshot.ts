@@ -167,6 +167,7 @@ export async function exportSnapshot(ctx: RepoContext, target: Target, outPath: 
     // Sized up front: pages land at their offsets in any order; the lock-byte page and all-zero
     // pages stay holes that read as zeros.
     await fh.truncate(t.pageCount * size)
+    const flusher = opts.durable !== false ? new BackgroundFlush(fh) : null
     const expected = await streamPageRuns(ctx, t, target, 'export', async ({ pages, body }) => {
       // One write per run of consecutive pages: per-page writes cost more than the copying.
       let first = 0
@@ -175,8 +176,9 @@ export async function exportSnapshot(ctx: RepoContext, target: Target, outPath: 
         await writeFully(fh, body, first * size, (i - first) * size, (pages[first]! - 1) * size)
         first = i
       }
-    }, { ...opts, skipZeroPages: true })
-    if (opts.durable !== false) await fh.sync()
+      flusher?.wrote(body.byteLength)
+    }, { ...opts, skipZeroPages: true }).finally(() => flusher?.settle())
+    if (flusher) await flusher.finish()
     await fh.close()
     done = true
     if (existing) await Promise.all(['-wal', '-shm', '-journal'].map((s) => rm(outPath + s, { force: true })))
@@ -194,6 +196,46 @@ export async function exportSnapshot(ctx: RepoContext, target: Target, outPath: 
     if (!done) await fh.close().catch(() => {})
     await rm(tmp, { force: true })
     throw fileErrorFrom(e, outPath, { creating: true }) ?? e
+  }
+}
+
+/** Bytes written between two background flushes of an export. */
+const FLUSH_EVERY_BYTES = 32 * 1024 * 1024
+
+/**
+ * Flushes a file being written while the writing goes on: a `datasync` every
+ * {@link FLUSH_EVERY_BYTES} (one at a time) starts the disk writing early, so the final `sync`
+ * — what makes the file durable before its rename — finds little left to do instead of the
+ * whole file. An error of a background flush is the error of `finish`.
+ */
+class BackgroundFlush {
+  #pending = 0
+  #inflight: Promise<void> | null = null
+  #error: unknown = null
+
+  constructor(readonly fh: FileHandle) {}
+
+  /** Count `bytes` written; start a flush if enough piled up and none is running. */
+  wrote(bytes: number): void {
+    this.#pending += bytes
+    if (this.#pending < FLUSH_EVERY_BYTES || this.#inflight) return
+    this.#pending = 0
+    this.#inflight = this.fh
+      .datasync()
+      .catch((e: unknown) => void (this.#error ??= e))
+      .finally(() => (this.#inflight = null))
+  }
+
+  /** Wait for the flush in flight, if any, ignoring its outcome (before closing the file on failure). */
+  async settle(): Promise<void> {
+    await this.#inflight
+  }
+
+  /** Wait for the flush in flight, then make the whole file durable. */
+  async finish(): Promise<void> {
+    await this.#inflight
+    if (this.#error) throw this.#error
+    await this.fh.sync()
   }
 }
 

@@ -1,7 +1,6 @@
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
-import { DatabaseChecksum, PAGE_HASH_BYTES, hashPage } from '../../format/hash.js'
-import type { PageNo } from '../../format/page.js'
+import { hash } from 'node:crypto'
 
 /**
  * Page hashing off the main thread. Verifying every page of a large read with SHA-256 is the
@@ -22,36 +21,94 @@ export const POOL_MIN_BYTES = 64 * 1024
 /** Free slots are released after the pool has been idle this long. */
 const IDLE_RELEASE_MS = 1000
 
-// CommonJS, evaluated: no file to locate, so it works from sources and from dist alike. The
-// checksum term of page p is SHA-256(p as u32 BE ‖ hash(page)), as in `DatabaseChecksum`.
-const WORKER_SOURCE = `
-const { parentPort } = require('node:worker_threads')
-const { hash } = require('node:crypto')
-const term = Buffer.alloc(4 + ${PAGE_HASH_BYTES})
-parentPort.on('message', ({ id, slot, length, pageSize, pages }) => {
-  const view = new Uint8Array(slot, 0, length)
-  const n = length / pageSize
-  const hashes = new Uint8Array(n * ${PAGE_HASH_BYTES})
-  const terms = new Uint8Array(${PAGE_HASH_BYTES})
-  for (let i = 0; i < n; i++) {
-    const digest = hash('sha256', view.subarray(i * pageSize, (i + 1) * pageSize), 'buffer')
-    hashes.set(digest.subarray(0, ${PAGE_HASH_BYTES}), i * ${PAGE_HASH_BYTES})
-    term.writeUInt32BE(pages[i], 0)
-    term.set(digest.subarray(0, ${PAGE_HASH_BYTES}), 4)
-    const t = hash('sha256', term, 'buffer')
-    for (let j = 0; j < ${PAGE_HASH_BYTES}; j++) terms[j] ^= t[j]
-  }
-  parentPort.postMessage({ id, hashes, terms }, [hashes.buffer, terms.buffer])
-})
-`
+/** One read to verify: which pages of the body are wanted, their recorded hashes, and the whole runs it covers. */
+export interface ReadHashJob {
+  pageSize: number
+  /** The page number of each wanted page (for its checksum term). */
+  pages: readonly number[]
+  /** The byte offset of each wanted page in the body, ascending; null when page i lies at i × pageSize. */
+  offsets: readonly number[] | null
+  /** The recorded hash of each wanted page, 16 bytes each. */
+  expected: Uint8Array
+  /** Runs wholly inside the body, as `[start, length]` byte pairs, ascending. */
+  runs: readonly number[]
+  /** The recorded checksum of each run in `runs`, 16 bytes each. */
+  runHashes: Uint8Array
+}
 
 /** What hashing a read yields. */
 export interface PageHashesOfRun {
-  /** The 16-byte hash of every page, concatenated. */
+  /** The 16-byte hash of every wanted page, concatenated. */
   hashes: Uint8Array
   /** The XOR of the pages' `DatabaseChecksum` terms. */
   checksumTerms: Uint8Array
+  /** Wanted pages verified by their run's checksum rather than one by one. */
+  pagesByRun: number
 }
+
+/**
+ * Verify one read: each run whose bytes hash to its recorded checksum (one call per run) vouches
+ * for the wanted pages inside it, whose hashes are then the recorded ones; every other wanted page
+ * — outside a whole run, or in a run that does not match — is hashed on its own, so a damaged
+ * page shows up as a page whose hash differs, and the caller names it. Also XORs the pages'
+ * checksum terms, SHA-256(p as u32 BE ‖ hash(page)).
+ *
+ * Self-contained (no closure, no import: `sha` is node's one-shot `crypto.hash`), because the
+ * hashing threads run its source text.
+ */
+function hashReadWith(sha: (algorithm: string, data: Uint8Array, encoding: 'buffer') => Uint8Array, body: Uint8Array, job: ReadHashJob): PageHashesOfRun {
+  const H = 16
+  const size = job.pageSize
+  const n = job.pages.length
+  const hashes = new Uint8Array(n * H)
+  const terms = new Uint8Array(H)
+  const term = new Uint8Array(4 + H)
+  const byRun = new Uint8Array(n)
+  let pagesByRun = 0
+  let i = 0
+  for (let r = 0; 2 * r < job.runs.length; r++) {
+    const start = job.runs[2 * r]!
+    const end = start + job.runs[2 * r + 1]!
+    const digest = sha('sha256', body.subarray(start, end), 'buffer')
+    let ok = true
+    for (let j = 0; j < H; j++) if (digest[j] !== job.runHashes[r * H + j]) ok = false
+    while (i < n && (job.offsets ? job.offsets[i]! : i * size) < start) i++
+    for (; i < n && (job.offsets ? job.offsets[i]! : i * size) + size <= end; i++) {
+      if (ok) {
+        byRun[i] = 1
+        pagesByRun++
+      }
+    }
+  }
+  for (let k = 0; k < n; k++) {
+    if (byRun[k] === 1) {
+      hashes.set(job.expected.subarray(k * H, (k + 1) * H), k * H)
+    } else {
+      const off = job.offsets ? job.offsets[k]! : k * size
+      hashes.set(sha('sha256', body.subarray(off, off + size), 'buffer').subarray(0, H), k * H)
+    }
+    const p = job.pages[k]!
+    term[0] = p >>> 24
+    term[1] = (p >>> 16) & 255
+    term[2] = (p >>> 8) & 255
+    term[3] = p & 255
+    term.set(hashes.subarray(k * H, (k + 1) * H), 4)
+    const t = sha('sha256', term, 'buffer')
+    for (let j = 0; j < H; j++) terms[j]! ^= t[j]!
+  }
+  return { hashes, checksumTerms: terms, pagesByRun }
+}
+
+// CommonJS, evaluated: no file to locate, so it works from sources and from dist alike.
+const WORKER_SOURCE = `
+const { parentPort } = require('node:worker_threads')
+const { hash } = require('node:crypto')
+const hashReadWith = ${hashReadWith.toString()}
+parentPort.on('message', ({ id, slot, length, job }) => {
+  const r = hashReadWith(hash, new Uint8Array(slot, 0, length), job)
+  parentPort.postMessage({ id, ...r }, [r.hashes.buffer, r.checksumTerms.buffer])
+})
+`
 
 interface Job {
   slot: SharedArrayBuffer
@@ -81,8 +138,8 @@ class HashPool {
     this.#size = size
   }
 
-  /** Hash every `pageSize` page of `body` (numbered `pages`) on a worker. */
-  hash(body: Uint8Array, pageSize: number, pages: readonly number[]): Promise<PageHashesOfRun> {
+  /** Verify one read (see `hashReadWith`) on a worker. */
+  hash(body: Uint8Array, job: ReadHashJob): Promise<PageHashesOfRun> {
     const w = this.#pick()
     const id = this.#nextId++
     const slot = this.#slot(body.byteLength)
@@ -90,7 +147,7 @@ class HashPool {
     return new Promise((resolve, reject) => {
       w.jobs.set(id, { slot, resolve, reject })
       this.#started(w)
-      w.worker.postMessage({ id, slot, length: body.byteLength, pageSize, pages })
+      w.worker.postMessage({ id, slot, length: body.byteLength, job })
     })
   }
 
@@ -131,8 +188,8 @@ class HashPool {
     const worker = new Worker(WORKER_SOURCE, { eval: true })
     const w: PoolWorker = { worker, jobs: new Map() }
     worker.unref()
-    worker.on('message', (m: { id: number; hashes: Uint8Array; terms: Uint8Array }) => {
-      this.#finished(w, m.id)?.resolve({ hashes: m.hashes, checksumTerms: m.terms })
+    worker.on('message', (m: PageHashesOfRun & { id: number }) => {
+      this.#finished(w, m.id)?.resolve({ hashes: m.hashes, checksumTerms: m.checksumTerms, pagesByRun: m.pagesByRun })
     })
     const fail = (e: unknown): void => {
       const i = this.#workers.indexOf(w)
@@ -149,21 +206,15 @@ class HashPool {
 let pool: HashPool | null = null
 
 /**
- * Hash every `pageSize` page of `body`, numbered `pages` (16 bytes each, as `hashPage` computes
- * them), and XOR their checksum terms: on a worker thread for reads of at least
- * {@link POOL_MIN_BYTES}, else in place.
+ * Verify one read (see `hashReadWith`): the whole runs it covers with one hash call each, every
+ * other wanted page on its own; on a worker thread for reads of at least {@link POOL_MIN_BYTES},
+ * else in place. Returns the wanted pages' hashes for the caller to compare with the recorded ones.
  */
-export async function hashPages(body: Uint8Array, pageSize: number, pages: readonly PageNo[]): Promise<PageHashesOfRun> {
+export async function hashRead(body: Uint8Array, job: ReadHashJob): Promise<PageHashesOfRun> {
   if (body.byteLength >= POOL_MIN_BYTES) {
     // One core stays with the main thread, which copies, reads and writes meanwhile.
     pool ??= new HashPool(Math.max(1, Math.min(4, availableParallelism() - 1)))
-    return pool.hash(body, pageSize, pages)
+    return pool.hash(body, job)
   }
-  const hashes = new Uint8Array(pages.length * PAGE_HASH_BYTES)
-  const sum = new DatabaseChecksum()
-  for (let i = 0; i < pages.length; i++) {
-    hashes.set(hashPage(body.subarray(i * pageSize, (i + 1) * pageSize)), i * PAGE_HASH_BYTES)
-    sum.toggle(pages[i]!, hashes, i * PAGE_HASH_BYTES)
-  }
-  return { hashes, checksumTerms: sum.bytes }
+  return hashReadWith(hash, body, job)
 }

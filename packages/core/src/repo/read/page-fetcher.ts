@@ -4,7 +4,8 @@ import { PAGE_HASH_BYTES, hashAtEqual, toHex } from '../../format/hash.js'
 import { segmentKey } from '../../format/keys.js'
 import type { PageNo } from '../../format/page.js'
 import { LOCK_PAGE_LEVEL, type ChainLevel, type ResolvedTable } from './chain.js'
-import { hashPages } from './hash-pool.js'
+import { hashRead } from './hash-pool.js'
+import { runsWithin } from '../../format/run-checksums.js'
 
 /** Receives each page with its (verified) 16-byte hash. Called at most `concurrency` times at once. */
 export type PageSink = (p: PageNo, page: Uint8Array, hash: Uint8Array) => void | Promise<void>
@@ -29,6 +30,8 @@ export interface FetchedRun {
    * each page (computed with the hashes, off the main thread for large reads).
    */
   checksumTerms: Uint8Array
+  /** Pages of this read verified by their run's checksum (one hash call per run) rather than one by one. */
+  pagesByRun: number
 }
 
 /** How to fetch. */
@@ -58,6 +61,8 @@ interface Run {
   entries: number[]
   /** Each page's slot minus `firstSlot`, when the read has gaps. */
   offsets: number[] | null
+  /** The slot the read must end before (its size limit, brought back to a run boundary). */
+  end: number
 }
 
 /**
@@ -127,6 +132,14 @@ export async function fetchPageRuns(t: ResolvedTable, sink: PageRunSink, opts: F
 
   const runs: Run[] = []
   for (const g of groups.values()) {
+    const runBytes = g.level.manifest.segments[g.segment]!.runs?.runBytes
+    const runPages = runBytes ? runBytes / size : 1
+    // A read ends on a run boundary where it can, so that the next one starts on one and both
+    // cover whole runs (each verified with one hash call).
+    const endOf = (first: number): number => {
+      const aligned = Math.floor((first + maxRunPages) / runPages) * runPages
+      return aligned > first ? aligned : first + maxRunPages
+    }
     let order: number[] | null = null
     for (let i = 1; i < g.slots.length; i++) {
       if (g.slots[i]! < g.slots[i - 1]!) {
@@ -139,14 +152,14 @@ export async function fetchPageRuns(t: ResolvedTable, sink: PageRunSink, opts: F
       const i = order ? order[j]! : j
       const slot = g.slots[i]!
       const gap = run ? slot - (run.firstSlot + run.span) : -1
-      if (run && gap >= 0 && gap <= MAX_GAP_SLOTS && run.span + gap < maxRunPages && run.span + gap + 1 - (run.pages.length + 1) <= run.pages.length) {
+      if (run && gap >= 0 && gap <= MAX_GAP_SLOTS && slot < run.end && run.span + gap + 1 - (run.pages.length + 1) <= run.pages.length) {
         if (gap > 0) run.offsets ??= run.pages.map((_, k) => k)
         run.offsets?.push(slot - run.firstSlot)
         run.span += gap + 1
         run.pages.push(g.pages[i]!)
         run.entries.push(g.entries[i]!)
       } else {
-        run = { level: g.level, segment: g.segment, firstSlot: slot, span: 1, pages: [g.pages[i]!], entries: [g.entries[i]!], offsets: null }
+        run = { level: g.level, segment: g.segment, firstSlot: slot, span: 1, pages: [g.pages[i]!], entries: [g.entries[i]!], offsets: null, end: endOf(slot) }
         runs.push(run)
       }
     }
@@ -184,27 +197,41 @@ async function fetchRun(run: Run, size: number, sink: PageRunSink, signal: Abort
   if (got.body.byteLength < length) {
     throw new CorruptObjectError({ key: key, reason: `segment is ${got.size} bytes, shorter than its index says (${offset + length} needed by snapshot ${level.id})` })
   }
-  const expected = level.manifest.pages.hashes
+  const recorded = level.manifest.pages.hashes
   const { pages, entries, offsets } = run
-  let body = got.body.subarray(0, length)
-  if (offsets) {
-    // Drop the spare slots (into a new buffer: the store's may be shared).
-    const wanted = new Uint8Array(pages.length * size)
-    for (let i = 0; i < offsets.length; i++) wanted.set(body.subarray(offsets[i]! * size, (offsets[i]! + 1) * size), i * size)
-    body = wanted
-  }
-  const { hashes, checksumTerms } = await hashPages(body, size, pages)
+  const body = got.body.subarray(0, length)
+  const expected = new Uint8Array(pages.length * PAGE_HASH_BYTES)
+  for (let i = 0; i < pages.length; i++) expected.set(recorded.subarray(entries[i]! * PAGE_HASH_BYTES, (entries[i]! + 1) * PAGE_HASH_BYTES), i * PAGE_HASH_BYTES)
+  // The segment's whole runs inside this read, checked one hash call each, on the bytes as read
+  // (spare slots included: a run's checksum covers them).
+  const whole = runsWithin(seg.runs, seg.length, offset, length)
+  const runHashes = new Uint8Array(whole.length * PAGE_HASH_BYTES)
+  whole.forEach((w, i) => runHashes.set(seg.runs!.hashes.subarray(w.index * PAGE_HASH_BYTES, (w.index + 1) * PAGE_HASH_BYTES), i * PAGE_HASH_BYTES))
+  const verified = await hashRead(body, {
+    pageSize: size,
+    pages,
+    offsets: offsets ? offsets.map((o) => o * size) : null,
+    expected,
+    runs: whole.flatMap((w) => [w.start, w.length]),
+    runHashes,
+  })
+  const { hashes } = verified
   for (let i = 0; i < pages.length; i++) {
-    const e = entries[i]!
-    if (!hashAtEqual(hashes, i * PAGE_HASH_BYTES, expected, e * PAGE_HASH_BYTES)) {
+    if (!hashAtEqual(hashes, i * PAGE_HASH_BYTES, expected, i * PAGE_HASH_BYTES)) {
       throw new CorruptPageError({
         snapshot: level.id,
         pageNo: pages[i]!,
         key: key,
-        expected: toHex(expected.subarray(e * PAGE_HASH_BYTES, (e + 1) * PAGE_HASH_BYTES)),
+        expected: toHex(expected.subarray(i * PAGE_HASH_BYTES, (i + 1) * PAGE_HASH_BYTES)),
         actual: toHex(hashes.subarray(i * PAGE_HASH_BYTES, (i + 1) * PAGE_HASH_BYTES)),
       })
     }
   }
-  await sink({ pages, body, hashes, checksumTerms })
+  let wanted = body
+  if (offsets) {
+    // Drop the spare slots (into a new buffer: the store's may be shared).
+    wanted = new Uint8Array(pages.length * size)
+    for (let i = 0; i < offsets.length; i++) wanted.set(body.subarray(offsets[i]! * size, (offsets[i]! + 1) * size), i * size)
+  }
+  await sink({ pages, body: wanted, hashes, checksumTerms: verified.checksumTerms, pagesByRun: verified.pagesByRun })
 }

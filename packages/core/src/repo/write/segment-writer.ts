@@ -5,6 +5,7 @@ import { segmentKey } from '../../format/keys.js'
 import type { SegmentRef } from '../../format/manifest.js'
 import type { PageNo, PageSize } from '../../format/page.js'
 import type { PageEntry } from '../../format/page-table.js'
+import { computeRunChecksums } from '../../format/run-checksums.js'
 import type { ObjectStore } from '../../store/object-store.js'
 import { DEFAULT_SEGMENT_BYTES, type RepoContext } from '../read/context.js'
 import type { ResolvedTable } from '../read/chain.js'
@@ -102,7 +103,8 @@ export class SegmentWriter {
     this.#buf = new Uint8Array(this.#pagesPerSegment * this.pageSize)
     const id = segmentId(this.pageSize, this.#hashes)
     const index = this.segments.length
-    this.segments.push({ id, length: bytes.byteLength })
+    // Hashed here, where the whole segment is in hand: readers then verify a run with one hash call.
+    this.segments.push({ id, length: bytes.byteLength, runs: computeRunChecksums(bytes) })
     for (let slot = 0; slot < n; slot++) this.entries.push({ pageNo: this.#pages[slot]!, segment: index, slot, hash: this.#hashes[slot]! })
     this.#pages = []
     this.#hashes = []

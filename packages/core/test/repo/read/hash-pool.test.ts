@@ -4,11 +4,12 @@ import { isStrataError } from '../../../src/errors/index.js'
 import { DatabaseChecksum, PAGE_HASH_BYTES, hashPage } from '../../../src/format/hash.js'
 import { segmentKey } from '../../../src/format/keys.js'
 import type { PageNo } from '../../../src/format/page.js'
-import { POOL_MIN_BYTES, hashPages } from '../../../src/repo/read/hash-pool.js'
+import { computeRunChecksums } from '../../../src/format/run-checksums.js'
+import { POOL_MIN_BYTES, hashRead, type PageHashesOfRun, type ReadHashJob } from '../../../src/repo/read/hash-pool.js'
 import { syntheticDb, tempRepo, writeDb } from '../../helpers.js'
 
 /** What `hashPage` and `DatabaseChecksum` say about `body`'s pages, page by page. */
-function expected(body: Uint8Array, size: number, pages: PageNo[]): { hashes: Uint8Array; checksumTerms: Uint8Array } {
+function expected(body: Uint8Array, size: number, pages: PageNo[]): PageHashesOfRun {
   const hashes = new Uint8Array(pages.length * PAGE_HASH_BYTES)
   const sum = new DatabaseChecksum()
   pages.forEach((p, i) => {
@@ -16,28 +17,73 @@ function expected(body: Uint8Array, size: number, pages: PageNo[]): { hashes: Ui
     hashes.set(h, i * PAGE_HASH_BYTES)
     sum.toggle(p, h)
   })
-  return { hashes, checksumTerms: sum.bytes }
+  return { hashes, checksumTerms: sum.bytes, pagesByRun: 0 }
 }
 
-describe('hashPages', () => {
+/** A job hashing every page of `body` on its own (no run checksums). */
+function perPage(body: Uint8Array, size: number, pages: PageNo[]): ReadHashJob {
+  return { pageSize: size, pages, offsets: null, expected: expected(body, size, pages).hashes, runs: [], runHashes: new Uint8Array(0) }
+}
+
+/** `pages` at `pageSize` as one segment's bytes, and a job for reading them all with their run checksums. */
+function withRuns(body: Uint8Array, size: number, pages: PageNo[], runBytes: number): ReadHashJob {
+  const sums = computeRunChecksums(body, runBytes)
+  const runs: number[] = []
+  for (let s = 0; s < body.byteLength; s += runBytes) runs.push(s, Math.min(runBytes, body.byteLength - s))
+  return { ...perPage(body, size, pages), runs, runHashes: sums.hashes }
+}
+
+describe('hashRead', () => {
   it('gives the same hashes and checksum terms on a worker thread as in place', async () => {
     const size = 4096
     const pages = Array.from({ length: 40 }, (_, i) => (1000 + 3 * i) as PageNo)
     const large = randomFillSync(new Uint8Array(pages.length * size))
     expect(large.byteLength).toBeGreaterThanOrEqual(POOL_MIN_BYTES)
-    expect(await hashPages(large, size, pages)).toEqual(expected(large, size, pages))
+    expect(await hashRead(large, perPage(large, size, pages))).toEqual(expected(large, size, pages))
     const small = large.subarray(0, 4 * size)
-    expect(await hashPages(small, size, pages.slice(0, 4))).toEqual(expected(small, size, pages.slice(0, 4)))
+    expect(await hashRead(small, perPage(small, size, pages.slice(0, 4)))).toEqual(expected(small, size, pages.slice(0, 4)))
     // A view into a larger buffer: hashed as the view, and the caller's bytes stay usable.
     const outer = new Uint8Array(large.byteLength + 3 * size)
     outer.set(large, size)
     const view = outer.subarray(size, size + large.byteLength)
-    const concurrent = await Promise.all([hashPages(view, size, pages), hashPages(large, size, pages)])
+    const concurrent = await Promise.all([hashRead(view, perPage(large, size, pages)), hashRead(large, perPage(large, size, pages))])
     expect(concurrent[0]).toEqual(expected(large, size, pages))
     expect(concurrent[1]).toEqual(concurrent[0])
     expect(view.byteLength).toBe(large.byteLength)
     expect(Buffer.from(view).equals(Buffer.from(large))).toBe(true)
   })
+
+  for (const where of ['in place', 'on a worker thread'] as const) {
+    it(`verifies whole runs with one hash each and names a damaged page by its own hash (${where})`, async () => {
+      const size = 1024
+      const n = where === 'in place' ? 40 : 160
+      const pages = Array.from({ length: n }, (_, i) => (7 + i) as PageNo)
+      const body = randomFillSync(new Uint8Array(n * size))
+      expect(body.byteLength >= POOL_MIN_BYTES).toBe(where !== 'in place')
+      const job = withRuns(body, size, pages, 16 * size)
+      const good = await hashRead(body, job)
+      expect(good).toEqual({ ...expected(body, size, pages), pagesByRun: n })
+      // One flipped bit: its run fails, so that run's pages are hashed one by one and only the
+      // damaged page's hash differs; every other run still counts whole.
+      const damaged = body.slice()
+      damaged[21 * size + 5]! ^= 0x10
+      const bad = await hashRead(damaged, job)
+      expect(bad.pagesByRun).toBe(n - 16)
+      const differing = pages.filter((_, i) => Buffer.compare(bad.hashes.subarray(i * PAGE_HASH_BYTES, (i + 1) * PAGE_HASH_BYTES), job.expected.subarray(i * PAGE_HASH_BYTES, (i + 1) * PAGE_HASH_BYTES)) !== 0)
+      expect(differing).toEqual([pages[21]])
+      expect(bad.hashes.subarray(21 * PAGE_HASH_BYTES, 22 * PAGE_HASH_BYTES)).toEqual(hashPage(damaged.subarray(21 * size, 22 * size)))
+      // Wanted pages spread over the read (the others are spare slots inside it): a run vouches
+      // only for the wanted pages inside it, and damage in a spare slot fails no wanted page.
+      const offsets = [0, 3, 4, 30, 31, 33].map((i) => i * size)
+      const wanted = offsets.map((o) => pages[o / size]!)
+      const sparse: ReadHashJob = { ...job, pages: wanted, offsets, expected: expected(body, size, pages).hashes.filter((_, b) => offsets.includes(Math.floor(b / PAGE_HASH_BYTES) * size)) }
+      const spareDamaged = body.slice()
+      spareDamaged[10 * size]! ^= 0x01
+      const r = await hashRead(spareDamaged, sparse)
+      expect(r.hashes).toEqual(sparse.expected)
+      expect(r.pagesByRun).toBe(3)
+    })
+  }
 
   it('lets an export of reads large enough for the pool find a damaged page', async () => {
     const t = await tempRepo()
