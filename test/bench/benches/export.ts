@@ -13,7 +13,7 @@ const DEPTH = 32
 const PAGES_PER_LEVEL = 64
 
 /**
- * Export of the 256 MiB branch vs `cp` of the same file; export at stacking depth 32 vs depth 1;
+ * Export of the 256 MiB branch vs `cp` of the same file and vs the sqlite3 shell's `.backup`; export at stacking depth 32 vs depth 1;
  * export through a store adding 20 ms per request vs 0 ms.
  */
 export async function benchExport(ctx: BenchContext): Promise<BenchRow[]> {
@@ -27,6 +27,8 @@ export async function benchExport(ctx: BenchContext): Promise<BenchRow[]> {
   ctx.log(`export: ${RUNS} exports and ${RUNS} cp of ${bytes(imported.bytes)}, interleaved`)
   const vsCp = await sideBySide(RUNS, () => repo.export('main', out), () => run('cp', [ctx.db256, copy]), clean)
   const cpSync = await sideBySide(RUNS, () => run('cp', [ctx.db256, copy]), () => run('sh', ['-c', `cp "${ctx.db256}" "${out}" && sync "${out}"`]), clean)
+  ctx.log(`export: ${RUNS} exports and ${RUNS} sqlite3 .backup of the same file, interleaved`)
+  const vsBackup = await sideBySide(RUNS, () => repo.export('main', out), () => run('sqlite3', [ctx.db256, `.backup '${copy}'`]), clean)
 
   ctx.log(`depth: building a chain of ${DEPTH} branches, ${PAGES_PER_LEVEL} random pages each`)
   await stackBranches(repo, DEPTH, PAGES_PER_LEVEL, imported.pageCount)
@@ -54,6 +56,15 @@ export async function benchExport(ctx: BenchContext): Promise<BenchRow[]> {
       unit: '×',
       target: { op: '<=', value: 3 },
       detail: { exportMs: vsCp.a, cpMs: vsCp.b, cpFsyncMs: cpSync.b },
+    }),
+    row({
+      bench: 'export-backup',
+      what: 'sqlite3 .backup of the 256 MiB file vs export of the same database (how many times faster export is)',
+      measured: `${ms(median(vsBackup.b))} vs ${ms(median(vsBackup.a))} (median of ${RUNS})`,
+      figure: median(vsBackup.b) / median(vsBackup.a),
+      unit: '×',
+      target: { op: '>=', value: 2 },
+      detail: { backupMs: vsBackup.b, exportMs: vsBackup.a },
     }),
     row({
       bench: 'depth',
