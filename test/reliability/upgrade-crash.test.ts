@@ -105,7 +105,6 @@ describe('upgrade killed by SIGKILL at random points, then run again', () => {
       expect((await repo.verify({ deep: true })).problems).toEqual([])
       expect(await exports(repo)).toEqual(EXPECTED.branches)
       expect(await refKeys(store)).toEqual([refKey('Feature/X'), refKey('MixedCase'), 'refs/lower', 'refs/main'].sort())
-      await store.close?.()
     }
     expect(trials.length).toBeGreaterThanOrEqual(50)
     // The kills landed on both sides of the marker switch.
