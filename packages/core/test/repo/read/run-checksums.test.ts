@@ -1,10 +1,12 @@
-import { cp } from 'node:fs/promises'
+import { cp, readFile, writeFile } from 'node:fs/promises'
+import fc from 'fast-check'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { isStrataError } from '../../../src/errors/index.js'
 import { segmentKey } from '../../../src/format/keys.js'
 import { decodeManifest, encodeManifest } from '../../../src/format/manifest.js'
 import { RUN_CHECKSUM_BYTES, computeRunChecksums } from '../../../src/format/run-checksums.js'
+import type { PageNo } from '../../../src/format/page.js'
 import { fetchPageRuns } from '../../../src/repo/read/page-fetcher.js'
 import { Repository } from '../../../src/repo/repository.js'
 import { LocalStore } from '../../../src/store/local-store.js'
@@ -106,6 +108,59 @@ describe('run checksums', () => {
       expect(decodeManifest(bare.id, bare.bytes).segments[0]!.runs).toBeUndefined()
       const short = encodeManifest({ ...m, segments: m.segments.map((seg) => ({ ...seg, runs: { runBytes: seg.runs!.runBytes, hashes: seg.runs!.hashes.subarray(16) } })) })
       expect(() => decodeManifest(short.id, short.bytes)).toThrow(expect.objectContaining({ code: 'STRATA_CORRUPT_OBJECT' }))
+    } finally {
+      await t.cleanup()
+    }
+  })
+
+  it('property: any page subset, read size and concurrency delivers exactly the wanted pages, and a damaged byte fails the read iff its page is wanted, naming that page', async () => {
+    const t = await tempRepo()
+    try {
+      const size = 1024
+      // Three runs of 256 pages (the last one short) in one segment, plus pages of a branch on top.
+      const count = 700
+      const db = syntheticDb(size, count, (p) => (p * 7) % 251)
+      await t.repo.importDatabase(await writeDb(t.dir, 'db.sqlite', db))
+      const m = await t.repo.snapshot((await t.repo.getBranch('main')).head)
+      expect(m.segments[0]!.runs!.hashes.byteLength).toBe(3 * 16)
+      const path = join(t.dir, 'store', ...segmentKey(m.segments[0]!.id).split('/'))
+      const pristine = await readFile(path)
+      const table = await t.repo.resolve((await t.repo.getBranch('main')).head, 'main')
+      await fc.assert(
+        fc.asyncProperty(
+          fc.uniqueArray(fc.integer({ min: 1, max: count }), { minLength: 1, maxLength: count }),
+          fc.integer({ min: 1, max: 1024 }),
+          fc.integer({ min: 1, max: 4 }),
+          fc.option(fc.record({ page: fc.integer({ min: 1, max: count }), at: fc.integer({ min: 0, max: size - 1 }) })),
+          async (wanted, kib, concurrency, damage) => {
+            if (damage) {
+              const bytes = Buffer.from(pristine)
+              bytes[(damage.page - 1) * size + damage.at]! ^= 0x80
+              await writeFile(path, bytes)
+            }
+            try {
+              const got = new Map<number, Buffer>()
+              const err = await fetchPageRuns(
+                table,
+                ({ pages, body }) => pages.forEach((p, i) => got.set(p, Buffer.from(body.subarray(i * size, (i + 1) * size)))),
+                { concurrency, maxRunBytes: kib * 1024 },
+                wanted as PageNo[],
+              ).then(() => null, (e: unknown) => e)
+              if (damage && wanted.includes(damage.page)) {
+                expect(isStrataError(err, 'STRATA_CORRUPT_PAGE'), String(err)).toBe(true)
+                expect((err as { data: { pageNo: number } }).data.pageNo).toBe(damage.page)
+              } else {
+                expect(err).toBeNull()
+                expect([...got.keys()].sort((a, b) => a - b)).toEqual([...wanted].sort((a, b) => a - b))
+                for (const [p, page] of got) expect(page.equals(Buffer.from(db.subarray((p - 1) * size, p * size)))).toBe(true)
+              }
+            } finally {
+              if (damage) await writeFile(path, pristine)
+            }
+          },
+        ),
+        { numRuns: 60 },
+      )
     } finally {
       await t.cleanup()
     }
