@@ -126,6 +126,9 @@ async function referenceTable(ctx: RepoContext, t: ResolvedTable, writer: Segmen
       idx = segments.length
       segments.push(seg)
       index.set(seg.id, idx)
+    } else if (!segments[idx]!.runs && seg.runs) {
+      // The same bytes named by an older manifest without run checksums and a newer one with them.
+      segments[idx] = seg
     }
     return idx
   }
