@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { ChecksumMismatchError, InvalidArgumentError } from '../../errors/index.js'
-import { DatabaseChecksum, PAGE_HASH_BYTES, hashAtEqual, hashPage, toHex } from '../../format/hash.js'
+import { PAGE_HASH_BYTES, hashAtEqual, hashPage, toHex } from '../../format/hash.js'
 import type { PageNo } from '../../format/page.js'
 import type { SnapshotId } from '../../format/ids.js'
 import { fileErrorFrom } from '../../store/local-paths.js'
@@ -11,6 +11,7 @@ import { pageHashOf, type ResolvedTable } from './chain.js'
 import { fetchPageRuns, type PageRunSink, type PageSink } from './page-fetcher.js'
 import type { Target } from './chain.js'
 import { type RepoContext } from './context.js'
+import { resolvedChecksum } from './table-checksum.js'
 
 /** Options for export. */
 export interface ExportOptions extends OperationOptions {
@@ -83,7 +84,8 @@ export async function streamPageRuns(
   sink: PageRunSink,
   opts: OperationOptions & { skipZeroPages?: boolean; windows?: PageWindows },
 ): Promise<string> {
-  const sum = new DatabaseChecksum()
+  // Summed from the recorded hashes while the pages are fetched (each is verified against its hash).
+  const summing = resolvedChecksum(t)
   let loaded = 0
   let pages: PageNo[] | undefined
   if (opts.skipZeroPages) {
@@ -93,15 +95,9 @@ export async function streamPageRuns(
     pages = []
     for (let p = 1 as PageNo; p <= t.pageCount; p++) {
       const h = pageHashOf(t, p)
-      if (h === null) continue
-      if (hashAtEqual(h, 0, zero, 0)) sum.toggle(p, zero)
-      else pages.push(p)
+      if (h !== null && !hashAtEqual(h, 0, zero, 0)) pages.push(p)
     }
     loaded = t.pageCount - pages.length
-  }
-  const runSink: PageRunSink = async (run) => {
-    for (let i = 0; i < PAGE_HASH_BYTES; i++) sum.bytes[i]! ^= run.checksumTerms[i]!
-    await sink(run)
   }
   const fetchOpts = {
     concurrency: ctx.settings.concurrency,
@@ -111,7 +107,7 @@ export async function streamPageRuns(
   }
   const w = opts.windows
   if (!w) {
-    await fetchPageRuns(t, runSink, fetchOpts, pages)
+    await fetchPageRuns(t, sink, fetchOpts, pages)
   } else {
     let k = 0
     for (let first = 1; first <= t.pageCount; first += w.pages) {
@@ -120,10 +116,11 @@ export async function streamPageRuns(
       if (pages) for (; k < pages.length && pages[k]! <= last; k++) wanted.push(pages[k]!)
       else for (let p = first; p <= last; p++) wanted.push(p as PageNo)
       w.open(first as PageNo, last - first + 1)
-      if (wanted.length > 0) await fetchPageRuns(t, runSink, fetchOpts, wanted)
+      if (wanted.length > 0) await fetchPageRuns(t, sink, fetchOpts, wanted)
       await w.close()
     }
   }
+  const sum = await summing
   const expected = toHex(t.levels[0]!.manifest.checksum)
   if (sum.toHex() !== expected) {
     throw new ChecksumMismatchError({ snapshot: target.snapshot, expected, actual: sum.toHex(), operation })

@@ -25,7 +25,7 @@ const IDLE_RELEASE_MS = 1000
 /** One read to verify: which pages of the body are wanted, their recorded hashes, and the whole runs it covers. */
 export interface ReadHashJob {
   pageSize: number
-  /** The page number of each wanted page (for its checksum term). */
+  /** The page number of each wanted page. */
   pages: readonly number[]
   /** The byte offset of each wanted page in the body, ascending; null when page i lies at i × pageSize. */
   offsets: readonly number[] | null
@@ -41,8 +41,6 @@ export interface ReadHashJob {
 export interface PageHashesOfRun {
   /** The 16-byte hash of every wanted page, concatenated. */
   hashes: Uint8Array
-  /** The XOR of the pages' `DatabaseChecksum` terms. */
-  checksumTerms: Uint8Array
   /** Wanted pages verified by their run's checksum rather than one by one. */
   pagesByRun: number
 }
@@ -51,8 +49,7 @@ export interface PageHashesOfRun {
  * Verify one read: each run whose bytes hash to its recorded checksum (one call per run) vouches
  * for the wanted pages inside it, whose hashes are then the recorded ones; every other wanted page
  * — outside a whole run, or in a run that does not match — is hashed on its own, so a damaged
- * page shows up as a page whose hash differs, and the caller names it. Also XORs the pages'
- * checksum terms, SHA-256(p as u32 BE ‖ hash(page)).
+ * page shows up as a page whose hash differs, and the caller names it.
  *
  * Self-contained (no closure, no import: `sha` is node's one-shot `crypto.hash`), because the
  * hashing threads run its source text.
@@ -62,8 +59,6 @@ function hashReadWith(sha: (algorithm: string, data: Uint8Array, encoding: 'buff
   const size = job.pageSize
   const n = job.pages.length
   const hashes = new Uint8Array(n * H)
-  const terms = new Uint8Array(H)
-  const term = new Uint8Array(4 + H)
   const byRun = new Uint8Array(n)
   let pagesByRun = 0
   let i = 0
@@ -88,16 +83,8 @@ function hashReadWith(sha: (algorithm: string, data: Uint8Array, encoding: 'buff
       const off = job.offsets ? job.offsets[k]! : k * size
       hashes.set(sha('sha256', body.subarray(off, off + size), 'buffer').subarray(0, H), k * H)
     }
-    const p = job.pages[k]!
-    term[0] = p >>> 24
-    term[1] = (p >>> 16) & 255
-    term[2] = (p >>> 8) & 255
-    term[3] = p & 255
-    term.set(hashes.subarray(k * H, (k + 1) * H), 4)
-    const t = sha('sha256', term, 'buffer')
-    for (let j = 0; j < H; j++) terms[j]! ^= t[j]!
   }
-  return { hashes, checksumTerms: terms, pagesByRun }
+  return { hashes, pagesByRun }
 }
 
 // CommonJS, evaluated: no file to locate, so it works from sources and from dist alike.
@@ -107,7 +94,7 @@ const { hash } = require('node:crypto')
 const hashReadWith = ${hashReadWith.toString()}
 parentPort.on('message', ({ id, slot, length, job }) => {
   const r = hashReadWith(hash, new Uint8Array(slot, 0, length), job)
-  parentPort.postMessage({ id, ...r }, [r.hashes.buffer, r.checksumTerms.buffer])
+  parentPort.postMessage({ id, ...r }, [r.hashes.buffer])
 })
 `
 
@@ -190,7 +177,7 @@ class HashPool {
     const w: PoolWorker = { worker, jobs: new Map() }
     worker.unref()
     worker.on('message', (m: PageHashesOfRun & { id: number }) => {
-      this.#finished(w, m.id)?.resolve({ hashes: m.hashes, checksumTerms: m.checksumTerms, pagesByRun: m.pagesByRun })
+      this.#finished(w, m.id)?.resolve({ hashes: m.hashes, pagesByRun: m.pagesByRun })
     })
     const fail = (e: unknown): void => {
       const i = this.#workers.indexOf(w)

@@ -25,11 +25,6 @@ export interface FetchedRun {
   body: Uint8Array
   /** The pages' hashes, 16 bytes each, concatenated. */
   hashes: Uint8Array
-  /**
-   * The XOR of the pages' `DatabaseChecksum` terms: XOR it into a checksum instead of toggling
-   * each page (computed with the hashes, off the main thread for large reads).
-   */
-  checksumTerms: Uint8Array
   /** Pages of this read verified by their run's checksum (one hash call per run) rather than one by one. */
   pagesByRun: number
 }
@@ -233,5 +228,5 @@ async function fetchRun(run: Run, size: number, sink: PageRunSink, signal: Abort
     wanted = new Uint8Array(pages.length * size)
     for (let i = 0; i < offsets.length; i++) wanted.set(body.subarray(offsets[i]! * size, (offsets[i]! + 1) * size), i * size)
   }
-  await sink({ pages, body: wanted, hashes, checksumTerms: verified.checksumTerms, pagesByRun: verified.pagesByRun })
+  await sink({ pages, body: wanted, hashes, pagesByRun: verified.pagesByRun })
 }
