@@ -30,13 +30,19 @@ export const runCount = (length: number, runBytes: number): number => Math.ceil(
 
 /** The run checksums of a whole segment's bytes. */
 export function computeRunChecksums(segment: Uint8Array, runBytes = RUN_CHECKSUM_BYTES): RunChecksums {
-  const n = runCount(segment.byteLength, runBytes)
-  const hashes = new Uint8Array(n * PAGE_HASH_BYTES)
-  for (let k = 0; k < n; k++) {
-    const digest = hash('sha256', segment.subarray(k * runBytes, Math.min((k + 1) * runBytes, segment.byteLength)), 'buffer')
-    hashes.set(digest.subarray(0, PAGE_HASH_BYTES), k * PAGE_HASH_BYTES)
-  }
-  return { runBytes, hashes }
+  return { runBytes, hashes: runChecksumsWith(hash, segment, runBytes) }
+}
+
+/**
+ * The checksum bytes of {@link computeRunChecksums}, with the hash function passed in:
+ * self-contained (no closure, no import), because hashing threads run its source text.
+ */
+export function runChecksumsWith(sha: (algorithm: string, data: Uint8Array, encoding: 'buffer') => Uint8Array, segment: Uint8Array, runBytes: number): Uint8Array {
+  const H = 16
+  const n = Math.ceil(segment.byteLength / runBytes)
+  const out = new Uint8Array(n * H)
+  for (let k = 0; k < n; k++) out.set(sha('sha256', segment.subarray(k * runBytes, Math.min((k + 1) * runBytes, segment.byteLength)), 'buffer').subarray(0, H), k * H)
+  return out
 }
 
 /**

@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
 import { hash } from 'node:crypto'
+import { RUN_CHECKSUM_BYTES, computeRunChecksums, runChecksumsWith, type RunChecksums } from '../../format/run-checksums.js'
 
 /**
  * Read verification off the main thread. Hashing what an export reads is its main CPU cost: one
@@ -92,8 +93,10 @@ const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads')
 const { hash } = require('node:crypto')
 const hashReadWith = ${hashReadWith.toString()}
-parentPort.on('message', ({ id, slot, length, job }) => {
-  const r = hashReadWith(hash, new Uint8Array(slot, 0, length), job)
+const runChecksumsWith = ${runChecksumsWith.toString()}
+parentPort.on('message', ({ id, slot, length, job, runBytes }) => {
+  const view = new Uint8Array(slot, 0, length)
+  const r = job ? hashReadWith(hash, view, job) : { hashes: runChecksumsWith(hash, view, runBytes), pagesByRun: 0 }
   parentPort.postMessage({ id, ...r }, [r.hashes.buffer])
 })
 `
@@ -126,8 +129,8 @@ class HashPool {
     this.#size = size
   }
 
-  /** Verify one read (see `hashReadWith`) on a worker. */
-  hash(body: Uint8Array, job: ReadHashJob): Promise<PageHashesOfRun> {
+  /** Verify one read (see `hashReadWith`), or with `runBytes` compute a segment's run checksums, on a worker. */
+  hash(body: Uint8Array, work: { job: ReadHashJob } | { runBytes: number }): Promise<PageHashesOfRun> {
     const w = this.#pick()
     const id = this.#nextId++
     const slot = this.#slot(body.byteLength)
@@ -135,7 +138,7 @@ class HashPool {
     return new Promise((resolve, reject) => {
       w.jobs.set(id, { slot, resolve, reject })
       this.#started(w)
-      w.worker.postMessage({ id, slot, length: body.byteLength, job })
+      w.worker.postMessage({ id, slot, length: body.byteLength, ...work })
     })
   }
 
@@ -200,9 +203,21 @@ let pool: HashPool | null = null
  */
 export async function hashRead(body: Uint8Array, job: ReadHashJob): Promise<PageHashesOfRun> {
   if (body.byteLength >= POOL_MIN_BYTES) {
-    // One core stays with the main thread, which copies, reads and writes meanwhile.
-    pool ??= new HashPool(Math.max(1, Math.min(4, availableParallelism() - 1)))
-    return pool.hash(body, job)
+    return thePool().hash(body, { job })
   }
   return hashReadWith(hash, body, job)
+}
+
+/**
+ * The run checksums of a whole segment (as `computeRunChecksums`), on a worker thread for
+ * segments of at least {@link POOL_MIN_BYTES}, so that a writer's main thread keeps packing pages.
+ */
+export async function runChecksumsOf(segment: Uint8Array, runBytes = RUN_CHECKSUM_BYTES): Promise<RunChecksums> {
+  if (segment.byteLength < POOL_MIN_BYTES) return computeRunChecksums(segment, runBytes)
+  return { runBytes, hashes: (await thePool().hash(segment, { runBytes })).hashes }
+}
+
+function thePool(): HashPool {
+  // One core stays with the main thread, which copies, reads and writes meanwhile.
+  return (pool ??= new HashPool(Math.max(1, Math.min(4, availableParallelism() - 1))))
 }

@@ -5,7 +5,7 @@ import { segmentKey } from '../../format/keys.js'
 import type { SegmentRef } from '../../format/manifest.js'
 import type { PageNo, PageSize } from '../../format/page.js'
 import type { PageEntry } from '../../format/page-table.js'
-import { computeRunChecksums } from '../../format/run-checksums.js'
+import { runChecksumsOf } from '../read/hash-pool.js'
 import type { ObjectStore } from '../../store/object-store.js'
 import { DEFAULT_SEGMENT_BYTES, type RepoContext } from '../read/context.js'
 import type { ResolvedTable } from '../read/chain.js'
@@ -103,8 +103,8 @@ export class SegmentWriter {
     this.#buf = new Uint8Array(this.#pagesPerSegment * this.pageSize)
     const id = segmentId(this.pageSize, this.#hashes)
     const index = this.segments.length
-    // Hashed here, where the whole segment is in hand: readers then verify a run with one hash call.
-    this.segments.push({ id, length: bytes.byteLength, runs: computeRunChecksums(bytes) })
+    const ref: SegmentRef = { id, length: bytes.byteLength }
+    this.segments.push(ref)
     for (let slot = 0; slot < n; slot++) this.entries.push({ pageNo: this.#pages[slot]!, segment: index, slot, hash: this.#hashes[slot]! })
     this.#pages = []
     this.#hashes = []
@@ -112,6 +112,9 @@ export class SegmentWriter {
     while (this.#inflight.size >= this.#limit.concurrency) await Promise.race(this.#inflight)
     if (this.#error) throw this.#error
     const upload = this.#limit(async () => {
+      // Hashed here, where the whole segment is in hand (off the main thread), so that readers
+      // verify a run with one hash call; set before `finish` returns the segment list.
+      ref.runs = await runChecksumsOf(bytes)
       const signal = this.opts.signal ? { signal: this.opts.signal } : {}
       const stored = this.opts.skipStored ? await this.store.head(segmentKey(id), signal) : null
       if (stored !== null && stored.size === bytes.byteLength) {

@@ -5,7 +5,7 @@ import { PAGE_HASH_BYTES, hashPage } from '../../../src/format/hash.js'
 import { segmentKey } from '../../../src/format/keys.js'
 import type { PageNo } from '../../../src/format/page.js'
 import { computeRunChecksums } from '../../../src/format/run-checksums.js'
-import { POOL_MIN_BYTES, hashRead, type PageHashesOfRun, type ReadHashJob } from '../../../src/repo/read/hash-pool.js'
+import { POOL_MIN_BYTES, hashRead, runChecksumsOf, type PageHashesOfRun, type ReadHashJob } from '../../../src/repo/read/hash-pool.js'
 import { syntheticDb, tempRepo, writeDb } from '../../helpers.js'
 
 /** What `hashPage` says about `body`'s pages, page by page. */
@@ -79,6 +79,15 @@ describe('hashRead', () => {
       expect(r.pagesByRun).toBe(3)
     })
   }
+
+  it('computes a segment\'s run checksums on a worker thread as in place', async () => {
+    const segment = randomFillSync(new Uint8Array(5 * 64 * 1024 + 4096))
+    expect(segment.byteLength).toBeGreaterThanOrEqual(POOL_MIN_BYTES)
+    for (const runBytes of [64 * 1024, 256 * 1024]) expect(await runChecksumsOf(segment, runBytes)).toEqual(computeRunChecksums(segment, runBytes))
+    const small = segment.subarray(0, 3 * 4096)
+    expect(await runChecksumsOf(small, 8192)).toEqual(computeRunChecksums(small, 8192))
+    expect((await runChecksumsOf(segment, 64 * 1024)).hashes.byteLength).toBe(6 * PAGE_HASH_BYTES)
+  })
 
   it('lets an export of reads large enough for the pool find a damaged page', async () => {
     const t = await tempRepo()
