@@ -230,12 +230,24 @@ async function runScript(
       readOnly &&= run.readonly
       if (run.columns) {
         writer.begin(i + 1, run.columns)
-        for (const row of run.rows) {
+        // Rows pushed from inside SQLite when the statement allows it (a pause whenever a chunk
+        // of output is ready), else read one by one; leaving either loop stops the statement.
+        const pauses = run.push((row) => {
           writer.row(row)
-          if (sink.full) {
+          return sink.full
+        })
+        if (pauses) {
+          for (const _ of pauses) {
             await sink.flush()
-            // Leaving the loop stops the statement.
             if (sink.closed) return { kind: 'output-closed', readOnly: readOnly && restReadOnly(db, statements, i + 1) }
+          }
+        } else {
+          for (const row of run.rows) {
+            writer.row(row)
+            if (sink.full) {
+              await sink.flush()
+              if (sink.closed) return { kind: 'output-closed', readOnly: readOnly && restReadOnly(db, statements, i + 1) }
+            }
           }
         }
         writer.end()
