@@ -34,8 +34,3 @@ export function crossStoreOptions(allow: readonly string[], track: (store: Objec
     },
   }
 }
-
-/** Collect a repeatable option's values (Commander's reducer). */
-export function collect(value: string, previous: string[] | undefined): string[] {
-  return [...(previous ?? []), value]
-}

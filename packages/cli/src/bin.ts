@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-import { isReportedWriteError, run } from './index.js'
+import { isReportedWriteError } from './io.js'
+import { run } from './run.js'
 
 // A reader that stops early (`strata log | head`) closes the pipe. The closed pipe is not an
 // error of the command: it ends on its own terms (`strata sql` stops reading rows and exits 0

@@ -1,10 +1,3 @@
-import { CommanderError } from 'commander'
-import { ExitCode } from './exit-codes.js'
-import { reportError } from './error-report.js'
-import { processIo, type CliIo } from './io.js'
-import { toJson } from './json.js'
-import { buildProgram, commandPath } from './program.js'
-
 export { ExitCode } from './exit-codes.js'
 export { CliError, type CliErrorCode } from './cli-error.js'
 export { reportError, type ErrorReport } from './error-report.js'
@@ -15,31 +8,4 @@ export { VERSION } from './program.js'
 export type { ExecResult } from './commands/exec.js'
 export type { ShellResult } from './commands/shell.js'
 export type { BranchGraph, GraphBranch, GraphChainLevel, GraphParent } from './branch-graph.js'
-
-/**
- * Run `strata` with `argv` (the arguments after the program name) against `io`, in-process.
- * Resolves to the exit code (see {@link ExitCode}; `exec` passes its program's code through); never calls `process.exit` and never
- * rejects: every failure is reported on `io.stderr` (as `{"error": {code, message, data}}` with
- * `--json`) and mapped to its exit code. Stores opened by the command are closed before it resolves.
- */
-export async function run(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
-  const built = buildProgram(io)
-  try {
-    await built.program.parseAsync([...argv], { from: 'user' })
-    return built.contexts.find((c) => c.exitCode !== ExitCode.ok)?.exitCode ?? ExitCode.ok
-  } catch (e) {
-    if (e instanceof CommanderError && (e.code === 'commander.helpDisplayed' || e.code === 'commander.version')) return ExitCode.ok
-    const json = built.program.opts<{ json?: boolean }>().json === true || wantsJson(argv)
-    const report = reportError(e, commandPath(built.active()), Boolean(io.env.STRATA_DEBUG))
-    io.stderr.write(json ? toJson({ error: report.json }, 0) + '\n' : report.lines.join('\n') + '\n')
-    return report.exitCode
-  } finally {
-    await Promise.allSettled(built.contexts.map((c) => c.close()))
-  }
-}
-
-// Parse errors can happen before Commander has read --json; the flag still decides the format.
-function wantsJson(argv: readonly string[]): boolean {
-  const end = argv.indexOf('--')
-  return (end < 0 ? argv : argv.slice(0, end)).includes('--json')
-}
+export { run } from './run.js'

@@ -1,12 +1,15 @@
 import { readFileSync } from 'node:fs'
 import { Command } from 'commander'
 import type { App } from './app.js'
-import { CommandContext } from './context.js'
+import type { CommandContext } from './context.js'
 import { ExitCode } from './exit-codes.js'
 import type { CliIo } from './io.js'
-import { STORE_ENV } from './store-location.js'
-import { ALLOW_STORES_ENV, collect } from './allowed-stores.js'
-import { COMMANDS } from './commands/index.js'
+import { COMMANDS, type RegisterCommand } from './commands/index.js'
+
+// Repeated here (and checked equal by the tests) so that building the program loads neither the
+// store code nor @strata/core: `strata --version` and `--help` need none of it.
+const STORE_ENV = 'STRATA_STORE'
+const ALLOW_STORES_ENV = 'STRATA_ALLOW_STORES'
 
 /** The version of this package, from its package.json (one level above both `src/` and `dist/`). */
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version
@@ -20,11 +23,48 @@ export interface BuiltProgram {
   contexts: CommandContext[]
 }
 
+/** The commands a run needs, loaded: their `register…` functions and the context class their actions use. */
+export interface LoadedCommands {
+  readonly register: readonly RegisterCommand[]
+  /** Null when no command is loaded (`strata --version`). */
+  readonly Context: typeof CommandContext | null
+}
+
+/** Global options that take a value: the word after them is not a command name. */
+const VALUE_OPTIONS = new Set(['--store', '--allow-store'])
+
 /**
- * Build the `strata` command tree writing to `io`. Commander never exits the process: errors
- * are thrown (`exitOverride`) and its own error printing is off, so `run` reports them.
+ * Load what running `argv` needs: only the command it names (its first word that is not a
+ * global option or an option's value); every command when it names none or one that does not
+ * exist (`strata --help`, `strata help sql`, a typo that Commander answers with suggestions); none
+ * for a bare `strata --version`.
  */
-export function buildProgram(io: CliIo): BuiltProgram {
+export async function loadCommands(argv: readonly string[]): Promise<LoadedCommands> {
+  let entries = COMMANDS
+  let named = false
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!
+    if (a === '--') break
+    if (VALUE_OPTIONS.has(a)) i++
+    else if (!a.startsWith('-')) {
+      const entry = COMMANDS.find((c) => c.name === a)
+      if (entry) entries = [entry]
+      named = true
+      break
+    }
+  }
+  if (!named && argv.some((a) => a === '-V' || a === '--version') && !argv.some((a) => a === '-h' || a === '--help')) entries = []
+  const [register, context] = await Promise.all([Promise.all(entries.map((c) => c.load())), entries.length > 0 ? import('./context.js') : null])
+  return { register, Context: context?.CommandContext ?? null }
+}
+
+/**
+ * Build the `strata` command tree writing to `io`, with the `commands` loaded for this run (all
+ * of them unless given). Commander never exits the process: errors are thrown (`exitOverride`)
+ * and its own error printing is off, so `run` reports them.
+ */
+export async function buildProgram(io: CliIo, commands?: LoadedCommands): Promise<BuiltProgram> {
+  const { register: registers, Context } = commands ?? (await loadCommands([]))
   const contexts: CommandContext[] = []
   const program = new Command('strata')
   let active: Command = program
@@ -34,7 +74,7 @@ export function buildProgram(io: CliIo): BuiltProgram {
     .option('--store <url-or-path>', `the store: a directory, file:///dir or s3://bucket/prefix (default $${STORE_ENV})`)
     .option('--json', 'print exactly one JSON document on stdout (errors as JSON on stderr)')
     .option('-q, --quiet', 'no progress bars or log lines on stderr')
-    .option('--allow-store <url>', `a store that branches stacked on other stores may read from (repeatable; also $${ALLOW_STORES_ENV}, comma-separated)`, collect)
+    .option('--allow-store <url>', `a store that branches stacked on other stores may read from (repeatable; also $${ALLOW_STORES_ENV}, comma-separated)`, (value: string, previous: string[] | undefined) => [...(previous ?? []), value])
     .exitOverride()
     .configureOutput({
       writeOut: (s) => void io.stdout.write(s),
@@ -68,13 +108,14 @@ export function buildProgram(io: CliIo): BuiltProgram {
 
   const app: App = {
     context: (cmd) => {
-      const ctx = new CommandContext(io, cmd.optsWithGlobals())
+      if (!Context) throw new Error('a command ran without its context class loaded')
+      const ctx = new Context(io, cmd.optsWithGlobals())
       contexts.push(ctx)
       return ctx
     },
   }
 
-  for (const register of COMMANDS) register(program, app)
+  for (const register of registers) register(program, app)
   // A command group (e.g. `branch`) reports which of its subcommands is running.
   for (const cmd of program.commands) if (cmd.commands.length > 0) cmd.hook('preSubcommand', (_self, sub) => void (active = sub))
   return { program, active: () => active, contexts }

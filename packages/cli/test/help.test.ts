@@ -2,31 +2,62 @@ import { Command } from 'commander'
 import { describe, expect, it } from 'vitest'
 import { run } from '../src/index.js'
 import { COMMANDS } from '../src/commands/index.js'
-import { buildProgram } from '../src/program.js'
+import { buildProgram, loadCommands } from '../src/program.js'
 import { captureIo } from './capture.js'
 
 function paths(cmd: Command, prefix: string[] = []): string[][] {
   return cmd.commands.filter((c) => c.name() !== 'help').flatMap((c) => [[...prefix, c.name()], ...paths(c, [...prefix, c.name()])])
 }
 
-const ALL = [[], ...paths(buildProgram(captureIo()).program)]
+const ALL = [[], ...paths((await buildProgram(captureIo())).program)]
 
 describe('--help', () => {
-  it('covers every registered command', () => {
-    // Each module of the registry adds exactly one top-level command, and every one of them
-    // (with its subcommands) gets a --help case below.
-    const registered = COMMANDS.map((register) => {
-      const probe = new Command('strata')
-      register(probe, { context: () => { throw new Error('not run') } })
-      expect(probe.commands).toHaveLength(1)
-      return probe.commands[0]!.name()
-    })
+  it('covers every registered command', async () => {
+    // Each module of the registry adds exactly one top-level command, named as its entry, and
+    // every one of them (with its subcommands) gets a --help case below.
+    const registered = await Promise.all(
+      COMMANDS.map(async (entry) => {
+        const probe = new Command('strata')
+        ;(await entry.load())(probe, { context: () => { throw new Error('not run') } })
+        expect(probe.commands).toHaveLength(1)
+        expect(probe.commands[0]!.name()).toBe(entry.name)
+        return entry.name
+      }),
+    )
     expect(registered.length).toBeGreaterThan(0)
     expect(new Set(registered).size).toBe(registered.length)
     expect(ALL.filter((p) => p.length === 1).map((p) => p[0])).toEqual(registered)
     expect(ALL.map((p) => p.join(' '))).toEqual(
       expect.arrayContaining(['init', 'import', 'branch', 'branch list', 'branch create', 'branch delete', 'branch rename', 'sql', 'log', 'show', 'materialize', 'export', 'gc', 'verify']),
     )
+  })
+
+  it('a run loads only the command it names; a bare --version loads none', async () => {
+    const names = async (argv: string[]): Promise<string[]> => {
+      const loaded = await loadCommands(argv)
+      const probe = new Command('strata')
+      for (const register of loaded.register) register(probe, { context: () => { throw new Error('not run') } })
+      return probe.commands.map((c) => c.name())
+    }
+    const all = COMMANDS.map((c) => c.name)
+    expect(await names(['--store', 'sql', '--json', 'sql', 'main', 'SELECT 1'])).toEqual(['sql'])
+    expect(await names(['--allow-store', 's3://b/p', 'branch', 'list'])).toEqual(['branch'])
+    expect(await names(['--version'])).toEqual([])
+    expect((await loadCommands(['--version'])).Context).toBeNull()
+    expect(await names([])).toEqual(all)
+    expect(await names(['--help'])).toEqual(all)
+    expect(await names(['help', 'sql'])).toEqual(all)
+    expect(await names(['sqll', 'main'])).toEqual(all)
+    expect(await names(['--', 'sql'])).toEqual(all)
+  })
+
+  it('the environment variables named in --help are the ones the store code reads', async () => {
+    const { STORE_ENV } = await import('../src/store-location.js')
+    const { ALLOW_STORES_ENV } = await import('../src/allowed-stores.js')
+    const io = captureIo()
+    expect(await run(['--help'], io)).toBe(0)
+    expect(io.stdout.text).toContain(`\n  ${STORE_ENV}        the store when --store is not given`)
+    expect(io.stdout.text).toContain(`\n  ${ALLOW_STORES_ENV} stores cross-store fallbacks may open`)
   })
 
   for (const path of ALL) {

@@ -10,8 +10,8 @@ function paths(cmd: Command, prefix: string[] = []): string[] {
 }
 
 describe('history and lifecycle commands', () => {
-  it('are all registered', () => {
-    expect(paths(buildProgram(captureIo()).program)).toEqual(
+  it('are all registered', async () => {
+    expect(paths((await buildProgram(captureIo())).program)).toEqual(
       expect.arrayContaining(['tag', 'tag create', 'tag list', 'tag delete', 'reset', 'diff', 'map', 'stats', 'why-alive', 'hold', 'unhold', 'holds', 'compact']),
     )
   })

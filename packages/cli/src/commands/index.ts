@@ -1,70 +1,51 @@
 import type { Command } from 'commander'
 import type { App } from '../app.js'
-import { registerBranch } from './branch.js'
-import { registerCompact } from './compact.js'
-import { registerDiff } from './diff.js'
-import { registerDoctor } from './doctor.js'
-import { registerExport } from './export.js'
-import { registerGc } from './gc.js'
-import { registerHold } from './hold.js'
-import { registerHolds } from './holds.js'
-import { registerImport } from './import.js'
-import { registerInit } from './init.js'
-import { registerLog } from './log.js'
-import { registerMap } from './map.js'
-import { registerMaterialize } from './materialize.js'
-import { registerMerge } from './merge.js'
-import { registerPins } from './pins.js'
-import { registerRepoint } from './repoint.js'
-import { registerReset } from './reset.js'
-import { registerShow } from './show.js'
-import { registerSql } from './sql.js'
-import { registerExec } from './exec.js'
-import { registerShell } from './shell.js'
-import { registerStats } from './stats.js'
-import { registerGraph } from './graph.js'
-import { registerUi } from './ui.js'
-import { registerTag } from './tag.js'
-import { registerUnhold } from './unhold.js'
-import { registerUpgrade } from './upgrade.js'
-import { registerVerify } from './verify.js'
-import { registerWhyAlive } from './why-alive.js'
 
 /** Adds one top-level command (with its subcommands) to the program. */
 export type RegisterCommand = (program: Command, app: App) => void
 
+/** A top-level command of the registry: its name, and how to load the module that registers it. */
+export interface CommandEntry {
+  /** The command's name, as typed after `strata`. */
+  readonly name: string
+  /** Import the command's module (on demand: a run loads only the command it runs) and return its `register…` function. */
+  load(): Promise<RegisterCommand>
+}
+
 /**
  * Every top-level command of `strata`, in the order `strata --help` lists them. This is the one
  * registry: a new command is a module with a `register…` function, added here in one line.
+ * Modules are imported only when needed (see `loadCommands`), so starting one command does not
+ * load the code of all the others.
  */
-export const COMMANDS: readonly RegisterCommand[] = [
-  registerInit,
-  registerImport,
-  registerBranch,
-  registerSql,
-  registerExec,
-  registerShell,
-  registerLog,
-  registerShow,
-  registerMaterialize,
-  registerExport,
-  registerGc,
-  registerVerify,
-  registerTag,
-  registerReset,
-  registerDiff,
-  registerMerge,
-  registerMap,
-  registerStats,
-  registerGraph,
-  registerUi,
-  registerWhyAlive,
-  registerHold,
-  registerUnhold,
-  registerHolds,
-  registerCompact,
-  registerPins,
-  registerRepoint,
-  registerDoctor,
-  registerUpgrade,
+export const COMMANDS: readonly CommandEntry[] = [
+  { name: 'init', load: async () => (await import('./init.js')).registerInit },
+  { name: 'import', load: async () => (await import('./import.js')).registerImport },
+  { name: 'branch', load: async () => (await import('./branch.js')).registerBranch },
+  { name: 'sql', load: async () => (await import('./sql.js')).registerSql },
+  { name: 'exec', load: async () => (await import('./exec.js')).registerExec },
+  { name: 'shell', load: async () => (await import('./shell.js')).registerShell },
+  { name: 'log', load: async () => (await import('./log.js')).registerLog },
+  { name: 'show', load: async () => (await import('./show.js')).registerShow },
+  { name: 'materialize', load: async () => (await import('./materialize.js')).registerMaterialize },
+  { name: 'export', load: async () => (await import('./export.js')).registerExport },
+  { name: 'gc', load: async () => (await import('./gc.js')).registerGc },
+  { name: 'verify', load: async () => (await import('./verify.js')).registerVerify },
+  { name: 'tag', load: async () => (await import('./tag.js')).registerTag },
+  { name: 'reset', load: async () => (await import('./reset.js')).registerReset },
+  { name: 'diff', load: async () => (await import('./diff.js')).registerDiff },
+  { name: 'merge', load: async () => (await import('./merge.js')).registerMerge },
+  { name: 'map', load: async () => (await import('./map.js')).registerMap },
+  { name: 'stats', load: async () => (await import('./stats.js')).registerStats },
+  { name: 'graph', load: async () => (await import('./graph.js')).registerGraph },
+  { name: 'ui', load: async () => (await import('./ui.js')).registerUi },
+  { name: 'why-alive', load: async () => (await import('./why-alive.js')).registerWhyAlive },
+  { name: 'hold', load: async () => (await import('./hold.js')).registerHold },
+  { name: 'unhold', load: async () => (await import('./unhold.js')).registerUnhold },
+  { name: 'holds', load: async () => (await import('./holds.js')).registerHolds },
+  { name: 'compact', load: async () => (await import('./compact.js')).registerCompact },
+  { name: 'pins', load: async () => (await import('./pins.js')).registerPins },
+  { name: 'repoint', load: async () => (await import('./repoint.js')).registerRepoint },
+  { name: 'doctor', load: async () => (await import('./doctor.js')).registerDoctor },
+  { name: 'upgrade', load: async () => (await import('./upgrade.js')).registerUpgrade },
 ]
