@@ -1,4 +1,5 @@
-import cliProgress from 'cli-progress'
+import { createRequire } from 'node:module'
+import type cliProgress from 'cli-progress'
 import type { Progress, ProgressListener } from '@strata/core'
 import type { CliStream } from './io.js'
 
@@ -17,13 +18,15 @@ export interface ProgressDisplay {
  */
 export function progressDisplay(stream: CliStream, label: string, enabled: boolean): ProgressDisplay {
   if (!enabled) return { onProgress: undefined, stop: () => {} }
+  // Loaded only when a bar is drawn: most runs (scripts, pipes, --quiet) never need it.
+  const bars = createRequire(import.meta.url)('cli-progress') as typeof cliProgress
   let bar: cliProgress.SingleBar | null = null
   let phase = ''
   const onProgress = (p: Progress): void => {
     // A listener must never throw into the operation: a broken terminal only loses the bar.
     try {
       if (bar === null) {
-        bar = new cliProgress.SingleBar(
+        bar = new bars.SingleBar(
           {
             stream,
             format: `${label} {phase} [{bar}] {percentage}% {value}/{total}`,
@@ -31,7 +34,7 @@ export function progressDisplay(stream: CliStream, label: string, enabled: boole
             clearOnComplete: false,
             etaBuffer: 50,
           },
-          cliProgress.Presets.shades_classic,
+          bars.Presets.shades_classic,
         )
         phase = p.phase
         bar.start(Math.max(p.total, p.loaded), p.loaded, { phase })
