@@ -19,13 +19,16 @@ export function shortId(id: string | null | undefined): string {
   return id ? id.slice(0, 12) : '-'
 }
 
+const CELL_SPECIAL = /[\n\t]/
+
 /** One cell of a result table as text: NULL, numbers, text (one line), blobs as `x'…'`. */
 export function cellText(v: unknown, max = 60): string {
   let s: string
-  if (v === null || v === undefined) s = 'NULL'
+  if (typeof v === 'string') s = CELL_SPECIAL.test(v) ? v.replace(/\r?\n/g, '\\n').replace(/\t/g, '\\t') : v
+  else if (typeof v === 'bigint' || typeof v === 'number') s = '' + v
+  else if (v === null || v === undefined) s = 'NULL'
   else if (v instanceof Uint8Array) s = `x'${Buffer.from(v.subarray(0, 32)).toString('hex')}${v.length > 32 ? '…' : ''}'`
-  else s = String(v)
-  s = s.replace(/\r?\n/g, '\\n').replace(/\t/g, '\\t')
+  else s = String(v).replace(/\r?\n/g, '\\n').replace(/\t/g, '\\t')
   return s.length > max ? s.slice(0, max - 1) + '…' : s
 }
 
@@ -40,13 +43,14 @@ export function table(columns: readonly string[], rows: readonly (readonly unkno
 
 /**
  * The column widths and alignment of a table, decided from `rows` (any number: no value is
- * spread into one call): `line` lays out one row's cells (or the header), `rule` is the line
- * under the header. Columns whose values are all numbers or NULL are right-aligned.
+ * spread into one call): `line` lays out one row's cells (or the header), `values` one row's
+ * values (as {@link cellText} shows them), `rule` is the line under the header. Columns whose
+ * values are all numbers or NULL are right-aligned.
  */
 export function tableLayout(
   columns: readonly string[],
   rows: readonly (readonly unknown[])[],
-): { line: (cells: readonly string[], isHeader: boolean) => string; rule: string } {
+): { line: (cells: readonly string[], isHeader: boolean) => string; values: (values: readonly unknown[]) => string; rule: string } {
   const widths = columns.map((c) => c.length)
   const numeric = columns.map(() => rows.length > 0)
   for (const r of rows) {
@@ -56,12 +60,18 @@ export function tableLayout(
       if (numeric[i] && !(typeof v === 'number' || typeof v === 'bigint' || v === null)) numeric[i] = false
     }
   }
-  const line = (cells: readonly string[], isHeader: boolean): string =>
-    cells
-      .map((c, i) => (numeric[i] && !isHeader ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
-      .join('  ')
-      .trimEnd()
-  return { line, rule: widths.map((w) => '-'.repeat(w)).join('  ') }
+  const cell = (c: string, i: number, isHeader: boolean): string => (numeric[i] && !isHeader ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))
+  const line = (cells: readonly string[], isHeader: boolean): string => {
+    let s = ''
+    for (let i = 0; i < cells.length; i++) s += (i > 0 ? '  ' : '') + cell(cells[i]!, i, isHeader)
+    return s.trimEnd()
+  }
+  const values = (vs: readonly unknown[]): string => {
+    let s = ''
+    for (let i = 0; i < columns.length; i++) s += (i > 0 ? '  ' : '') + cell(cellText(vs[i]), i, false)
+    return s.trimEnd()
+  }
+  return { line, values, rule: widths.map((w) => '-'.repeat(w)).join('  ') }
 }
 
 /** `key: value` lines with the keys aligned. */

@@ -1,4 +1,4 @@
-import { cellText, tableLayout } from './render.js'
+import { tableLayout } from './render.js'
 
 /** The output formats of `strata sql --format`. */
 export const SQL_FORMATS = ['table', 'csv', 'tsv', 'json', 'jsonl'] as const
@@ -34,10 +34,14 @@ export interface ResultWriter {
   abort(code: string): void
 }
 
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER)
+
 /** A value as JSON text: bigints as numbers (strings when beyond 2^53), blobs as `{"$blob": "<hex>"}`. */
 export function jsonValue(v: unknown): string {
+  // Most frequent first: text and integers make up most cells of a large result.
+  if (typeof v === 'string') return JSON.stringify(v)
+  if (typeof v === 'bigint') return v <= MAX_SAFE && v >= -MAX_SAFE ? '' + v : `"${v}"`
   if (v === null || v === undefined) return 'null'
-  if (typeof v === 'bigint') return Number.isSafeInteger(Number(v)) ? v.toString() : `"${v.toString()}"`
   if (v instanceof Uint8Array) return `{"$blob":"${Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('hex')}"}`
   return JSON.stringify(v) ?? 'null'
 }
@@ -56,9 +60,9 @@ export function resultWriter(format: SqlFormat, out: (text: string) => void, doc
     case 'table':
       return new TableWriter(out)
     case 'csv':
-      return new DelimitedWriter(out, ',', csvField)
+      return new DelimitedWriter(out, ',', csvText)
     case 'tsv':
-      return new DelimitedWriter(out, '\t', tsvField)
+      return new DelimitedWriter(out, '\t', tsvText)
     case 'json':
       return new JsonArrayWriter(out)
     case 'jsonl':
@@ -69,19 +73,14 @@ export function resultWriter(format: SqlFormat, out: (text: string) => void, doc
 const CSV_SPECIAL = /[",\r\n]/
 
 /** RFC 4180: quoted when it holds a comma, quote, CR or LF; quotes doubled. */
-function csvField(v: unknown): string {
-  // Numbers first: most cells of a large result are, and they never need quotes.
-  if (typeof v === 'bigint' || typeof v === 'number') return String(v)
-  const s = typeof v === 'string' ? v : plainText(v)
+function csvText(s: string): string {
   return CSV_SPECIAL.test(s) ? `"${s.replace(/"/g, '""')}"` : s
 }
 
 const TSV_SPECIAL = /[\\\t\n\r]/
 
 /** Tab, newline, carriage return and backslash escaped with a backslash, so one row is one line. */
-function tsvField(v: unknown): string {
-  if (typeof v === 'bigint' || typeof v === 'number') return String(v)
-  const s = typeof v === 'string' ? v : plainText(v)
+function tsvText(s: string): string {
   if (!TSV_SPECIAL.test(s)) return s
   return s.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r'))
 }
@@ -90,16 +89,22 @@ class DelimitedWriter implements ResultWriter {
   constructor(
     private readonly out: (text: string) => void,
     private readonly sep: string,
-    private readonly field: (v: unknown) => string,
+    /** Quotes or escapes one text value (numbers never need it). */
+    private readonly text: (s: string) => string,
   ) {}
 
   begin(_statement: number, columns: readonly string[]): void {
-    this.out(columns.map(this.field).join(this.sep) + '\n')
+    this.out(columns.map(this.text).join(this.sep) + '\n')
   }
 
   row(values: readonly unknown[]): void {
+    const sep = this.sep
     let line = ''
-    for (let i = 0; i < values.length; i++) line += (i > 0 ? this.sep : '') + this.field(values[i])
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i]
+      const s = typeof v === 'string' ? this.text(v) : typeof v === 'bigint' || typeof v === 'number' ? '' + v : this.text(plainText(v))
+      line = i === 0 ? s : line + sep + s
+    }
     this.out(line + '\n')
   }
 
@@ -110,13 +115,13 @@ class DelimitedWriter implements ResultWriter {
 
 /** Like `sqlite3 -json`: each result set one array of objects, one row per line. */
 class JsonArrayWriter implements ResultWriter {
-  #keys: string[] = []
+  #keys: readonly string[] = []
   /** Rows of the open result; -1 when none is open. */
   #rows = -1
   constructor(private readonly out: (text: string) => void) {}
 
   begin(_statement: number, columns: readonly string[]): void {
-    this.#keys = columns.map((c) => JSON.stringify(c))
+    this.#keys = objectKeys(columns)
     this.#rows = 0
   }
 
@@ -138,11 +143,11 @@ class JsonArrayWriter implements ResultWriter {
 
 /** One JSON object per row, one per line, for every result set. */
 class JsonLinesWriter implements ResultWriter {
-  #keys: string[] = []
+  #keys: readonly string[] = []
   constructor(private readonly out: (text: string) => void) {}
 
   begin(_statement: number, columns: readonly string[]): void {
-    this.#keys = columns.map((c) => JSON.stringify(c))
+    this.#keys = objectKeys(columns)
   }
 
   row(values: readonly unknown[]): void {
@@ -154,9 +159,15 @@ class JsonLinesWriter implements ResultWriter {
   abort(): void {}
 }
 
+/** What precedes each value in a row's JSON object: `{"id":`, `,"name":`, … */
+function objectKeys(columns: readonly string[]): string[] {
+  return columns.map((c, i) => (i === 0 ? '{' : ',') + JSON.stringify(c) + ':')
+}
+
 function objectText(keys: readonly string[], values: readonly unknown[]): string {
-  let s = '{'
-  for (let i = 0; i < keys.length; i++) s += (i > 0 ? ',' : '') + keys[i] + ':' + jsonValue(values[i])
+  if (keys.length === 0) return '{}'
+  let s = ''
+  for (let i = 0; i < keys.length; i++) s += keys[i]! + jsonValue(values[i])
   return s + '}'
 }
 
@@ -216,7 +227,7 @@ class DocumentWriter implements ResultWriter {
 class TableWriter implements ResultWriter {
   #columns: readonly string[] = []
   #held: unknown[][] | null = null
-  #layout: ((cells: readonly string[], header: boolean) => string) | null = null
+  #layout: ((values: readonly unknown[]) => string) | null = null
   #rows = 0
   #results = 0
   constructor(private readonly out: (text: string) => void) {}
@@ -254,12 +265,12 @@ class TableWriter implements ResultWriter {
     const held = this.#held ?? []
     this.#held = null
     const layout = tableLayout(this.#columns, held)
-    this.#layout = layout.line
+    this.#layout = layout.values
     this.out(layout.line(this.#columns, true) + '\n' + layout.rule + '\n')
     for (const r of held) this.#line(r)
   }
 
   #line(values: readonly unknown[]): void {
-    this.out(this.#layout!(this.#columns.map((_, i) => cellText(values[i])), false) + '\n')
+    this.out(this.#layout!(values) + '\n')
   }
 }
