@@ -106,7 +106,7 @@ function rowFunction(db: LiveDatabase): RowFunction {
  * so that SQLite calls `f` → `onRow` for every row of `sql` and returns a row to JavaScript only
  * when `onRow` asks for a pause. `LIMIT -1` (no limit) keeps the middle query a co-routine: the
  * outer `WHERE` is neither flattened into it nor pushed down into `sql`. The rewrite is used only
- * when it prepares and SQLite's program calls `f` after every sort in it (else `f` could see the
+ * when it prepares and SQLite's program calls `f` only after every sort in it (else `f` could see the
  * rows of an `ORDER BY` before they are sorted, or rows a `LIMIT` drops); otherwise null.
  */
 function pushRows(db: LiveDatabase, sql: string, columnCount: number, onRow: (values: unknown[]) => boolean): IterableIterator<unknown> | null {
@@ -130,7 +130,8 @@ function pushRows(db: LiveDatabase, sql: string, columnCount: number, onRow: (va
   }
   const calls = program.filter((op) => (op.opcode === 'Function' || op.opcode === 'PureFunc') && String(op.p4).startsWith(`${fn.name}(`))
   const sorts = program.filter((op) => op.opcode === 'SorterSort' || op.opcode === 'Sort')
-  if (calls.length !== 1 || sorts.some((op) => op.addr > calls[0]!.addr)) return null
+  // One call per arm of a UNION ALL that SQLite flattened; the arms run in order.
+  if (calls.length === 0 || sorts.some((op) => op.addr > calls[0]!.addr)) return null
   const pauses = stmt.raw(true).iterate()
   return {
     next: () => {
