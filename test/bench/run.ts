@@ -81,14 +81,20 @@ async function main(): Promise<void> {
     rows,
   }
   await writeFile(out, JSON.stringify(doc, null, 2) + '\n')
-  process.stdout.write(`\n${rows.filter((r) => r.pass).length}/${rows.length} targets met in ${ms(doc.durationMs)} (load average ${loadBefore.toFixed(1)} → ${doc.loadAverage.after.toFixed(1)}); results in ${out}\n`)
+  process.stdout.write(`\n${rows.filter((r) => r.target && r.pass).length}/${rows.filter((r) => r.target).length} targets met in ${ms(doc.durationMs)} (load average ${loadBefore.toFixed(1)} → ${doc.loadAverage.after.toFixed(1)}); results in ${out}\n`)
   if (rows.some((r) => !r.pass)) process.exitCode = 1
 }
 
 function print(rows: BenchRow[]): void {
   const fmt = (r: BenchRow, v: number): string =>
     r.unit === '×' ? `${v < 10 ? v.toFixed(2) : v.toFixed(0)}×` : r.unit === 'B' ? bytes(v) : r.unit === 'ms' ? ms(v) : r.unit === 's' ? `${v.toFixed(2)} s` : `${v.toFixed(0)} MiB`
-  const table = rows.map((r) => [r.bench, fmt(r, r.figure), `${r.target.op === '<=' ? '≤' : '≥'} ${fmt(r, r.target.value)}`, r.pass ? 'pass' : 'FAIL', r.measured])
+  const table = rows.map((r) => [
+    r.bench,
+    fmt(r, r.figure),
+    r.target ? `${r.target.op === '<=' ? '≤' : '≥'} ${fmt(r, r.target.value)}` : '-',
+    r.target ? (r.pass ? 'pass' : 'FAIL') : 'info',
+    r.measured,
+  ])
   const head = ['bench', 'figure', 'target', '', 'measured']
   const widths = head.map((h, i) => Math.max(h.length, ...table.map((t) => t[i]!.length)))
   const line = (cells: string[]): string => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')

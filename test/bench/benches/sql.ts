@@ -11,6 +11,7 @@ import { bytes, median, ms, row, sideBySide, type BenchRow } from '../lib/measur
 
 const ROWS = 1_000_000
 const RUNS = 3
+const STARTUP_RUNS = 5
 const QUERY = 'SELECT id, name, version FROM packages'
 const BIN = fileURLToPath(new URL('../../../packages/cli/dist/bin.js', import.meta.url))
 const PEAK = fileURLToPath(new URL('../../cli/support/report-peak.mjs', import.meta.url))
@@ -18,9 +19,10 @@ const PEAK = fileURLToPath(new URL('../../cli/support/report-peak.mjs', import.m
 const quote = (a: string): string => `'${a.replace(/'/g, `'\\''`)}'`
 
 /**
- * 1M rows printed by `strata sql` (CSV and JSON lines, output to /dev/null) vs the sqlite3 shell
- * on the same database file: time (whole command, startup and hydration included) and the CLI's
- * peak RSS above an idle `strata sql … "SELECT 1"`.
+ * 1M rows printed by `strata sql` (CSV, JSON lines and the table, output to /dev/null) vs the
+ * sqlite3 shell on the same database file: time (whole command, startup and reading the branch
+ * included) and the CLI's peak RSS above an idle `strata sql … "SELECT 1"`; and the CLI's
+ * startup: `strata --version`, and a one-row `strata sql`.
  */
 export async function benchSql(ctx: BenchContext): Promise<BenchRow[]> {
   if (!existsSync(BIN)) throw new Error('packages/cli/dist/bin.js is missing: run `npm run build` first')
@@ -41,11 +43,14 @@ export async function benchSql(ctx: BenchContext): Promise<BenchRow[]> {
   const sh = (command: string): Promise<unknown> => promisify(execFile)('/bin/sh', ['-c', command], { env, maxBuffer: 1 << 20 })
   const strata = (args: readonly string[], reportPeak = false): string =>
     [process.execPath, ...(reportPeak ? ['--import', PEAK] : []), BIN, '--store', store, 'sql', 'main', ...args, '-q'].map(quote).join(' ')
-  const shell = (mode: string): string => ['sqlite3', mode, db, QUERY].map(quote).join(' ')
+  const shell = (mode: readonly string[], sql = QUERY): string => ['sqlite3', ...mode, db, sql].map(quote).join(' ')
 
   const rows: BenchRow[] = []
-  for (const [format, mode] of [['csv', '-csv'], ['jsonl', '-json']] as const) {
-    ctx.log(`sql: ${RUNS} runs of strata sql --format ${format} and sqlite3 ${mode}, interleaved, output to /dev/null`)
+  // The shell's closest mode to each format: csv and -csv -header print the same bytes, jsonl
+  // and -json the same objects; the table is aligned columns in both (-column sizes them from
+  // every row, strata from the first rows).
+  for (const [format, mode] of [['csv', ['-csv', '-header']], ['jsonl', ['-json']], ['table', ['-column', '-header']]] as const) {
+    ctx.log(`sql: ${RUNS} runs of strata sql --format ${format} and sqlite3 ${mode.join(' ')}, interleaved, output to /dev/null`)
     await sh(`${strata([QUERY, '--format', format])} > /dev/null`) // warm the page cache and the CLI's caches
     const t = await sideBySide(
       RUNS,
@@ -57,8 +62,8 @@ export async function benchSql(ctx: BenchContext): Promise<BenchRow[]> {
     rows.push(
       row({
         bench: `sql ${format}`,
-        what: `strata sql --format ${format} vs sqlite3 ${mode}: ${ROWS.toLocaleString('en')} rows of a ${bytes(imported.bytes)} database`,
-        measured: `${ms(ours)} vs ${ms(theirs)} (median of ${RUNS}; strata's time includes startup and hydrating the branch)`,
+        what: `strata sql --format ${format} vs sqlite3 ${mode.join(' ')}: ${ROWS.toLocaleString('en')} rows of a ${bytes(imported.bytes)} database`,
+        measured: `${ms(ours)} vs ${ms(theirs)} (median of ${RUNS}; strata's time includes startup and reading the branch)`,
         figure: ours / theirs,
         unit: '×',
         target: { op: '<=', value: 2 },
@@ -66,6 +71,39 @@ export async function benchSql(ctx: BenchContext): Promise<BenchRow[]> {
       }),
     )
   }
+
+  ctx.log(`sql: startup, ${STARTUP_RUNS} runs each: strata --version vs node -e 0, and a one-row strata sql vs sqlite3`)
+  const version = await sideBySide(
+    STARTUP_RUNS,
+    () => sh(`${[process.execPath, BIN, '--version'].map(quote).join(' ')} > /dev/null`),
+    () => sh(`${[process.execPath, '-e', '0'].map(quote).join(' ')} > /dev/null`),
+  )
+  rows.push(
+    row({
+      bench: 'sql startup --version',
+      what: 'strata --version: the CLI process start, vs node -e 0 (a bare Node process)',
+      measured: `${ms(median(version.a))} vs ${ms(median(version.b))} (median of ${STARTUP_RUNS})`,
+      figure: median(version.a),
+      unit: 'ms',
+      detail: { strataMs: version.a, nodeMs: version.b },
+    }),
+  )
+  const point = `SELECT id, name, version FROM packages WHERE id = ${ROWS / 2}`
+  const oneRow = await sideBySide(
+    STARTUP_RUNS,
+    () => sh(`${strata([point])} > /dev/null`),
+    () => sh(`${shell(['-header'], point)} > /dev/null`),
+  )
+  rows.push(
+    row({
+      bench: 'sql startup one row',
+      what: `strata sql "${point}" (lazy: startup, open, fetch a few pages) vs sqlite3 on the file`,
+      measured: `${ms(median(oneRow.a))} vs ${ms(median(oneRow.b))} (median of ${STARTUP_RUNS})`,
+      figure: median(oneRow.a),
+      unit: 'ms',
+      detail: { strataMs: oneRow.a, shellMs: oneRow.b },
+    }),
+  )
 
   ctx.log('sql: peak RSS of strata sql (csv, jsonl, table, --json) vs an idle strata sql "SELECT 1"')
   // Through the shell: Linux carries a process's peak RSS across execve, so a child spawned
@@ -76,7 +114,7 @@ export async function benchSql(ctx: BenchContext): Promise<BenchRow[]> {
     return Number(readFileSync(file, 'utf8')) * 1024
   }
   const idle = await peak(['SELECT 1'])
-  const shellPeak = await shellRss(sh, shell('-csv'), join(ctx.work, 'shell-rss'))
+  const shellPeak = await shellRss(sh, shell(['-csv', '-header']), join(ctx.work, 'shell-rss'))
   for (const [label, args] of [
     ['csv', ['--format', 'csv']],
     ['jsonl', ['--format', 'jsonl']],
@@ -88,7 +126,7 @@ export async function benchSql(ctx: BenchContext): Promise<BenchRow[]> {
       row({
         bench: `sql rss ${label}`,
         what: `peak RSS of strata sql ${label} over ${ROWS.toLocaleString('en')} rows, above an idle strata sql`,
-        measured: `${bytes(p)} vs idle ${bytes(idle)}${shellPeak === null ? '' : ` (sqlite3 -csv: ${bytes(shellPeak)})`}`,
+        measured: `${bytes(p)} vs idle ${bytes(idle)}${shellPeak === null ? '' : ` (sqlite3 -csv -header: ${bytes(shellPeak)})`}`,
         figure: (p - idle) / MiB,
         unit: 'MiB',
         target: { op: '<=', value: 128 },

@@ -60,8 +60,8 @@ export interface BenchRow {
   figure: number
   /** How {@link figure} is shown (`×` ratio, or a unit). */
   unit: '×' | 'B' | 'MiB' | 'ms' | 's'
-  /** The target, e.g. `{ op: '<=', value: 1.5 }`. */
-  target: { op: '<=' | '>='; value: number }
+  /** The target, e.g. `{ op: '<=', value: 1.5 }`; none for a figure reported for information. */
+  target?: { op: '<=' | '>='; value: number }
   pass: boolean
   /** Raw measurements for the JSON. */
   detail: Record<string, unknown>
@@ -69,7 +69,7 @@ export interface BenchRow {
 
 /** Build a row, deciding pass/fail from the target. */
 export function row(r: Omit<BenchRow, 'pass'>): BenchRow {
-  const pass = r.target.op === '<=' ? r.figure <= r.target.value : r.figure >= r.target.value
+  const pass = !r.target || (r.target.op === '<=' ? r.figure <= r.target.value : r.figure >= r.target.value)
   return { ...r, pass }
 }
 
