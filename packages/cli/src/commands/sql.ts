@@ -72,13 +72,15 @@ export function registerSql(parent: Command, app: App): void {
       if (ctx.json && self.getOptionValueSource('format') === 'cli') {
         throw new InvalidArgumentError({ argument: '--format', reason: '--json prints the whole result as one document already; use one of --json and --format' })
       }
+      // Loaded on demand: better-sqlite3 is a native module that most commands never need.
+      const { openBranch, prewarmLazy } = await import('@strata/sqlite')
+      // The lazy fetcher thread starts (a good part of a cold open) while the SQL is read and the repository opened.
+      if (!opts.hydrate) prewarmLazy()
       const sql = await readSqlSource(sqlArg, opts.file, ctx.io.stdin)
       const statements = splitStatements(sql)
       if (statements.length === 0) throw new InvalidArgumentError({ argument: 'SQL', reason: 'it contains no statement' })
       statements.forEach(refuseUnsupported)
       const repo = await ctx.repository()
-      // Loaded on demand: better-sqlite3 is a native module that most commands never need.
-      const { openBranch } = await import('@strata/sqlite')
       const cacheDir = opts.cacheDir ?? ctx.io.env[CACHE_DIR_ENV]
       const message = opts.message ?? `sql: ${oneLine(sql, 200)}`
       for (let attempt = 1; ; attempt++) {
