@@ -2,18 +2,21 @@ import Database from 'better-sqlite3'
 import { InvalidArgumentError, type OperationOptions, type Repository, type SnapshotId } from '@strata/core'
 import { defaultCacheRoot } from '../cache-dir.js'
 import { repositoryWithCache, type SegmentCacheOption } from '../segment-cache.js'
-import { readPageOwners } from './page-owners.js'
-import { tableRowDiff, type TableRowDiff } from './row-diff.js'
+import { MAX_ROWID, MIN_ROWID } from './btree-page.js'
+import { changedOwners, freelist, mergeRanges, type BtreeRoot, type RowidRange } from './changed-owners.js'
+import { dbstatOwners, type PageOwners } from './page-owners.js'
+import { PageSource } from './page-source.js'
+import { tableRowDiff, type RowScope, type TableRowDiff } from './row-diff.js'
 import { schemaDiff, type SchemaChange } from './schema-diff.js'
 import { SideFiles, type SideMode } from './side-files.js'
-import { isVirtual, schemaObjects, type SchemaObject } from './sql-catalog.js'
+import { isVirtual, quoteId, rowidAlias, schemaObjects, tableColumns, type SchemaObject } from './sql-catalog.js'
 import { attributePages, type TableDiff } from './table-diff.js'
 
 /**
  * How deep a diff looks:
  * - `pages`: how many pages differ, from page tables alone (no page is downloaded);
- * - `tables`: which tables and indexes own the differing pages (exports both sides);
- * - `rows`: schema changes, then added, removed and changed rows per table (exports both sides).
+ * - `tables`: which tables and indexes own the differing pages (reads the b-tree paths down to them);
+ * - `rows`: schema changes, then added, removed and changed rows per table (reads the rows the differing pages cover).
  */
 export type DiffLevel = 'pages' | 'tables' | 'rows'
 
@@ -36,11 +39,15 @@ export interface DiffOptions extends OperationOptions {
   /** Root of the segment cache (`<cacheDir>/segments`). Default: as for live branches. */
   cacheDir?: string
   /**
-   * `file` (default): export both sides whole. `lazy`: serve their pages on demand through the
-   * VFS (see `openBranch`'s lazy mode); SQLite's page-ownership walk (`dbstat`) still reads every
-   * b-tree page, so this saves the copy and the freelist rather than most of the download.
+   * `lazy` (default): serve both sides' pages on demand through the VFS (see `openBranch`'s lazy
+   * mode), so only the pages read are fetched. `file`: export both sides whole first.
    */
   mode?: SideMode
+  /**
+   * Ignore the page diff's structure: owners from SQLite's `dbstat` over both whole databases,
+   * and every touched table compared whole. Slower; the answer is the same (a cross-check).
+   */
+  exhaustive?: boolean
 }
 
 /** One side of a diff. */
@@ -78,6 +85,11 @@ export interface DiffResult {
   schema: SchemaChange[] | null
   /** `rows`: tables present on both sides whose rows differ (or the table asked for); null otherwise. */
   rows: TableRowDiff[] | null
+  /**
+   * `tables` and `rows`: pages read from the store for each side — those walked to place the
+   * differing pages plus those SQLite read (every page of a side exported whole). Null at `pages`.
+   */
+  read: { a: { pages: number }; b: { pages: number } } | null
 }
 
 /** The attached name of side `b` in the analysing connection (side `a` is `main`). */
@@ -87,13 +99,21 @@ const SCHEMA_B = 'strata_b'
  * Compare branches, tags or snapshots `aSpec` and `bSpec` of `repo` at `opts.level`.
  *
  * `pages` reads page tables only (manifests; the levels two chains share are read once). When no
- * page differs every level answers at once, with nothing downloaded. Otherwise `tables` and
- * `rows` export both sides to temporary files (every page of each, checked against the
- * snapshot's checksum) and let SQLite analyse them: `dbstat` maps each differing page to its
- * table or index on each side — one pass over each file's b-trees — and the row comparison runs
- * as SQL over one connection with both files attached (see {@link tableRowDiff}), so rows are
- * never loaded into memory beyond the listed ones. A table none of whose pages differ on either
- * side, with the same root page and definition, has identical rows and is skipped.
+ * page differs every level answers at once, with nothing downloaded.
+ *
+ * `tables` places each differing page in its b-tree on each side by searching down from the
+ * roots `sqlite_schema` lists for the page's first key, reading only the pages on the way (see
+ * `changedOwners`); a page no search reaches and the freelist does not hold (an overflow page)
+ * makes that side fall back to SQLite's `dbstat`, which walks every b-tree.
+ *
+ * `rows` compares, per table, only the rowids the differing pages cover on either side: a
+ * differing leaf covers the keys between the separators around it, a differing interior page the
+ * keys it sends to a different child on the two sides. A row outside those ranges is reached
+ * through identical pages on both sides, so it is identical. The comparison runs as SQL over one
+ * connection with both sides attached (see {@link tableRowDiff}), pages fetched as SQLite reads
+ * them. A table whose definition, root page or schema entry changed, that has no rowid (WITHOUT
+ * ROWID), or that owns a page no search could place, is compared whole; each table's result says
+ * which (`method`, `fullReason`). Either way the rows reported are those of a whole comparison.
  *
  * This is a function of `@strata/sqlite` taking the repository, rather than a method of
  * `Repository`, because the table and row levels need SQLite and `@strata/core` stays free of
@@ -118,11 +138,12 @@ export async function diff(repo: Repository, aSpec: string, bSpec: string, opts:
     tables: null,
     schema: null,
     rows: null,
+    read: null,
   }
   if (level === 'pages') return result
-  if (identical && (level === 'tables' || opts.table === undefined)) return { ...result, tables: [], ...(level === 'rows' ? { schema: [], rows: [] } : {}) }
+  if (identical && (level === 'tables' || opts.table === undefined)) return { ...result, tables: [], read: { a: { pages: 0 }, b: { pages: 0 } }, ...(level === 'rows' ? { schema: [], rows: [] } : {}) }
 
-  const files = await SideFiles.create(opts.workDir, opts.mode ?? 'file')
+  const files = await SideFiles.create(opts.workDir, opts.mode ?? 'lazy')
   let db: Database.Database | null = null
   try {
     const exportOpts = opts.signal ? { signal: opts.signal } : {}
@@ -131,10 +152,23 @@ export async function diff(repo: Repository, aSpec: string, bSpec: string, opts:
     db = new Database(fa.path, { readonly: true, fileMustExist: true })
     files.guard(db)
     db.prepare('ATTACH DATABASE ? AS ' + SCHEMA_B).run(fb.path)
-    const ownersA = readPageOwners(db, 'main', fa.path)
-    const ownersB = readPageOwners(db, SCHEMA_B, fb.path)
-    result.tables = attributePages(pd, ownersA, ownersB, samePageSize)
-    if (level === 'rows') Object.assign(result, compareRows(db, result.tables, samePageSize, opts.table, maxRows))
+    const fetchOpts = { concurrency: repo.options.concurrency, maxRunBytes: repo.options.maxRunBytes, ...exportOpts }
+    const [srcA, srcB] = await Promise.all([source.resolve(pd.a.snapshot, pd.a.branch), source.resolve(pd.b.snapshot, pd.b.branch)]).then(([ta, tb]) => [new PageSource(ta, fetchOpts), new PageSource(tb, fetchOpts)])
+    const sides = samePageSize && !opts.exhaustive
+      ? await Promise.all([
+          sideOwners(db, 'main', srcA!, [...pd.changed, ...pd.removed], srcB!),
+          sideOwners(db, SCHEMA_B, srcB!, [...pd.changed, ...pd.added], srcA!),
+        ])
+      : null
+    result.tables = sides
+      ? attributePages(pd, sides[0].owners, sides[1].owners, true)
+      : attributePages(pd, dbstatOwners(db, 'main', await freelist(srcA!)), dbstatOwners(db, SCHEMA_B, await freelist(srcB!)), samePageSize)
+    if (level === 'rows') Object.assign(result, compareRows(db, result.tables, sides, opts.table, maxRows))
+    const stats = files.stats()
+    result.read = {
+      a: { pages: srcA!.fetched + (stats[0]?.pagesFetched ?? pd.a.pageCount) },
+      b: { pages: srcB!.fetched + (stats[1]?.pagesFetched ?? pd.b.pageCount) },
+    }
     return result
   } finally {
     db?.close()
@@ -142,10 +176,44 @@ export async function diff(repo: Repository, aSpec: string, bSpec: string, opts:
   }
 }
 
+/** One side's owners of the differing pages, and the rowid ranges per table; `fullReasons` names tables that need a whole comparison. */
+interface SideOwners {
+  owners: PageOwners
+  ranges: Map<string, RowidRange[]>
+  fullReasons: Map<string, string>
+  /** The schema row id of each table (a table dropped and created again gets a new one). */
+  schemaRowids: Map<string, bigint>
+}
+
+/**
+ * Place `pages` of schema `schema` in their b-trees by walking down from the roots (see
+ * `changedOwners`); pages no walk reaches (overflow pages) make this side fall back to `dbstat`
+ * over the whole database for the owners, and the tables owning such pages to a whole-table
+ * comparison.
+ */
+async function sideOwners(db: Database.Database, schema: string, source: PageSource, pages: readonly number[], other: PageSource): Promise<SideOwners> {
+  const rows = db
+    .prepare(`SELECT rowid AS id, type, name, rootpage FROM ${quoteId(schema)}.sqlite_schema WHERE type IN ('table', 'index') AND rootpage > 0`)
+    .safeIntegers(true)
+    .all() as { id: bigint; type: 'table' | 'index'; name: string; rootpage: bigint }[]
+  const roots: BtreeRoot[] = [{ name: 'sqlite_schema', type: 'table', rootpage: 1 }, ...rows.map((r) => ({ name: r.name, type: r.type, rootpage: Number(r.rootpage) }))]
+  const found = await changedOwners(source, roots, pages, other)
+  const fullReasons = new Map<string, string>()
+  let owners = found.owners
+  if (found.unresolved.length > 0) {
+    owners = dbstatOwners(db, schema, await freelist(source))
+    for (const p of found.unresolved) {
+      const name = owners.names[owners.owner[p - 1]!]!
+      if (owners.types[owners.owner[p - 1]!] === 'table') fullReasons.set(name, `page ${p} (an overflow page) maps to no key range without reading the whole table`)
+    }
+  }
+  return { owners, ranges: found.ranges, fullReasons, schemaRowids: new Map(rows.filter((r) => r.type === 'table').map((r) => [r.name, r.id])) }
+}
+
 function compareRows(
   db: Database.Database,
   tables: readonly TableDiff[],
-  samePageSize: boolean,
+  sides: [SideOwners, SideOwners] | null,
   only: string | undefined,
   maxRows: number,
 ): { schema: SchemaChange[]; rows: TableRowDiff[] } {
@@ -163,11 +231,35 @@ function compareRows(
   for (const [key, ta] of objectsA) {
     const tb = objectsB.get(key)
     if (ta.type !== 'table' || !tb || isVirtual(ta) || isVirtual(tb)) continue
-    if (only !== undefined ? ta.name !== only : !mayDiffer(ta, tb, touched, samePageSize)) continue
-    const d = tableRowDiff(db, ta.name, 'main', SCHEMA_B, maxRows)
+    if (only !== undefined ? ta.name !== only : !mayDiffer(ta, tb, touched, sides !== null)) continue
+    const plan = rowPlan(db, ta, tb, sides)
+    const d = 'reason' in plan ? tableRowDiff(db, ta.name, 'main', SCHEMA_B, maxRows, null, plan.reason) : tableRowDiff(db, ta.name, 'main', SCHEMA_B, maxRows, plan)
     if (only !== undefined || d.added + d.removed + d.changed > 0) rows.push(d)
   }
   return { schema, rows: rows.sort((p, q) => (p.table < q.table ? -1 : p.table > q.table ? 1 : 0)) }
+}
+
+/**
+ * Which rows of a table can differ: the rowid ranges both sides' differing pages cover, when
+ * they are meaningful — the same definition at the same root, the same table (not dropped and
+ * created again), a rowid to scan by, every differing page placed, and not every page of the
+ * table rewritten. Otherwise the reason for comparing the whole table.
+ */
+function rowPlan(db: Database.Database, a: SchemaObject, b: SchemaObject, sides: [SideOwners, SideOwners] | null): RowScope | { reason: string } {
+  if (!sides) return { reason: 'exhaustive comparison asked for, or the page sizes differ so pages do not line up' }
+  if (a.sql !== b.sql) return { reason: 'its definition changed' }
+  if (sides[0].schemaRowids.get(a.name) !== sides[1].schemaRowids.get(b.name)) return { reason: 'it was dropped and created again' }
+  if (a.rootpage !== b.rootpage) return { reason: 'its root page moved (the table was rebuilt)' }
+  const unplaced = sides[0].fullReasons.get(a.name) ?? sides[1].fullReasons.get(a.name)
+  if (unplaced) return { reason: unplaced }
+  const alias = rowidAlias(db, a.name, [
+    { schema: 'main', columns: tableColumns(db, 'main', a.name) },
+    { schema: SCHEMA_B, columns: tableColumns(db, SCHEMA_B, b.name) },
+  ])
+  if (alias === null) return { reason: 'it has no rowid to scan by (WITHOUT ROWID, or every rowid alias is a column)' }
+  const ranges = mergeRanges([...(sides[0].ranges.get(a.name) ?? []), ...(sides[1].ranges.get(a.name) ?? [])])
+  if (ranges.length === 1 && ranges[0]!.from === MIN_ROWID && ranges[0]!.to === MAX_ROWID) return { reason: 'its root page differs, so every row may (the table was rewritten, e.g. by VACUUM, or fits one page)' }
+  return { alias, ranges }
 }
 
 /** Whether a table's rows can differ: some page it owns differs, or its definition or root moved. */

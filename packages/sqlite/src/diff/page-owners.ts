@@ -31,6 +31,15 @@ export interface PageOwners {
 export function readPageOwners(db: BetterSqlite3.Database, schema: string, path: string): PageOwners {
   const pageSize = Number(db.pragma(`"${schema}".page_size`, { simple: true }))
   const pageCount = Number(db.pragma(`"${schema}".page_count`, { simple: true }))
+  return dbstatOwners(db, schema, freelistPages(path, pageSize, pageCount))
+}
+
+/**
+ * As {@link readPageOwners}, with the freelist's pages given (for a database whose file is not
+ * whole on disk, such as a lazy side file).
+ */
+export function dbstatOwners(db: BetterSqlite3.Database, schema: string, freelist: Iterable<number>): PageOwners {
+  const pageCount = Number(db.pragma(`"${schema}".page_count`, { simple: true }))
   const names = [OTHER_OWNER, FREELIST_OWNER]
   const types: OwnerType[] = ['other', 'freelist']
   const number = new Map<string, number>()
@@ -50,7 +59,7 @@ export function readPageOwners(db: BetterSqlite3.Database, schema: string, path:
     }
     if (pageno >= 1 && pageno <= pageCount) owner[pageno - 1] = n
   }
-  for (const p of freelistPages(path, pageSize, pageCount)) owner[p - 1] = 1
+  for (const p of freelist) if (p >= 1 && p <= pageCount) owner[p - 1] = 1
   return { pageCount, names, types, owner }
 }
 

@@ -1,6 +1,18 @@
 import type BetterSqlite3 from 'better-sqlite3'
 import { plainValue, quoteId, rowidAlias, tableColumns, type ColumnInfo, type SqlValue } from './sql-catalog.js'
 
+/**
+ * How a table's rows were compared: `ranges` only the rowids the differing pages cover (see
+ * `TableRowDiff.ranges`), `full` the whole table (`TableRowDiff.fullReason` says why).
+ */
+export type RowDiffMethod = 'ranges' | 'full'
+
+/** Rows to compare: those whose rowid (read through `alias`) lies in one of `ranges` (inclusive). */
+export interface RowScope {
+  alias: string
+  ranges: readonly { from: bigint; to: bigint }[]
+}
+
 /** One added, removed or changed row. */
 export interface RowChange {
   /** The key columns and their values (`{}` for a table compared without a key). */
@@ -30,6 +42,12 @@ export interface TableRowDiff {
   rows: { added: RowChange[]; removed: RowChange[]; changed: RowChange[] }
   /** Some counted rows are not listed. */
   truncated: boolean
+  /** Whether only the key ranges the page diff points at were compared, or the whole table. */
+  method: RowDiffMethod
+  /** `ranges`: how many disjoint rowid ranges were compared. Null for `full`. */
+  ranges: number | null
+  /** `full`: why no ranges could be used. Null for `ranges`. */
+  fullReason: string | null
 }
 
 /**
@@ -41,8 +59,21 @@ export interface TableRowDiff {
  * A table with neither a shared key nor a usable rowid is compared as sets of distinct rows:
  * counts of rows only in `a` or only in `b`, no changed rows (a change shows as removed plus
  * added). `maxRows` caps the rows listed per kind; the counts are always exact.
+ *
+ * With `scope`, only rows of `a` and `b` whose rowid lies in the scope's ranges are candidates
+ * (their matches on the other side are looked up anywhere). The result equals the whole-table
+ * comparison when every row outside the ranges is the same on both sides, which is what ranges
+ * taken from the page diff guarantee. A table compared without a key ignores `scope`.
  */
-export function tableRowDiff(db: BetterSqlite3.Database, table: string, schemaA: string, schemaB: string, maxRows: number): TableRowDiff {
+export function tableRowDiff(
+  db: BetterSqlite3.Database,
+  table: string,
+  schemaA: string,
+  schemaB: string,
+  maxRows: number,
+  scope: RowScope | null = null,
+  fullReason = 'whole-table comparison asked for',
+): TableRowDiff {
   const colsA = tableColumns(db, schemaA, table)
   const colsB = tableColumns(db, schemaB, table)
   const pkA = primaryKey(colsA)
@@ -70,7 +101,7 @@ export function tableRowDiff(db: BetterSqlite3.Database, table: string, schemaA:
       { schema: schemaA, columns: colsA },
       { schema: schemaB, columns: colsB },
     ])
-    if (alias === null) return keylessDiff(db, table, qa, qb, names, colX, colY, maxRows)
+    if (alias === null) return { ...keylessDiff(db, table, qa, qb, names, colX, colY, maxRows), method: 'full', ranges: null, fullReason: 'no usable key' }
     keyKind = 'rowid'
     key = ['rowid']
     keyExpr = (t) => [`${t}.${alias}`]
@@ -78,11 +109,14 @@ export function tableRowDiff(db: BetterSqlite3.Database, table: string, schemaA:
   }
   const differs = (n: string): string => `(typeof(${colX(n)}) IS NOT typeof(${colY(n)}) OR +${colX(n)} IS NOT +${colY(n)} COLLATE BINARY)`
   const anyDiffers = names.map(differs).join(' OR ')
+  // Scoped: the ranges drive the loop (CROSS JOIN keeps them outermost), each a rowid range scan.
+  const ranges = scope ? `json_each('[${scope.ranges.map((r) => `[${r.from},${r.to}]`).join(',')}]') AS r CROSS JOIN ` : ''
+  const inScope = (t: 'x' | 'y'): string => (scope ? `${t}.${scope.alias} BETWEEN r.value->>0 AND r.value->>1 AND ` : '')
   const onlyIn = (from: string, self: 'x' | 'y', other: string, otherAlias: 'x' | 'y'): string =>
-    `FROM ${from} AS ${self} WHERE NOT EXISTS (SELECT 1 FROM ${other} AS ${otherAlias} WHERE ${match})`
+    `FROM ${ranges}${from} AS ${self} WHERE ${inScope(self)}NOT EXISTS (SELECT 1 FROM ${other} AS ${otherAlias} WHERE ${match})`
   const fromAdded = onlyIn(qb, 'y', qa, 'x')
   const fromRemoved = onlyIn(qa, 'x', qb, 'y')
-  const fromChanged = `FROM ${qa} AS x JOIN ${qb} AS y ON ${match} WHERE ${anyDiffers}`
+  const fromChanged = `FROM ${ranges}${qa} AS x JOIN ${qb} AS y ON ${match} WHERE ${inScope('x')}(${anyDiffers})`
   const count = (from: string): number => Number((db.prepare(`SELECT count(*) AS n ${from}`).get() as { n: number }).n)
   const counts = { added: count(fromAdded), removed: count(fromRemoved), changed: count(fromChanged) }
 
@@ -109,7 +143,9 @@ export function tableRowDiff(db: BetterSqlite3.Database, table: string, schemaA:
     return { key: keyOf(r), before, after }
   })
   const rows = { added: sideRows(fromAdded, 'y', colsB), removed: sideRows(fromRemoved, 'x', colsA), changed }
-  return { table, keyKind, key, note: null, ...counts, rows, truncated: counts.added > rows.added.length || counts.removed > rows.removed.length || counts.changed > rows.changed.length }
+  const truncated = counts.added > rows.added.length || counts.removed > rows.removed.length || counts.changed > rows.changed.length
+  const how = scope ? { method: 'ranges' as const, ranges: scope.ranges.length, fullReason: null } : { method: 'full' as const, ranges: null, fullReason }
+  return { table, keyKind, key, note: null, ...counts, rows, truncated, ...how }
 }
 
 function primaryKey(cols: readonly ColumnInfo[]): string[] {
@@ -128,7 +164,7 @@ function keylessDiff(
   colX: (n: string) => string,
   colY: (n: string) => string,
   maxRows: number,
-): TableRowDiff {
+): Omit<TableRowDiff, 'method' | 'ranges' | 'fullReason'> {
   const selA = `SELECT ${names.map((n) => `${colX(n)} AS ${quoteId(n)}`).join(', ')} FROM ${qa} AS x`
   const selB = `SELECT ${names.map((n) => `${colY(n)} AS ${quoteId(n)}`).join(', ')} FROM ${qb} AS y`
   const onlyB = `${selB} EXCEPT ${selA}`

@@ -2,7 +2,7 @@ import { mkdtemp, open, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { OperationOptions, Repository, Target } from '@strata/core'
-import { lazyPlan, openLazyFile, type LazyFile } from '../lazy/lazy-file.js'
+import { lazyPlan, openLazyFile, type LazyFile, type LazyStats } from '../lazy/lazy-file.js'
 import { translateErrors } from '../lazy/translate-errors.js'
 import type { LiveDatabase } from '../sqlite-types.js'
 
@@ -22,6 +22,8 @@ export class SideFiles {
   readonly #mode: SideMode
   readonly #warn: (message: string) => void
   readonly #lazy: LazyFile[] = []
+  // SQLite reads a few scattered pages per side: no open window, read-ahead only once scans go sequential.
+  readonly #lazyOptions = { openPages: 1, minWindow: 1 }
 
   private constructor(dir: string, mode: SideMode, warn: (message: string) => void) {
     this.dir = dir
@@ -60,7 +62,7 @@ export class SideFiles {
       else {
         const { concurrency, maxRunBytes } = repo.options
         // Rollback-journal header bytes, as for exported side files.
-        const { lazy } = await openLazyFile(target, table, plan, this.dir, repo.store.url, { concurrency, maxRunBytes, localFormat: { write: 1, read: 1 } }, () => null)
+        const { lazy } = await openLazyFile(target, table, plan, this.dir, repo.store.url, { concurrency, maxRunBytes, localFormat: { write: 1, read: 1 }, ...this.#lazyOptions }, () => null)
         this.#lazy.push(lazy)
         return { target, path: lazy.path }
       }
@@ -76,6 +78,11 @@ export class SideFiles {
       await fh.close()
     }
     return { target, path }
+  }
+
+  /** What each lazy side file fetched so far, in the order written (empty in file mode or where lazy mode was unavailable). */
+  stats(): LazyStats[] {
+    return this.#lazy.map((l) => l.stats())
   }
 
   /** Remove every file (close the connections on them first). Idempotent. */

@@ -1,0 +1,103 @@
+/**
+ * Just enough of SQLite's b-tree page format to find where a page sits in its tree and which
+ * keys it covers (see the file format's "B-tree Pages" section): page headers, cell pointers,
+ * child pointers and rowids. Pure: bytes in, numbers out.
+ */
+
+/** The four b-tree page types (first header byte). */
+export const PAGE_INTERIOR_INDEX = 2
+export const PAGE_INTERIOR_TABLE = 5
+export const PAGE_LEAF_INDEX = 10
+export const PAGE_LEAF_TABLE = 13
+
+/** The smallest and largest rowid: the bounds of a table b-tree's key space. */
+export const MIN_ROWID = -(2n ** 63n)
+export const MAX_ROWID = 2n ** 63n - 1n
+
+/** A parsed b-tree page header with its cell offsets. */
+export interface BtreePage {
+  pageNo: number
+  type: number
+  /** Offsets of the cells within the page, in key order. */
+  cells: number[]
+  /** Interior pages: the right-most child. */
+  rightChild: number
+}
+
+/** True for the type byte of any b-tree page. */
+export function isBtreeType(type: number): boolean {
+  return type === PAGE_INTERIOR_INDEX || type === PAGE_INTERIOR_TABLE || type === PAGE_LEAF_INDEX || type === PAGE_LEAF_TABLE
+}
+
+/**
+ * The header of b-tree page `pageNo` (page 1's starts after the 100-byte database header), or
+ * null when the bytes are not a well-formed b-tree page (an overflow or freelist page, say).
+ */
+export function parseBtreePage(pageNo: number, page: Uint8Array): BtreePage | null {
+  const h = pageNo === 1 ? 100 : 0
+  if (page.length < h + 12) return null
+  const type = page[h]!
+  if (!isBtreeType(type)) return null
+  const interior = type === PAGE_INTERIOR_INDEX || type === PAGE_INTERIOR_TABLE
+  const count = (page[h + 3]! << 8) | page[h + 4]!
+  const at = h + (interior ? 12 : 8)
+  if (at + 2 * count > page.length) return null
+  const cells: number[] = []
+  for (let i = 0; i < count; i++) {
+    const off = (page[at + 2 * i]! << 8) | page[at + 2 * i + 1]!
+    if (off < at + 2 * count || off >= page.length) return null
+    cells.push(off)
+  }
+  const rightChild = interior ? u32(page, h + 8) : 0
+  return { pageNo, type, cells, rightChild }
+}
+
+/** True for interior pages. */
+export function isInterior(p: BtreePage): boolean {
+  return p.type === PAGE_INTERIOR_INDEX || p.type === PAGE_INTERIOR_TABLE
+}
+
+/** True for pages of table (rowid-keyed) b-trees. */
+export function isTableTree(p: BtreePage): boolean {
+  return p.type === PAGE_INTERIOR_TABLE || p.type === PAGE_LEAF_TABLE
+}
+
+/** The left child of interior cell `i`. */
+export function childOf(page: Uint8Array, p: BtreePage, i: number): number {
+  return u32(page, p.cells[i]!)
+}
+
+/** Every child of an interior page, left to right (the right-most last). */
+export function childrenOf(page: Uint8Array, p: BtreePage): number[] {
+  return [...p.cells.map((_, i) => childOf(page, p, i)), p.rightChild]
+}
+
+/** The rowid of cell `i` of a table b-tree page (interior: the separator key). */
+export function rowidOf(page: Uint8Array, p: BtreePage, i: number): bigint {
+  let at = p.cells[i]!
+  if (p.type === PAGE_INTERIOR_TABLE) return varint(page, at + 4).value
+  at += varint(page, at).length // payload size
+  return varint(page, at).value
+}
+
+/** SQLite's variable-length integer at `at`: 1–9 bytes, big-endian, two's complement. */
+export function varint(buf: Uint8Array, at: number): { value: bigint; length: number } {
+  let v = 0n
+  for (let i = 0; i < 8; i++) {
+    const b = buf[at + i]!
+    v = (v << 7n) | BigInt(b & 0x7f)
+    if ((b & 0x80) === 0) return { value: BigInt.asIntN(64, v), length: i + 1 }
+  }
+  v = (v << 8n) | BigInt(buf[at + 8]!)
+  return { value: BigInt.asIntN(64, v), length: 9 }
+}
+
+/** The database header's fields this module needs (page 1, big-endian). */
+export function headerFields(page1: Uint8Array): { reserved: number; freelistTrunk: number; freelistCount: number; autoVacuum: boolean; utf8: boolean } {
+  return { reserved: page1[20]!, freelistTrunk: u32(page1, 32), freelistCount: u32(page1, 36), autoVacuum: u32(page1, 52) !== 0, utf8: u32(page1, 56) === 1 }
+}
+
+/** Big-endian unsigned 32-bit integer at `at`. */
+export function u32(buf: Uint8Array, at: number): number {
+  return ((buf[at]! << 24) >>> 0) + (buf[at + 1]! << 16) + (buf[at + 2]! << 8) + buf[at + 3]!
+}
