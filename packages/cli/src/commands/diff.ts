@@ -16,8 +16,8 @@ export function registerDiff(parent: Command, app: App): void {
     .description('what differs between two branches, tags or snapshots: pages (instant, from page tables), tables and indexes (--tables), schema and rows (--rows)')
     .argument('<a>', 'branch, tag or snapshot id: the "before" side')
     .argument('<b>', 'branch, tag or snapshot id: the "after" side')
-    .option('--tables', 'also name the table or index owning each differing page, with counts (reads every b-tree page of both sides)')
-    .option('--rows [table]', 'also list schema changes, then added, removed and changed rows per table, or of one table (reads every b-tree page of both sides)')
+    .option('--tables', 'also name the table or index owning each differing page, with counts (reads the b-tree paths down to those pages)')
+    .option('--rows [table]', 'also list schema changes, then added, removed and changed rows per table, or of one table (reads the rows the differing pages cover; a table whose definition changed or that was rebuilt is compared whole, and says so)')
     .option('--max-rows <n>', 'rows listed per table and kind with --rows (counts are always exact; 0 lists none)', nonNegativeInt('--max-rows'), 20)
     .option('--work-dir <dir>', 'where both sides are put for --tables/--rows, removed afterwards (default: the OS temp directory)')
     .option('--hydrate', 'copy both sides whole first, instead of fetching pages as SQLite reads them')
@@ -35,7 +35,7 @@ export function registerDiff(parent: Command, app: App): void {
         ...(ctx.io.env[CACHE_DIR_ENV] ? { cacheDir: ctx.io.env[CACHE_DIR_ENV] } : {}),
         mode: opts.hydrate ? 'file' : 'lazy',
       })
-      if (level === 'pages' && !result.identical) ctx.log(`which tables and rows: strata diff ${a} ${b} --tables (or --rows); both read every b-tree page of each side`)
+      if (level === 'pages' && !result.identical) ctx.log(`which tables and rows: strata diff ${a} ${b} --tables (or --rows); both read only what the differing pages lead to`)
       ctx.emit(jsonOf(result), () => render(result))
     })
   examples(
@@ -89,7 +89,8 @@ function schemaLine(c: SchemaChange): string {
 function rowLines(t: TableRowDiff): string[] {
   const key = t.keyKind === 'none' ? 'no key: compared as sets of distinct rows' : `key ${t.key.join(', ')}`
   const counts = [t.added && `${t.added} added`, t.removed && `${t.removed} removed`, t.changed && `${t.changed} changed`].filter(Boolean).join(', ') || 'no changes'
-  const out = [`  ${t.table} (${key}): ${counts}`]
+  const how = t.method === 'ranges' ? `compared ${t.ranges} rowid range${t.ranges === 1 ? '' : 's'} the differing pages cover` : `compared whole: ${t.fullReason}`
+  const out = [`  ${t.table} (${key}): ${counts}  [${how}]`]
   const keyText = (c: RowChange): string => Object.entries(c.key).map(([k, v]) => `${k}=${literal(v)}`).join(' ')
   const values = (r: Record<string, SqlValue> | null): string => Object.entries(r ?? {}).map(([k, v]) => `${k}=${literal(v)}`).join(' ')
   // A primary key is among the row's columns already; a rowid is not.

@@ -7,6 +7,8 @@ export interface BtreeRoot {
   name: string
   type: 'table' | 'index'
   rootpage: number
+  /** A WITHOUT ROWID table: its b-tree is an index b-tree keyed by the primary key. */
+  withoutRowid: boolean
 }
 
 /** A run of rowids, both ends inclusive. */
@@ -42,7 +44,8 @@ export interface ChangedOwners {
  *   pages of the index trees, nearest root first, until every such page is placed;
  * - what is left is checked against the freelist (its trunk pages are read); the rest is
  *   {@link ChangedOwners.unresolved}.
- * Reads the pages asked about, page 1, and the interior pages of the paths walked.
+ * Reads the pages asked about and the interior pages of the paths walked (page 1 and the
+ * freelist's trunks too when some page is left over).
  */
 export async function changedOwners(source: PageSource, roots: readonly BtreeRoot[], pages: readonly number[], other: PageSource | null = null): Promise<ChangedOwners> {
   const names = [OTHER_OWNER, FREELIST_OWNER]
@@ -75,11 +78,10 @@ export async function changedOwners(source: PageSource, roots: readonly BtreeRoo
   }
 
   const wanted = pages.filter((p) => p >= 1 && p <= source.pageCount)
-  await source.load([1, ...wanted, ...roots.map((r) => r.rootpage)])
+  await source.load(wanted)
   const rootAt = new Map(roots.map((r) => [r.rootpage, r]))
-  const treeOf = new Map<number, BtreePage | null>(roots.map((r) => [r.rootpage, parsed(source, r.rootpage)]))
-  const tableRoots = roots.filter((r) => treeOf.get(r.rootpage) && isTableTree(treeOf.get(r.rootpage)!))
-  const indexRoots = roots.filter((r) => treeOf.get(r.rootpage) && !isTableTree(treeOf.get(r.rootpage)!))
+  const tableRoots = roots.filter((r) => r.type === 'table' && !r.withoutRowid)
+  const indexRoots = roots.filter((r) => r.type === 'index' || r.withoutRowid)
 
   const tableTargets = new Map<number, bigint>()
   const indexTargets = new Set<number>()

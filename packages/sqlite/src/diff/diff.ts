@@ -193,10 +193,16 @@ interface SideOwners {
  */
 async function sideOwners(db: Database.Database, schema: string, source: PageSource, pages: readonly number[], other: PageSource): Promise<SideOwners> {
   const rows = db
-    .prepare(`SELECT rowid AS id, type, name, rootpage FROM ${quoteId(schema)}.sqlite_schema WHERE type IN ('table', 'index') AND rootpage > 0`)
+    .prepare(
+      `SELECT s.rowid AS id, s.type, s.name, s.rootpage, coalesce(l.wr, 0) AS wr FROM ${quoteId(schema)}.sqlite_schema AS s ` +
+        `LEFT JOIN pragma_table_list AS l ON l.schema = ? AND l.name = s.name AND s.type = 'table' WHERE s.type IN ('table', 'index') AND s.rootpage > 0`,
+    )
     .safeIntegers(true)
-    .all() as { id: bigint; type: 'table' | 'index'; name: string; rootpage: bigint }[]
-  const roots: BtreeRoot[] = [{ name: 'sqlite_schema', type: 'table', rootpage: 1 }, ...rows.map((r) => ({ name: r.name, type: r.type, rootpage: Number(r.rootpage) }))]
+    .all(schema) as { id: bigint; type: 'table' | 'index'; name: string; rootpage: bigint; wr: bigint }[]
+  const roots: BtreeRoot[] = [
+    { name: 'sqlite_schema', type: 'table', rootpage: 1, withoutRowid: false },
+    ...rows.map((r) => ({ name: r.name, type: r.type, rootpage: Number(r.rootpage), withoutRowid: r.wr !== 0n })),
+  ]
   const found = await changedOwners(source, roots, pages, other)
   const fullReasons = new Map<string, string>()
   let owners = found.owners
@@ -248,7 +254,7 @@ function compareRows(
 function rowPlan(db: Database.Database, a: SchemaObject, b: SchemaObject, sides: [SideOwners, SideOwners] | null): RowScope | { reason: string } {
   if (!sides) return { reason: 'exhaustive comparison asked for, or the page sizes differ so pages do not line up' }
   if (a.sql !== b.sql) return { reason: 'its definition changed' }
-  if (sides[0].schemaRowids.get(a.name) !== sides[1].schemaRowids.get(b.name)) return { reason: 'it was dropped and created again' }
+  if (sides[0].schemaRowids.get(a.name) !== sides[1].schemaRowids.get(b.name)) return { reason: 'its schema entry was written anew: the table was dropped and created again, or the database rebuilt (VACUUM)' }
   if (a.rootpage !== b.rootpage) return { reason: 'its root page moved (the table was rebuilt)' }
   const unplaced = sides[0].fullReasons.get(a.name) ?? sides[1].fullReasons.get(a.name)
   if (unplaced) return { reason: unplaced }

@@ -1,0 +1,198 @@
+import { join } from 'node:path'
+import Database from 'better-sqlite3'
+import fc from 'fast-check'
+import type { Repository } from '@strata/core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { diff, type DiffResult, type TableRowDiff } from '../src/index.js'
+import { blobFor, commitSql, makeRepo, type TestRepo } from './helpers.js'
+
+let t: TestRepo
+let repo: Repository
+
+const write = (branch: string, sql: string | ((db: Database.Database) => void)): Promise<void> => commitSql(repo, branch, sql)
+
+/** The rows of a diff without how they were found: what must not depend on the method. */
+const rowsOnly = (rows: readonly TableRowDiff[] | null): unknown =>
+  (rows ?? []).map(({ method: _m, ranges: _r, fullReason: _f, ...rest }) => rest)
+
+const byTable = (d: DiffResult): Record<string, TableRowDiff> => Object.fromEntries((d.rows ?? []).map((r) => [r.table, r]))
+
+/** The range diff and the exhaustive one (dbstat owners, whole tables) agree on owners, schema and every row. */
+async function expectSameAsExhaustive(a: string, b: string): Promise<DiffResult> {
+  const d = await diff(repo, a, b, { level: 'rows', maxRows: 100_000 })
+  const full = await diff(repo, a, b, { level: 'rows', maxRows: 100_000, exhaustive: true })
+  expect(d.tables).toEqual(full.tables)
+  expect(d.schema).toEqual(full.schema)
+  expect(rowsOnly(d.rows)).toEqual(rowsOnly(full.rows))
+  for (const r of full.rows ?? []) expect(r.method).toBe('full')
+  return d
+}
+
+const N = 3000
+
+beforeAll(async () => {
+  t = await makeRepo()
+  repo = t.repo
+  const path = join(t.dir, 'base.sqlite')
+  const db = new Database(path)
+  db.transaction(() => {
+    db.exec(`
+      CREATE TABLE ri (id INTEGER PRIMARY KEY, v TEXT, n INTEGER);
+      CREATE INDEX ri_n ON ri(n);
+      CREATE TABLE rw (k TEXT PRIMARY KEY, v TEXT) WITHOUT ROWID;
+      CREATE TABLE rr (v, w);
+      CREATE INDEX rr_v ON rr(v);
+      CREATE TABLE ro (id INTEGER PRIMARY KEY, b BLOB);
+    `)
+    const ri = db.prepare('INSERT INTO ri VALUES (?, ?, ?)')
+    for (let i = 1; i <= N; i++) ri.run(i * 10, `row ${i} ${'x'.repeat(i % 50)}`, i % 97)
+    const rw = db.prepare('INSERT INTO rw VALUES (?, ?)')
+    for (let i = 1; i <= 800; i++) rw.run(`k${String(i).padStart(5, '0')}`, `v${i}`)
+    const rr = db.prepare('INSERT INTO rr (rowid, v, w) VALUES (?, ?, ?)')
+    for (let i = 1; i <= 1500; i++) rr.run(i, i % 13, 'w'.repeat(20 + (i % 30)))
+    const ro = db.prepare('INSERT INTO ro VALUES (?, ?)')
+    // Blobs past a 4 KiB page spill to overflow pages.
+    for (let i = 1; i <= 80; i++) ro.run(i, blobFor(i, i % 4 === 0 ? 9000 : 300))
+  })()
+  db.close()
+  await repo.importDatabase(path)
+})
+afterAll(async () => {
+  await t.cleanup()
+})
+
+// ---- random edits: the range diff equals the whole comparison -------------------------------
+
+const edit = fc.oneof(
+  fc.record({ kind: fc.constant('ri-update' as const), at: fc.integer({ min: 1, max: N }), n: fc.integer({ min: 0, max: 200 }) }),
+  fc.record({ kind: fc.constant('ri-insert' as const), at: fc.oneof(fc.integer({ min: -50, max: 0 }), fc.integer({ min: 1, max: N * 10 }), fc.integer({ min: N * 10 + 1, max: N * 10 + 500 })) }),
+  fc.record({ kind: fc.constant('ri-delete' as const), at: fc.integer({ min: 1, max: N }), span: fc.integer({ min: 1, max: 200 }) }),
+  fc.record({ kind: fc.constant('ri-index-only' as const) }),
+  fc.record({ kind: fc.constant('rw-update' as const), at: fc.integer({ min: 1, max: 800 }) }),
+  fc.record({ kind: fc.constant('rw-insert' as const), at: fc.integer({ min: 0, max: 900 }) }),
+  fc.record({ kind: fc.constant('rr-update' as const), at: fc.integer({ min: 1, max: 1500 }), v: fc.integer({ min: 0, max: 20 }) }),
+  fc.record({ kind: fc.constant('rr-delete' as const), at: fc.integer({ min: 1, max: 1500 }) }),
+  fc.record({ kind: fc.constant('ro-blob' as const), at: fc.integer({ min: 1, max: 90 }), size: fc.constantFrom(9000, 300, 12000), seed: fc.integer({ min: 1, max: 1000 }) }),
+)
+type Edit = typeof edit extends fc.Arbitrary<infer E> ? E : never
+
+function apply(db: Database.Database, edits: readonly Edit[]): void {
+  for (const e of edits) {
+    switch (e.kind) {
+      case 'ri-update':
+        db.prepare('UPDATE ri SET v = v || ?, n = ? WHERE id = ?').run('!', e.n, e.at * 10)
+        break
+      case 'ri-insert':
+        db.prepare('INSERT OR REPLACE INTO ri VALUES (?, ?, ?)').run(e.at, `new ${e.at}`, e.at % 7)
+        break
+      case 'ri-delete':
+        db.prepare('DELETE FROM ri WHERE id BETWEEN ? AND ?').run(e.at * 10, (e.at + e.span) * 10)
+        break
+      case 'ri-index-only':
+        // The index rebuilt elsewhere: index pages change, no row does.
+        db.exec('DROP INDEX ri_n; CREATE INDEX ri_n ON ri(n)')
+        break
+      case 'rw-update':
+        db.prepare("UPDATE rw SET v = v || '?' WHERE k = ?").run(`k${String(e.at).padStart(5, '0')}`)
+        break
+      case 'rw-insert':
+        db.prepare('INSERT OR REPLACE INTO rw VALUES (?, ?)').run(`k${String(e.at).padStart(5, '0')}x`, 'inserted')
+        break
+      case 'rr-update':
+        db.prepare('UPDATE rr SET v = ? WHERE rowid = ?').run(e.v, e.at)
+        break
+      case 'rr-delete':
+        db.prepare('DELETE FROM rr WHERE rowid = ?').run(e.at)
+        break
+      case 'ro-blob':
+        // Same size: SQLite overwrites the overflow pages in place, leaving the leaf as it was.
+        db.prepare('INSERT OR REPLACE INTO ro VALUES (?, ?)').run(e.at, blobFor(e.seed, e.size))
+        break
+    }
+  }
+}
+
+describe('row diff from page ranges', () => {
+  it('equals the whole-table comparison on random edits at both ends and in the middle', async () => {
+    let run = 0
+    let ranged = 0
+    await fc.assert(
+      fc.asyncProperty(fc.array(edit, { minLength: 1, maxLength: 12 }), fc.array(edit, { maxLength: 4 }), async (left, right) => {
+        run++
+        const [x, y] = [`p${run}x`, `p${run}y`]
+        await repo.createBranch(x)
+        await repo.createBranch(y)
+        await write(x, (db) => apply(db, left))
+        if (right.length) await write(y, (db) => apply(db, right))
+        const d = await expectSameAsExhaustive(y, x)
+        await expectSameAsExhaustive(x, y)
+        if (d.rows!.some((r) => r.method === 'ranges')) ranged++
+      }),
+      { numRuns: 12 },
+    )
+    // Most runs really compare ranges (not everything fell back to whole tables).
+    expect(ranged).toBeGreaterThan(run / 2)
+  })
+
+  it('a one-row change reads a few pages per side and compares one range', async () => {
+    await repo.createBranch('one')
+    await write('one', "UPDATE ri SET v = 'changed' WHERE id = 15000")
+    const d = await expectSameAsExhaustive('main', 'one')
+    expect(d.tables!.map((x) => x.name).sort()).toEqual(['ri', 'sqlite_schema'])
+    expect(byTable(d).ri).toMatchObject({ method: 'ranges', ranges: 1, changed: 1, fullReason: null })
+    expect(byTable(d).ri!.rows.changed[0]).toEqual({ key: { id: 15000 }, before: { v: expect.stringMatching(/^row 1500 /) }, after: { v: 'changed' } })
+    // A small database: SQLite's scattered reads look sequential and read ahead; the benchmark measures a large one.
+    expect(d.read!.a.pages).toBeLessThan(d.a.pageCount / 4)
+    expect(d.read!.b.pages).toBeLessThan(d.b.pageCount / 4)
+  })
+
+  it('a page split: many inserts inside one leaf', async () => {
+    await repo.createBranch('split')
+    // Nine wide rows between two neighbours: more than one leaf holds, so it splits.
+    await write('split', (db) => {
+      const ins = db.prepare('INSERT INTO ri VALUES (?, ?, ?)')
+      for (let i = 15001; i <= 15009; i++) ins.run(i, 'z'.repeat(600), i)
+    })
+    const d = await expectSameAsExhaustive('main', 'split')
+    expect(byTable(d).ri).toMatchObject({ method: 'ranges' })
+    expect(d.read!.b.pages).toBeLessThan(d.b.pageCount / 2)
+  })
+
+  it('a page merge: a run of rows deleted', async () => {
+    await repo.createBranch('merge')
+    await write('merge', 'DELETE FROM ri WHERE id BETWEEN 5000 AND 12000')
+    const d = await expectSameAsExhaustive('main', 'merge')
+    expect(byTable(d).ri).toMatchObject({ method: 'ranges', removed: 701 })
+  })
+
+  it('VACUUM: tables it rebuilt are compared whole and say so; one it left in place keeps its ranges', async () => {
+    await repo.createBranch('vacuum')
+    await write('vacuum', "DELETE FROM rr WHERE rowid % 3 = 0; UPDATE ri SET v = 'after vacuum' WHERE id = 100")
+    await write('vacuum', 'VACUUM')
+    const d = await expectSameAsExhaustive('main', 'vacuum')
+    expect(byTable(d).rr).toMatchObject({ method: 'full', removed: 500, fullReason: expect.stringMatching(/VACUUM/) })
+    // ri comes first and lost no row: VACUUM writes it back page for page, so its ranges still hold.
+    expect(byTable(d).ri).toMatchObject({ method: 'ranges', changed: 1 })
+  })
+
+  it('a dropped and re-created table falls back to the whole table and says so', async () => {
+    await repo.createBranch('recreate')
+    await write('recreate', `
+      CREATE TABLE keep AS SELECT * FROM ro;
+      DROP TABLE ro;
+      CREATE TABLE ro (id INTEGER PRIMARY KEY, b BLOB);
+      INSERT INTO ro SELECT * FROM keep; DROP TABLE keep;
+      UPDATE ro SET b = x'00' WHERE id = 5;
+    `)
+    const d = await expectSameAsExhaustive('main', 'recreate')
+    expect(byTable(d).ro).toMatchObject({ method: 'full', changed: 1, fullReason: expect.stringMatching(/dropped and created again/) })
+  })
+
+  it('a changed overflow page maps back to its table', async () => {
+    await repo.createBranch('blob')
+    // Same size: the overflow pages are rewritten in place.
+    await write('blob', (db) => void db.prepare('UPDATE ro SET b = ? WHERE id = 8').run(blobFor(999, 9000)))
+    const d = await expectSameAsExhaustive('main', 'blob')
+    expect(byTable(d).ro).toMatchObject({ changed: 1, method: 'full', fullReason: expect.stringMatching(/overflow/) })
+  })
+})
