@@ -1,6 +1,6 @@
 // `npm run bench`: every figure of the performance table, each a ratio (or a bound) measured side
 // by side in this run. Prints a table, writes bench-results/bench.json. Benchmarks are not tests.
-// Usage: npm run bench [-- <bench>...]   (create, commit, export, materialize, switch, memory, sql, lazy, merge;
+// Usage: npm run bench [-- <bench>...]   (create, commit, export, materialize, switch, memory, sql, lazy, diff, merge;
 // default all of these) — `npm run bench -- scale` runs the many-branch figures, which take minutes.
 import { execSync } from 'node:child_process'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { benchCommit } from './benches/commit.js'
 import { benchCreate } from './benches/create.js'
+import { benchDiff } from './benches/diff.js'
 import { benchExport } from './benches/export.js'
 import { benchLazy } from './benches/lazy.js'
 import { benchMaterialize } from './benches/materialize.js'
@@ -30,6 +31,7 @@ const BENCHES: Record<string, (ctx: BenchContext) => Promise<BenchRow[]>> = {
   memory: benchMemory,
   sql: benchSql,
   lazy: benchLazy,
+  diff: benchDiff,
   merge: benchMerge,
   scale: benchScale,
 }
@@ -87,7 +89,7 @@ async function main(): Promise<void> {
 
 function print(rows: BenchRow[]): void {
   const fmt = (r: BenchRow, v: number): string =>
-    r.unit === '×' ? `${v < 10 ? v.toFixed(2) : v.toFixed(0)}×` : r.unit === 'B' ? bytes(v) : r.unit === 'ms' ? ms(v) : r.unit === 's' ? `${v.toFixed(2)} s` : `${v.toFixed(0)} MiB`
+    r.unit === '×' ? `${v < 10 ? v.toFixed(2) : v.toFixed(0)}×` : r.unit === 'B' ? bytes(v) : r.unit === 'ms' ? ms(v) : r.unit === 's' ? `${v.toFixed(2)} s` : r.unit === 'pages' ? `${v} pages` : `${v.toFixed(0)} MiB`
   const table = rows.map((r) => [
     r.bench,
     fmt(r, r.figure),

@@ -60,6 +60,14 @@ export interface DiffSide {
   pageCount: number
 }
 
+/** What a diff read of one side. */
+export interface SideRead {
+  /** Pages fetched from the store. */
+  pages: number
+  /** Pages read to place the differing pages (the differing pages and the b-tree paths to them). */
+  walked: number
+}
+
 /** Page counts of a diff. */
 export interface PageCounts {
   pageSize: number
@@ -86,10 +94,11 @@ export interface DiffResult {
   /** `rows`: tables present on both sides whose rows differ (or the table asked for); null otherwise. */
   rows: TableRowDiff[] | null
   /**
-   * `tables` and `rows`: pages read from the store for each side — those walked to place the
-   * differing pages plus those SQLite read (every page of a side exported whole). Null at `pages`.
+   * `tables` and `rows`: per side, the pages fetched from the store (every page of a side
+   * exported whole) and, of those, the pages read to place the differing pages in their b-trees.
+   * Null at `pages`.
    */
-  read: { a: { pages: number }; b: { pages: number } } | null
+  read: { a: SideRead; b: SideRead } | null
 }
 
 /** The attached name of side `b` in the analysing connection (side `a` is `main`). */
@@ -141,7 +150,7 @@ export async function diff(repo: Repository, aSpec: string, bSpec: string, opts:
     read: null,
   }
   if (level === 'pages') return result
-  if (identical && (level === 'tables' || opts.table === undefined)) return { ...result, tables: [], read: { a: { pages: 0 }, b: { pages: 0 } }, ...(level === 'rows' ? { schema: [], rows: [] } : {}) }
+  if (identical && (level === 'tables' || opts.table === undefined)) return { ...result, tables: [], read: { a: { pages: 0, walked: 0 }, b: { pages: 0, walked: 0 } }, ...(level === 'rows' ? { schema: [], rows: [] } : {}) }
 
   const files = await SideFiles.create(opts.workDir, opts.mode ?? 'lazy')
   let db: Database.Database | null = null
@@ -152,22 +161,21 @@ export async function diff(repo: Repository, aSpec: string, bSpec: string, opts:
     db = new Database(fa.path, { readonly: true, fileMustExist: true })
     files.guard(db)
     db.prepare('ATTACH DATABASE ? AS ' + SCHEMA_B).run(fb.path)
-    const fetchOpts = { concurrency: repo.options.concurrency, maxRunBytes: repo.options.maxRunBytes, ...exportOpts }
-    const [srcA, srcB] = await Promise.all([source.resolve(pd.a.snapshot, pd.a.branch), source.resolve(pd.b.snapshot, pd.b.branch)]).then(([ta, tb]) => [new PageSource(ta, fetchOpts), new PageSource(tb, fetchOpts)])
-    const sides = samePageSize && !opts.exhaustive
-      ? await Promise.all([
-          sideOwners(db, 'main', srcA!, [...pd.changed, ...pd.removed], srcB!),
-          sideOwners(db, SCHEMA_B, srcB!, [...pd.changed, ...pd.added], srcA!),
-        ])
-      : null
+    const srcA = new PageSource(fa)
+    const srcB = new PageSource(fb)
+    // One side after the other: each walk also reads the other side's copies of interior pages.
+    const sides: [SideOwners, SideOwners] | null =
+      samePageSize && !opts.exhaustive
+        ? [await sideOwners(db, 'main', srcA, [...pd.changed, ...pd.removed], srcB), await sideOwners(db, SCHEMA_B, srcB, [...pd.changed, ...pd.added], srcA)]
+        : null
     result.tables = sides
       ? attributePages(pd, sides[0].owners, sides[1].owners, true)
-      : attributePages(pd, dbstatOwners(db, 'main', await freelist(srcA!)), dbstatOwners(db, SCHEMA_B, await freelist(srcB!)), samePageSize)
+      : attributePages(pd, dbstatOwners(db, 'main', await freelist(srcA)), dbstatOwners(db, SCHEMA_B, await freelist(srcB)), samePageSize)
     if (level === 'rows') Object.assign(result, compareRows(db, result.tables, sides, opts.table, maxRows))
     const stats = files.stats()
     result.read = {
-      a: { pages: srcA!.fetched + (stats[0]?.pagesFetched ?? pd.a.pageCount) },
-      b: { pages: srcB!.fetched + (stats[1]?.pagesFetched ?? pd.b.pageCount) },
+      a: { pages: stats[0]?.pagesFetched ?? pd.a.pageCount, walked: srcA.read },
+      b: { pages: stats[1]?.pagesFetched ?? pd.b.pageCount, walked: srcB.read },
     }
     return result
   } finally {

@@ -1,39 +1,49 @@
-import type { PageNo, ResolvedTable } from '@strata/core'
-import { fetchPages } from '@strata/core/engine'
+import { closeSync, openSync, readSync } from 'node:fs'
 
 /**
- * Pages of one resolved snapshot, fetched on request in batches (adjacent pages of a segment in
- * one ranged read, requests in parallel), verified against their hashes and kept in memory.
- * Counts what it fetched, so a caller can report the cost of reading only what it needed.
+ * Pages of one side file (see `SideFiles`), read straight from the file: a lazy side file is
+ * asked to fetch the pages first, in one batch, so they are then present for SQLite as well and
+ * count in its statistics. Keeps the pages it read in memory.
  */
 export class PageSource {
-  readonly table: ResolvedTable
-  readonly #opts: { concurrency: number; maxRunBytes: number; signal?: AbortSignal }
+  readonly pageSize: number
+  readonly pageCount: number
+  readonly #path: string
+  readonly #prefetch: ((pages: readonly number[]) => Promise<void>) | null
   readonly #pages = new Map<number, Uint8Array>()
-  /** Pages fetched from the store so far. */
-  fetched = 0
 
-  constructor(table: ResolvedTable, opts: { concurrency: number; maxRunBytes: number; signal?: AbortSignal }) {
-    this.table = table
-    this.#opts = opts
+  constructor(side: { path: string; pageSize: number; pageCount: number; prefetch: ((pages: readonly number[]) => Promise<void>) | null }) {
+    this.#path = side.path
+    this.pageSize = side.pageSize
+    this.pageCount = side.pageCount
+    this.#prefetch = side.prefetch
   }
 
-  get pageCount(): number {
-    return this.table.pageCount
+  /** Pages read from the file so far. */
+  get read(): number {
+    return this.#pages.size
   }
 
-  /** Fetch every page of `pages` (1 … pageCount) not fetched yet, in one batch. Pages out of range are ignored. */
+  /** Read every page of `pages` (1 … pageCount) not read yet, fetching them first for a lazy file. Pages out of range are ignored. */
   async load(pages: Iterable<number>): Promise<void> {
     const wanted = new Set<number>()
-    for (const p of pages) if (p >= 1 && p <= this.table.pageCount && !this.#pages.has(p)) wanted.add(p)
+    for (const p of pages) if (p >= 1 && p <= this.pageCount && !this.#pages.has(p)) wanted.add(p)
     if (wanted.size === 0) return
-    const sorted = [...wanted].sort((a, b) => a - b) as PageNo[]
-    await fetchPages(this.table, (p, page) => void this.#pages.set(p, new Uint8Array(page)), this.#opts, sorted)
-    this.fetched += wanted.size
-    // The lock-byte page is never stored: it reads as absent.
+    const sorted = [...wanted].sort((a, b) => a - b)
+    if (this.#prefetch) await this.#prefetch(sorted)
+    const fd = openSync(this.#path, 'r')
+    try {
+      for (const p of sorted) {
+        const page = new Uint8Array(this.pageSize)
+        readSync(fd, page, 0, this.pageSize, (p - 1) * this.pageSize)
+        this.#pages.set(p, page)
+      }
+    } finally {
+      closeSync(fd)
+    }
   }
 
-  /** Page `p` if it was loaded (null for the lock-byte page or a page out of range). */
+  /** Page `p` if it was loaded, else null. */
   page(p: number): Uint8Array | null {
     return this.#pages.get(p) ?? null
   }

@@ -10,6 +10,10 @@ import type { LiveDatabase } from '../sqlite-types.js'
 export interface SideFile {
   target: Target
   path: string
+  pageSize: number
+  pageCount: number
+  /** A lazy file: fetch these pages into it now, in one batch. Null for an exported file (it has every page). */
+  prefetch: ((pages: readonly number[]) => Promise<void>) | null
 }
 
 /** How side files are made: `file` exports every page; `lazy` serves pages on demand (the VFS). */
@@ -64,11 +68,11 @@ export class SideFiles {
         // Rollback-journal header bytes, as for exported side files.
         const { lazy } = await openLazyFile(target, table, plan, this.dir, repo.store.url, { concurrency, maxRunBytes, localFormat: { write: 1, read: 1 }, ...this.#lazyOptions }, () => null)
         this.#lazy.push(lazy)
-        return { target, path: lazy.path }
+        return { target, path: lazy.path, pageSize: table.pageSize, pageCount: table.pageCount, prefetch: (pages) => lazy.prefetch(pages) }
       }
     }
     const path = join(this.dir, `${name}.db`)
-    await repo.export(target.snapshot, path, opts)
+    const exported = await repo.export(target.snapshot, path, opts)
     const fh = await open(path, 'r+')
     try {
       const header = Buffer.alloc(2)
@@ -77,7 +81,7 @@ export class SideFiles {
     } finally {
       await fh.close()
     }
-    return { target, path }
+    return { target, path, pageSize: exported.pageSize, pageCount: exported.pageCount, prefetch: null }
   }
 
   /** What each lazy side file fetched so far, in the order written (empty in file mode or where lazy mode was unavailable). */

@@ -189,6 +189,18 @@ function track(file: ServedFile, pages: number[], fetch: () => Promise<void>): P
   })
 }
 
+/** Fetch the pages of `pages` file `id` lacks, in one batch, after any fetch under way. */
+async function prefetch(id: number, pages: readonly number[]): Promise<void> {
+  const file = files.get(id)
+  if (!file) throw new Error(`file ${id} is not served (closed?)`)
+  const wanted = [...new Set(pages)].filter((p) => p >= 1 && p <= file.spec.pageCount).sort((a, b) => a - b)
+  if (wanted.length === 0) return
+  for (const f of [...file.inflight]) await f.done.catch(() => {})
+  const missing = new Set(stillMissing(id, wanted[0]!, wanted[wanted.length - 1]! - wanted[0]! + 1))
+  const fetch = wanted.filter((p) => missing.has(p))
+  if (fetch.length > 0) await track(file, fetch, () => fetchInto(file, fetch))
+}
+
 /** The pages of the range that are neither in the file nor being fetched. */
 function toFetch(file: ServedFile, first: number, count: number): number[] {
   return stillMissing(file.spec.id, first, count).filter((p) => file.pending[p] === 0)
@@ -370,6 +382,11 @@ server.listen(init.socketPath, () => {
         files.delete(m.id)
         send({ type: 'open-failed', id: m.id, error: toWire(e), ...(e instanceof NeedTable ? { needTable: true } : {}) })
       })
+    } else if (m.type === 'prefetch') {
+      prefetch(m.id, m.pages).then(
+        () => send({ type: 'prefetched', id: m.id }),
+        (e: unknown) => send({ type: 'prefetched', id: m.id, error: toWire(e) }),
+      )
     } else if (m.type === 'close') {
       files.get(m.id)?.closing.abort()
       files.delete(m.id)

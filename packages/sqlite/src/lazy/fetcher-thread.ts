@@ -90,6 +90,13 @@ export class FetcherThread {
     return m.storedFormat
   }
 
+  /** Fetch the pages of `pages` file `id` lacks, in one batch; resolves once they are in the file. */
+  async prefetch(id: number, pages: readonly number[]): Promise<void> {
+    const m = await this.#request(id, () => this.#worker.postMessage({ type: 'prefetch', id, pages: [...pages] }))
+    if (m.type !== 'prefetched') throw new Error(`unexpected answer ${m.type}`)
+    if (m.error) throw Object.assign(new Error(m.error.message), { wire: m.error })
+  }
+
   /** Stop serving a file: its in-flight fetches are aborted, nothing more is written into it. */
   async close(id: number): Promise<void> {
     this.#onHydrated.delete(id)

@@ -137,6 +137,20 @@ export class LazyFile {
     return new StoreError({ operation: `read page ${page ?? '?'} of`, key, store: this.storeUrl, retryable: true }, { cause: Object.assign(new Error(why), { sqlite: e }) })
   }
 
+  /**
+   * Fetch the pages of `pages` the file lacks into it, in one batch (ranged reads in parallel),
+   * so that reading them afterwards — from the file or through SQLite — blocks on nothing.
+   * Throws the Strata error a fetch failed with.
+   */
+  async prefetch(pages: readonly number[]): Promise<void> {
+    try {
+      await this.thread.prefetch(this.id, pages)
+    } catch (e) {
+      const wire = (e as { wire?: WireError }).wire
+      throw wire ? revive(wire, undefined) : e
+    }
+  }
+
   /** Stop serving the file and forget it. The caller closed every connection to it first. */
   async release(): Promise<void> {
     if (this.#released) return

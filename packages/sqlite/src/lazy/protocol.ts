@@ -70,6 +70,23 @@ export interface CloseFile {
   id: number
 }
 
+/**
+ * Main → fetcher: fetch `pages` of file `id` that are not in it yet, in one batch (ranged reads
+ * of adjacent slots, in parallel). Answered with {@link Prefetched}.
+ */
+export interface PrefetchPages {
+  type: 'prefetch'
+  id: number
+  pages: number[]
+}
+
+/** Fetcher → main: the pages of a {@link PrefetchPages} are in the file (or `error` says why not). */
+export interface Prefetched {
+  type: 'prefetched'
+  id: number
+  error?: WireError
+}
+
 /** Fetcher → main: file `id` is served; `page1` is its stored page 1 header bytes 18/19. */
 export interface Opened {
   type: 'opened'
@@ -117,8 +134,8 @@ export interface Hydrated {
   error?: WireError
 }
 
-export type ToFetcher = OpenFile | CloseFile
-export type FromFetcher = Opened | Closed | OpenFailed | Hydrated
+export type ToFetcher = OpenFile | CloseFile | PrefetchPages
+export type FromFetcher = Opened | Closed | OpenFailed | Hydrated | Prefetched
 
 /** The worker's start data. */
 export interface FetcherInit {
