@@ -22,8 +22,10 @@ export interface ChangedOwners {
   /** Owners of the pages asked about (other pages read as {@link OTHER_OWNER}). */
   owners: PageOwners
   /**
-   * Per rowid table (by name): the rowids whose search path, on this side, passes one of the
-   * pages asked about — every row that can differ there. Sorted, disjoint.
+   * Per rowid table (by name): the rowids the leaves asked about hold, and the rowids the
+   * interior pages asked about send to a different child than the other side's copy does (all
+   * they cover, without the other side). With both sides' ranges together: every row that can
+   * differ. Sorted, disjoint.
    */
   ranges: Map<string, RowidRange[]>
   /**
@@ -73,7 +75,12 @@ export async function changedOwners(source: PageSource, roots: readonly BtreeRoo
     owner[p - 1] = ownerNo(r)
     if (!tableTree || r.type !== 'table') return
     const bp = parsed(source, p)
-    if (other && bp && isInterior(bp) && p <= other.pageCount) interiors.push({ p, name: r.name, lo, hi })
+    if (bp && !isInterior(bp)) {
+      // A leaf: the rowids it holds on this side. A row it lacks here but holds on the other
+      // side is covered by the other side's copy of this page, or by a differing interior page
+      // above it that sends that rowid elsewhere.
+      if (bp.cells.length > 0) add(r.name, rowidOf(source.page(p)!, bp, 0) - 1n, rowidOf(source.page(p)!, bp, bp.cells.length - 1))
+    } else if (other && bp && p <= other.pageCount) interiors.push({ p, name: r.name, lo, hi })
     else add(r.name, lo, hi)
   }
 

@@ -2,14 +2,14 @@ import Database from 'better-sqlite3'
 import { InvalidArgumentError, type OperationOptions, type Repository, type SnapshotId } from '@strata/core'
 import { defaultCacheRoot } from '../cache-dir.js'
 import { repositoryWithCache, type SegmentCacheOption } from '../segment-cache.js'
-import { MAX_ROWID, MIN_ROWID } from './btree-page.js'
-import { changedOwners, freelist, mergeRanges, type BtreeRoot, type RowidRange } from './changed-owners.js'
-import { dbstatOwners, type PageOwners } from './page-owners.js'
+import { freelist } from './changed-owners.js'
+import { dbstatOwners } from './page-owners.js'
 import { PageSource } from './page-source.js'
-import { tableRowDiff, type RowScope, type TableRowDiff } from './row-diff.js'
+import { tableRowDiff, type TableRowDiff } from './row-diff.js'
+import { rowPlan, sideOwners, type SideOwners } from './row-scope.js'
 import { schemaDiff, type SchemaChange } from './schema-diff.js'
 import { SideFiles, type SideMode } from './side-files.js'
-import { isVirtual, quoteId, rowidAlias, schemaObjects, tableColumns, type SchemaObject } from './sql-catalog.js'
+import { isVirtual, schemaObjects, type SchemaObject } from './sql-catalog.js'
 import { attributePages, type TableDiff } from './table-diff.js'
 
 /**
@@ -184,46 +184,6 @@ export async function diff(repo: Repository, aSpec: string, bSpec: string, opts:
   }
 }
 
-/** One side's owners of the differing pages, and the rowid ranges per table; `fullReasons` names tables that need a whole comparison. */
-interface SideOwners {
-  owners: PageOwners
-  ranges: Map<string, RowidRange[]>
-  fullReasons: Map<string, string>
-  /** The schema row id of each table (a table dropped and created again gets a new one). */
-  schemaRowids: Map<string, bigint>
-}
-
-/**
- * Place `pages` of schema `schema` in their b-trees by walking down from the roots (see
- * `changedOwners`); pages no walk reaches (overflow pages) make this side fall back to `dbstat`
- * over the whole database for the owners, and the tables owning such pages to a whole-table
- * comparison.
- */
-async function sideOwners(db: Database.Database, schema: string, source: PageSource, pages: readonly number[], other: PageSource): Promise<SideOwners> {
-  const rows = db
-    .prepare(
-      `SELECT s.rowid AS id, s.type, s.name, s.rootpage, coalesce(l.wr, 0) AS wr FROM ${quoteId(schema)}.sqlite_schema AS s ` +
-        `LEFT JOIN pragma_table_list AS l ON l.schema = ? AND l.name = s.name AND s.type = 'table' WHERE s.type IN ('table', 'index') AND s.rootpage > 0`,
-    )
-    .safeIntegers(true)
-    .all(schema) as { id: bigint; type: 'table' | 'index'; name: string; rootpage: bigint; wr: bigint }[]
-  const roots: BtreeRoot[] = [
-    { name: 'sqlite_schema', type: 'table', rootpage: 1, withoutRowid: false },
-    ...rows.map((r) => ({ name: r.name, type: r.type, rootpage: Number(r.rootpage), withoutRowid: r.wr !== 0n })),
-  ]
-  const found = await changedOwners(source, roots, pages, other)
-  const fullReasons = new Map<string, string>()
-  let owners = found.owners
-  if (found.unresolved.length > 0) {
-    owners = dbstatOwners(db, schema, await freelist(source))
-    for (const p of found.unresolved) {
-      const name = owners.names[owners.owner[p - 1]!]!
-      if (owners.types[owners.owner[p - 1]!] === 'table') fullReasons.set(name, `page ${p} (an overflow page) maps to no key range without reading the whole table`)
-    }
-  }
-  return { owners, ranges: found.ranges, fullReasons, schemaRowids: new Map(rows.filter((r) => r.type === 'table').map((r) => [r.name, r.id])) }
-}
-
 function compareRows(
   db: Database.Database,
   tables: readonly TableDiff[],
@@ -246,34 +206,11 @@ function compareRows(
     const tb = objectsB.get(key)
     if (ta.type !== 'table' || !tb || isVirtual(ta) || isVirtual(tb)) continue
     if (only !== undefined ? ta.name !== only : !mayDiffer(ta, tb, touched, sides !== null)) continue
-    const plan = rowPlan(db, ta, tb, sides)
+    const plan = rowPlan(db, 'main', ta, SCHEMA_B, tb, sides)
     const d = 'reason' in plan ? tableRowDiff(db, ta.name, 'main', SCHEMA_B, maxRows, null, plan.reason) : tableRowDiff(db, ta.name, 'main', SCHEMA_B, maxRows, plan)
     if (only !== undefined || d.added + d.removed + d.changed > 0) rows.push(d)
   }
   return { schema, rows: rows.sort((p, q) => (p.table < q.table ? -1 : p.table > q.table ? 1 : 0)) }
-}
-
-/**
- * Which rows of a table can differ: the rowid ranges both sides' differing pages cover, when
- * they are meaningful — the same definition at the same root, the same table (not dropped and
- * created again), a rowid to scan by, every differing page placed, and not every page of the
- * table rewritten. Otherwise the reason for comparing the whole table.
- */
-function rowPlan(db: Database.Database, a: SchemaObject, b: SchemaObject, sides: [SideOwners, SideOwners] | null): RowScope | { reason: string } {
-  if (!sides) return { reason: 'exhaustive comparison asked for, or the page sizes differ so pages do not line up' }
-  if (a.sql !== b.sql) return { reason: 'its definition changed' }
-  if (sides[0].schemaRowids.get(a.name) !== sides[1].schemaRowids.get(b.name)) return { reason: 'its schema entry was written anew: the table was dropped and created again, or the database rebuilt (VACUUM)' }
-  if (a.rootpage !== b.rootpage) return { reason: 'its root page moved (the table was rebuilt)' }
-  const unplaced = sides[0].fullReasons.get(a.name) ?? sides[1].fullReasons.get(a.name)
-  if (unplaced) return { reason: unplaced }
-  const alias = rowidAlias(db, a.name, [
-    { schema: 'main', columns: tableColumns(db, 'main', a.name) },
-    { schema: SCHEMA_B, columns: tableColumns(db, SCHEMA_B, b.name) },
-  ])
-  if (alias === null) return { reason: 'it has no rowid to scan by (WITHOUT ROWID, or every rowid alias is a column)' }
-  const ranges = mergeRanges([...(sides[0].ranges.get(a.name) ?? []), ...(sides[1].ranges.get(a.name) ?? [])])
-  if (ranges.length === 1 && ranges[0]!.from === MIN_ROWID && ranges[0]!.to === MAX_ROWID) return { reason: 'its root page differs, so every row may (the table was rewritten, e.g. by VACUUM, or fits one page)' }
-  return { alias, ranges }
 }
 
 /** Whether a table's rows can differ: some page it owns differs, or its definition or root moved. */

@@ -109,9 +109,7 @@ export function tableRowDiff(
   }
   const differs = (n: string): string => `(typeof(${colX(n)}) IS NOT typeof(${colY(n)}) OR +${colX(n)} IS NOT +${colY(n)} COLLATE BINARY)`
   const anyDiffers = names.map(differs).join(' OR ')
-  // Scoped: the ranges drive the loop (CROSS JOIN keeps them outermost), each a rowid range scan.
-  const ranges = scope ? `json_each('[${scope.ranges.map((r) => `[${r.from},${r.to}]`).join(',')}]') AS r CROSS JOIN ` : ''
-  const inScope = (t: 'x' | 'y'): string => (scope ? `${t}.${scope.alias} BETWEEN r.value->>0 AND r.value->>1 AND ` : '')
+  const { ranges, inScope } = scopeSql(scope)
   const onlyIn = (from: string, self: 'x' | 'y', other: string, otherAlias: 'x' | 'y'): string =>
     `FROM ${ranges}${from} AS ${self} WHERE ${inScope(self)}NOT EXISTS (SELECT 1 FROM ${other} AS ${otherAlias} WHERE ${match})`
   const fromAdded = onlyIn(qb, 'y', qa, 'x')
@@ -146,6 +144,18 @@ export function tableRowDiff(
   const truncated = counts.added > rows.added.length || counts.removed > rows.removed.length || counts.changed > rows.changed.length
   const how = scope ? { method: 'ranges' as const, ranges: scope.ranges.length, fullReason: null } : { method: 'full' as const, ranges: null, fullReason }
   return { table, keyKind, key, note: null, ...counts, rows, truncated, ...how }
+}
+
+/**
+ * SQL that limits a query to `scope`: `ranges` goes before the scoped table in FROM (the ranges
+ * drive the loop — CROSS JOIN keeps them outermost — each a rowid range scan), `inScope(alias)`
+ * starts its WHERE clause. Both empty without a scope.
+ */
+export function scopeSql(scope: RowScope | null): { ranges: string; inScope: (alias: string) => string } {
+  if (!scope) return { ranges: '', inScope: () => '' }
+  // Integers only: safe inline, and one statement however many ranges.
+  const json = `[${scope.ranges.map((r) => `[${r.from},${r.to}]`).join(',')}]`
+  return { ranges: `json_each('${json}') AS r CROSS JOIN `, inScope: (t) => `${t}.${scope.alias} BETWEEN r.value->>0 AND r.value->>1 AND ` }
 }
 
 function primaryKey(cols: readonly ColumnInfo[]): string[] {

@@ -1,5 +1,6 @@
 import type BetterSqlite3 from 'better-sqlite3'
 import { plainValue, quoteId, rowidAlias, tableColumns, type ColumnInfo, type SqlValue } from '../diff/sql-catalog.js'
+import { scopeSql, type RowScope } from '../diff/row-diff.js'
 import type { ConflictColumn, MergeConflict } from './conflict.js'
 
 /** How the rows of a table are matched across the three sides. */
@@ -67,8 +68,18 @@ interface KeySpec {
  * the target has them and every other change is still applied (so UNIQUE collisions are found),
  * for the caller to roll back. Triggers must be dropped by the caller: the merge writes results,
  * which each side's triggers already produced.
+ *
+ * With `scope`, only base and source rows whose rowid lies in its ranges are candidates for the
+ * source's changes: rows outside must be the same in base and source (as ranges taken from the
+ * page diff between them guarantee).
  */
-export function mergeTableRows(db: BetterSqlite3.Database, table: string, schemas: MergeSchemas, strategy: RowStrategy): { result: TableMergeResult; conflicts: MergeConflict[] } {
+export function mergeTableRows(
+  db: BetterSqlite3.Database,
+  table: string,
+  schemas: MergeSchemas,
+  strategy: RowStrategy,
+  scope: RowScope | null = null,
+): { result: TableMergeResult; conflicts: MergeConflict[] } {
   const colsO = tableColumns(db, schemas.ours, table)
   const colsT = tableColumns(db, schemas.theirs, table)
   const colsB = schemas.base === null ? [] : tableColumns(db, schemas.base, table)
@@ -95,12 +106,13 @@ export function mergeTableRows(db: BetterSqlite3.Database, table: string, schema
   const match = (x: string, y: string): string => key.sql.map((k) => `${x}.${k} = ${y}.${k}`).join(' AND ')
   const keyOf = (alias: string): string => key.sql.map((k, i) => `${alias}.${k} AS k${i}`).join(', ')
   const compared = names.filter((n) => inB.has(n) || inT.has(n))
+  const { ranges, inScope } = scopeSql(schemas.base === null ? null : scope)
   const delta =
     schemas.base === null
       ? `SELECT ${keyOf('t')} FROM ${qt(schemas.theirs)} AS t`
-      : `SELECT ${keyOf('b')} FROM ${qt(schemas.base)} AS b LEFT JOIN ${qt(schemas.theirs)} AS t ON ${match('b', 't')} ` +
-        `WHERE t.${key.sql[0]} IS NULL${compared.length ? ` OR ${compared.map(differs).join(' OR ')}` : ''} ` +
-        `UNION ALL SELECT ${keyOf('t')} FROM ${qt(schemas.theirs)} AS t WHERE NOT EXISTS (SELECT 1 FROM ${qt(schemas.base)} AS b WHERE ${match('b', 't')})`
+      : `SELECT ${keyOf('b')} FROM ${ranges}${qt(schemas.base)} AS b LEFT JOIN ${qt(schemas.theirs)} AS t ON ${match('b', 't')} ` +
+        `WHERE ${inScope('b')}(t.${key.sql[0]} IS NULL${compared.length ? ` OR ${compared.map(differs).join(' OR ')}` : ''}) ` +
+        `UNION ALL SELECT ${keyOf('t')} FROM ${ranges}${qt(schemas.theirs)} AS t WHERE ${inScope('t')}NOT EXISTS (SELECT 1 FROM ${qt(schemas.base)} AS b WHERE ${match('b', 't')})`
   const dk = key.sql.map((_, i) => `d.k${i}`)
   const side = (alias: string, schema: string | null, present: ReadonlySet<string>): { cols: string; join: string } =>
     schema === null
