@@ -1,9 +1,10 @@
 import type BetterSqlite3 from 'better-sqlite3'
-import { InvalidArgumentError, type OperationOptions, type PageDiff, type Repository, type SnapshotId, type Target } from '@strata/core'
+import { InvalidArgumentError, type OperationOptions, type Repository, type SnapshotId, type Target } from '@strata/core'
 import { defaultCacheRoot } from '../cache-dir.js'
-import { readPageOwners } from '../diff/page-owners.js'
+import { PageSource } from '../diff/page-source.js'
+import { rowPlan, sideOwners, type SideOwners } from '../diff/row-scope.js'
 import { SideFiles } from '../diff/side-files.js'
-import { quoteId } from '../diff/sql-catalog.js'
+import { quoteId, schemaObjects, type SchemaObject } from '../diff/sql-catalog.js'
 import { attributePages } from '../diff/table-diff.js'
 import { MergeConflictError, MergeRefusedError } from '../errors/index.js'
 import { openBranch } from '../live-branch.js'
@@ -13,7 +14,6 @@ import type { MergeConflict } from './conflict.js'
 import { findMergeBase } from './merge-base.js'
 import { mergeTableRows, type TableMergeResult } from './row-merge.js'
 import { mergeSchema, type AppliedSchemaChange, type DeferredStatement } from './schema-merge.js'
-import { copyWithPatches } from './side-copy.js'
 
 /**
  * How a merge treats conflicts: `fail` (the default) commits nothing and throws
@@ -32,7 +32,7 @@ export interface MergeOptions extends OperationOptions {
   message?: string
   /** Default: the repository's default author. */
   author?: string
-  /** Where the base and the source are written for SQLite to read (removed afterwards). Default: the OS temp directory. */
+  /** Where the base's and the source's lazy files live while the merge reads them (removed afterwards). Default: the OS temp directory. */
   workDir?: string
   /** Root of the target's working file and the segment cache (as for live branches). */
   cacheDir?: string
@@ -64,7 +64,7 @@ export interface MergeResult {
    * held every change already (then it changes no page); null for `up-to-date` and dry runs.
    */
   commit: LiveCommitResult | null
-  /** What the merge read: the target's pages (its working copy) and the pages fetched to turn that copy into the base and the source. */
+  /** Pages the merge fetched from the store: of the target (its lazy working file), of the base and of the source. */
   read: { targetPages: number; basePages: number; sourcePages: number; pageSize: number }
 }
 
@@ -75,11 +75,13 @@ const THEIRS = 'strata_theirs'
  * Merge `source` (a branch, tag or snapshot) into branch `target`: a three-way merge at row
  * level against the merge base, the last snapshot both histories share (see `findMergeBase`).
  *
- * The target is opened as a live branch (its working file is the target's copy); the base and
- * the source are derived from that file by rewriting only the pages their page tables say
- * differ. The page diff between base and source, mapped to the tables and indexes that own the
- * pages, says which tables the source changed: only those are compared, row by row, in SQL (see
- * `mergeTableRows` for the row rules and `mergeSchema` for the schema rules). The merged result
+ * The target is opened as a lazy live branch, and the base and the source as lazy files beside
+ * it, so only the pages the merge reads are fetched. The page diff between base and source says
+ * which pages the source changed; searching their b-trees from the roots (see `changedOwners`)
+ * names the tables and indexes owning them and the rowids they cover. Only those tables are
+ * compared, and in each only the rows in those ranges (the whole table when its definition or
+ * root changed, or it has no rowid), row by row, in SQL (see `mergeTableRows` for the row rules
+ * and `mergeSchema` for the schema rules). The merged result
  * is written as SQL into the target's copy in one transaction, so indexes and constraints are
  * maintained by SQLite; triggers are not fired (each side's already ran). The tables written
  * then pass `PRAGMA integrity_check`, and `PRAGMA foreign_key_check` must report no row of a
@@ -105,6 +107,7 @@ export async function merge(repo: Repository, source: string, target: string, op
   if (early === null) throw noBase(source, target)
   if (early === src.snapshot) return upToDate(source, src, target, before, early, strategy)
   const live = await openBranch(repo, target, {
+    mode: 'lazy',
     ...(opts.cacheDir !== undefined ? { cacheDir: opts.cacheDir } : {}),
     ...(opts.segmentCache !== undefined ? { segmentCache: opts.segmentCache } : {}),
     ...(opts.signal ? { signal: opts.signal } : {}),
@@ -116,8 +119,8 @@ export async function merge(repo: Repository, source: string, target: string, op
     const base = ours === before ? early : await findMergeBase(data, ours, src.snapshot)
     if (base === null) throw noBase(source, target)
     const [tb, to, tt] = await Promise.all([data.resolve(base), data.resolve(ours, target), data.resolve(src.snapshot, src.branch)])
-    // Page tables only: which pages the source changed, and which the base and source differ in from the target's copy.
-    const [sourceChanges, toBase, toSource] = await Promise.all([data.diffPages(base, src.snapshot), data.diffPages(ours, base), data.diffPages(ours, src.snapshot)])
+    // Page tables only: which pages the source changed since the base.
+    const sourceChanges = await data.diffPages(base, src.snapshot)
     const result: MergeResult = {
       source: { spec: source, snapshot: src.snapshot, branch: src.branch },
       target: { branch: target, head: ours },
@@ -128,30 +131,35 @@ export async function merge(repo: Repository, source: string, target: string, op
       tables: [],
       conflicts: [],
       commit: null,
-      read: { targetPages: to.pageCount, basePages: 0, sourcePages: 0, pageSize: to.pageSize },
+      read: { targetPages: 0, basePages: 0, sourcePages: 0, pageSize: to.pageSize },
     }
     if (base === src.snapshot || (tb.pageSize === tt.pageSize && sourceChanges.changed.length + sourceChanges.added.length + sourceChanges.removed.length === 0)) {
       return { ...result, status: 'up-to-date' }
     }
-    const workingPath = live.path
-    if (tb.pageSize !== to.pageSize || tt.pageSize !== to.pageSize || workingPath === null) {
+    if (tb.pageSize !== to.pageSize || tt.pageSize !== to.pageSize) {
       throw new InvalidArgumentError({ argument: 'source', reason: `the target, the source and their base must share one page size (${to.pageSize}, ${tt.pageSize}, ${tb.pageSize} bytes)` })
     }
-    files = await SideFiles.create(opts.workDir)
+    // The base and the source as lazy files: only the pages the merge reads are fetched.
+    files = await SideFiles.create(opts.workDir, 'lazy')
     const signal = opts.signal ? { signal: opts.signal } : {}
-    const basePath = `${files.dir}/base.db`
-    const theirsPath = `${files.dir}/source.db`
-    result.read.basePages = await copyWithPatches(data, workingPath, toBase, tb, basePath, signal)
-    result.read.sourcePages = await copyWithPatches(data, workingPath, toSource, tt, theirsPath, signal)
+    const baseFile = await files.write(data, { snapshot: base, branch: null }, 'base', signal)
+    const theirsFile = await files.write(data, src, 'source', signal)
 
     const db = live.db
-    db.prepare(`ATTACH DATABASE ? AS ${BASE}`).run(basePath)
-    db.prepare(`ATTACH DATABASE ? AS ${THEIRS}`).run(theirsPath)
+    db.prepare(`ATTACH DATABASE ? AS ${BASE}`).run(baseFile.path)
+    db.prepare(`ATTACH DATABASE ? AS ${THEIRS}`).run(theirsFile.path)
     const foreignKeys = Number(db.pragma('foreign_keys', { simple: true }))
     db.pragma('foreign_keys = OFF')
     let open = false
     try {
-      const changedTables = tablesOwning(db, changedOwners(db, sourceChanges, basePath, theirsPath))
+      // Where the differing pages sit in the base's and the source's b-trees, and the rowids they cover.
+      const srcBase = new PageSource(baseFile)
+      const srcTheirs = new PageSource(theirsFile)
+      const sides: [SideOwners, SideOwners] = [
+        await sideOwners(db, BASE, srcBase, [...sourceChanges.changed, ...sourceChanges.removed], srcTheirs),
+        await sideOwners(db, THEIRS, srcTheirs, [...sourceChanges.changed, ...sourceChanges.added], srcBase),
+      ]
+      const changedTables = tablesOwning(db, attributePages(sourceChanges, sides[0].owners, sides[1].owners, true).map((t) => t.name))
       db.exec('BEGIN IMMEDIATE')
       open = true
       const schemas = { ours: 'main', base: BASE, theirs: THEIRS }
@@ -171,7 +179,9 @@ export async function merge(repo: Repository, source: string, target: string, op
           }
           continue
         }
-        const merged = mergeTableRows(db, table, { ...schemas, base: inBase ? BASE : null }, strategy)
+        const objBase = inBase ? schemaObject(db, BASE, table) : null
+        const plan = objBase ? rowPlan(db, BASE, objBase, THEIRS, schemaObject(db, THEIRS, table)!, sides) : null
+        const merged = mergeTableRows(db, table, { ...schemas, base: inBase ? BASE : null }, strategy, plan && !('reason' in plan) ? plan : null)
         result.conflicts.push(...merged.conflicts)
         if (merged.result.sourceChanges > 0) result.tables.push(merged.result)
         if (merged.result.inserted + merged.result.updated + merged.result.deleted > 0) written.add(table)
@@ -185,6 +195,10 @@ export async function merge(repo: Repository, source: string, target: string, op
       if (unresolved.length === 0) checkResult(db, written, schema.applied.length > 0, source, target)
       db.exec(opts.dryRun ? 'ROLLBACK' : 'COMMIT')
       open = false
+      const [baseStats, theirsStats] = files.stats()
+      result.read.basePages = baseStats?.pagesFetched ?? tb.pageCount
+      result.read.sourcePages = theirsStats?.pagesFetched ?? tt.pageCount
+      result.read.targetPages = live.lazyStats()?.pagesFetched ?? to.pageCount
     } finally {
       if (open) db.exec('ROLLBACK')
       db.pragma(`foreign_keys = ${foreignKeys ? 'ON' : 'OFF'}`)
@@ -209,20 +223,6 @@ export async function merge(repo: Repository, source: string, target: string, op
     await live.close({ uncommitted: 'discard' })
     await files?.dispose()
   }
-}
-
-/**
- * The owners (tables and indexes) of the pages the source changed. SQLite's `dbstat` walks the
- * source's b-trees; a changed page the source gives to a b-tree names it. A page the source freed
- * or cut off belonged to a b-tree that either still has a changed page (the parent that pointed
- * at it) or is gone altogether (a dropped table or index, which the schema step sees); only then
- * does the base's `dbstat` run too, so both walks happen only when the source freed pages.
- */
-function changedOwners(db: BetterSqlite3.Database, changes: Pick<PageDiff, 'changed' | 'added' | 'removed'>, basePath: string, theirsPath: string): string[] {
-  const theirs = readPageOwners(db, THEIRS, theirsPath)
-  const freedOrCut = changes.removed.length > 0 || changes.changed.some((p) => theirs.types[theirs.owner[p - 1]!] === 'freelist' || theirs.types[theirs.owner[p - 1]!] === 'other')
-  if (!freedOrCut) return [...new Set([...changes.changed, ...changes.added].map((p) => theirs.names[theirs.owner[p - 1]!]!))]
-  return attributePages(changes, readPageOwners(db, BASE, basePath), theirs, true).map((t) => t.name)
 }
 
 function noBase(source: string, target: string): InvalidArgumentError {
@@ -255,6 +255,10 @@ function tablesOwning(db: BetterSqlite3.Database, owners: readonly string[]): Se
     if (t !== undefined && !t.startsWith('sqlite_')) out.add(t)
   }
   return out
+}
+
+function schemaObject(db: BetterSqlite3.Database, schema: string, table: string): SchemaObject | null {
+  return schemaObjects(db, schema).get(`table:${table}`) ?? null
 }
 
 function hasTable(db: BetterSqlite3.Database, schema: string, table: string): boolean {
