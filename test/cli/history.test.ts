@@ -50,7 +50,10 @@ describe('history', () => {
     expect(human.code, human.stderr).toBe(0)
     expect(human.stdout).toMatch(/^pages: \d+ changed/m)
     expect(human.stdout).toMatch(/^ {2}table +users +\d+/m)
-    expect(human.stdout).toContain("users (key id): 10 changed\n    ~ id=1  name: 'user 1' → 'renamed 1'")
+    // Each table says how its rows were compared: only the rowid ranges the differing pages cover.
+    const users = (rows.rows as unknown as { table: string; method: string; ranges: number }[]).find((t) => t.table === 'users')!
+    expect(users).toMatchObject({ method: 'ranges', ranges: expect.any(Number) })
+    expect(human.stdout).toContain(`users (key id): 10 changed  [compared ${users.ranges} rowid range${users.ranges === 1 ? '' : 's'} the differing pages cover]\n    ~ id=1  name: 'user 1' → 'renamed 1'`)
     expect(human.stdout).toContain('… 8 more')
     expect(human.stdout).not.toContain('orders (key id)')
   })
