@@ -16,6 +16,13 @@ export interface SideFile {
   prefetch: ((pages: readonly number[]) => Promise<void>) | null
 }
 
+/**
+ * Lazy settings for reading a few scattered ranges of a database: no open window, read-ahead
+ * only once reads go sequential, and short windows, so a scan that ends (a table, a range) does
+ * not fetch far into the pages after it.
+ */
+export const SIDE_LAZY_OPTIONS = { openPages: 1, minWindow: 1, maxWindow: 16 } as const
+
 /** How side files are made: `file` exports every page; `lazy` serves pages on demand (the VFS). */
 export type SideMode = 'file' | 'lazy'
 
@@ -26,8 +33,7 @@ export class SideFiles {
   readonly #mode: SideMode
   readonly #warn: (message: string) => void
   readonly #lazy: LazyFile[] = []
-  // SQLite reads a few scattered pages per side: no open window, read-ahead only once scans go sequential.
-  readonly #lazyOptions = { openPages: 1, minWindow: 1 }
+  readonly #lazyOptions = SIDE_LAZY_OPTIONS
 
   private constructor(dir: string, mode: SideMode, warn: (message: string) => void) {
     this.dir = dir

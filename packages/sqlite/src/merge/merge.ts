@@ -3,7 +3,7 @@ import { InvalidArgumentError, type OperationOptions, type Repository, type Snap
 import { defaultCacheRoot } from '../cache-dir.js'
 import { PageSource } from '../diff/page-source.js'
 import { rowPlan, sideOwners, type SideOwners } from '../diff/row-scope.js'
-import { SideFiles } from '../diff/side-files.js'
+import { SIDE_LAZY_OPTIONS, SideFiles } from '../diff/side-files.js'
 import { quoteId, schemaObjects, type SchemaObject } from '../diff/sql-catalog.js'
 import { attributePages } from '../diff/table-diff.js'
 import { MergeConflictError, MergeRefusedError } from '../errors/index.js'
@@ -108,6 +108,7 @@ export async function merge(repo: Repository, source: string, target: string, op
   if (early === src.snapshot) return upToDate(source, src, target, before, early, strategy)
   const live = await openBranch(repo, target, {
     mode: 'lazy',
+    lazy: SIDE_LAZY_OPTIONS,
     ...(opts.cacheDir !== undefined ? { cacheDir: opts.cacheDir } : {}),
     ...(opts.segmentCache !== undefined ? { segmentCache: opts.segmentCache } : {}),
     ...(opts.signal ? { signal: opts.signal } : {}),
