@@ -6,7 +6,8 @@ import fc from 'fast-check'
 import { isStrataError, type Repository } from '@strata/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { FREELIST_OWNER, diff, pageMapWithOwners, type TableRowDiff } from '../src/index.js'
-import { freelistPages } from '../src/diff/page-owners.js'
+import { freelist } from '../src/diff/changed-owners.js'
+import { PageSource } from '../src/diff/page-source.js'
 import { commitSql, importedRepo, type TestRepo } from './helpers.js'
 
 let t: TestRepo
@@ -166,7 +167,7 @@ describe('diff', () => {
     const count = Number(db.pragma('freelist_count', { simple: true }))
     db.close()
     expect(count).toBeGreaterThan(0)
-    expect(freelistPages(exported, 4096, m.pageCount)).toHaveLength(count)
+    expect((await freelist(new PageSource({ path: exported, pageSize: 4096, pageCount: m.pageCount, prefetch: null }))).size).toBe(count)
     expect(m.ranges.filter((r) => r.owner === FREELIST_OWNER).reduce((n, r) => n + r.to - r.from + 1, 0)).toBe(count)
     expect(existsSync(exported)).toBe(true)
   })

@@ -92,9 +92,9 @@ export function varint(buf: Uint8Array, at: number): { value: bigint; length: nu
   return { value: BigInt.asIntN(64, v), length: 9 }
 }
 
-/** The database header's fields this module needs (page 1, big-endian). */
-export function headerFields(page1: Uint8Array): { reserved: number; freelistTrunk: number; freelistCount: number; autoVacuum: boolean; utf8: boolean } {
-  return { reserved: page1[20]!, freelistTrunk: u32(page1, 32), freelistCount: u32(page1, 36), autoVacuum: u32(page1, 52) !== 0, utf8: u32(page1, 56) === 1 }
+/** The freelist fields of the database header (page 1): first trunk page and total freelist pages. */
+export function freelistHeader(page1: Uint8Array): { freelistTrunk: number; freelistCount: number } {
+  return { freelistTrunk: u32(page1, 32), freelistCount: u32(page1, 36) }
 }
 
 /** Big-endian unsigned 32-bit integer at `at`. */

@@ -1,5 +1,5 @@
 import { FREELIST_OWNER, OTHER_OWNER, type OwnerType, type PageOwners } from './page-owners.js'
-import { MAX_ROWID, MIN_ROWID, childOf, childrenOf, headerFields, isInterior, isTableTree, parseBtreePage, rowidOf, u32, type BtreePage } from './btree-page.js'
+import { MAX_ROWID, MIN_ROWID, childOf, childrenOf, freelistHeader, isInterior, isTableTree, parseBtreePage, rowidOf, u32, type BtreePage } from './btree-page.js'
 import type { PageSource } from './page-source.js'
 
 /** One b-tree of a database: a table or index with its root page (`sqlite_schema` is root 1). */
@@ -247,7 +247,7 @@ function parsed(source: PageSource, p: number): BtreePage | null {
 /** The freelist's pages (trunks and leaves), reading its trunk pages. A chain that loops or runs out of range stops there. */
 export async function freelist(source: PageSource): Promise<Set<number>> {
   await source.load([1])
-  const { freelistTrunk, freelistCount } = headerFields(source.page(1)!)
+  const { freelistTrunk, freelistCount } = freelistHeader(source.page(1)!)
   const out = new Set<number>()
   let trunk = freelistTrunk
   while (trunk >= 1 && trunk <= source.pageCount && !out.has(trunk) && out.size < freelistCount) {

@@ -2,7 +2,9 @@ import Database from 'better-sqlite3'
 import type { OperationOptions, PageRange, Repository, Target } from '@strata/core'
 import { defaultCacheRoot } from '../cache-dir.js'
 import { repositoryWithCache, type SegmentCacheOption } from '../segment-cache.js'
-import { readPageOwners, type OwnerType } from './page-owners.js'
+import { freelist } from './changed-owners.js'
+import { dbstatOwners, type OwnerType } from './page-owners.js'
+import { PageSource } from './page-source.js'
 import { SideFiles, type SideMode } from './side-files.js'
 
 /** A run of pages served by one snapshot and owned by one table, index or structure. */
@@ -39,7 +41,7 @@ export async function pageMapWithOwners(repo: Repository, spec: string, opts: Pa
     const side = await files.write(source, map.target, 'map', opts.signal ? { signal: opts.signal } : {})
     db = new Database(side.path, { readonly: true, fileMustExist: true })
     files.guard(db)
-    const owners = readPageOwners(db, 'main', side.path)
+    const owners = dbstatOwners(db, 'main', await freelist(new PageSource(side)))
     const ranges: OwnedPageRange[] = []
     for (const r of map.ranges) {
       for (let p = r.from; p <= r.to; p++) {
