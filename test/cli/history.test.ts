@@ -53,6 +53,11 @@ describe('history', () => {
     // Each table says how its rows were compared: only the rowid ranges the differing pages cover.
     const users = (rows.rows as unknown as { table: string; method: string; ranges: number }[]).find((t) => t.table === 'users')!
     expect(users).toMatchObject({ method: 'ranges', ranges: expect.any(Number) })
+    // --exhaustive (dbstat owners, whole tables) gives the same owners and rows, each table saying it was compared whole.
+    const full = await ok<RowsDoc>('diff', 'main', 'exp', '--rows', '--exhaustive')
+    expect(full.tables).toEqual(rows.tables)
+    expect(full.rows!.map((t) => [t.table, t.added, t.removed, t.changed])).toEqual(rows.rows!.map((t) => [t.table, t.added, t.removed, t.changed]))
+    expect((full.rows as unknown as { method: string }[]).map((t) => t.method)).toEqual(['full', 'full'])
     expect(human.stdout).toContain(`users (key id): 10 changed  [compared ${users.ranges} rowid range${users.ranges === 1 ? '' : 's'} the differing pages cover]\n    ~ id=1  name: 'user 1' → 'renamed 1'`)
     expect(human.stdout).toContain('… 8 more')
     expect(human.stdout).not.toContain('orders (key id)')

@@ -21,7 +21,8 @@ export function registerDiff(parent: Command, app: App): void {
     .option('--max-rows <n>', 'rows listed per table and kind with --rows (counts are always exact; 0 lists none)', nonNegativeInt('--max-rows'), 20)
     .option('--work-dir <dir>', 'where both sides are put for --tables/--rows, removed afterwards (default: the OS temp directory)')
     .option('--hydrate', 'copy both sides whole first, instead of fetching pages as SQLite reads them')
-    .action(async (a: string, b: string, opts: { tables?: boolean; rows?: string | boolean; maxRows: number; workDir?: string; hydrate?: boolean }, self: Command) => {
+    .option('--exhaustive', 'ignore what the page diff says about where rows sit: name owners with dbstat over both databases and compare every touched table whole (slower; the same answer, as a cross-check)')
+    .action(async (a: string, b: string, opts: { tables?: boolean; rows?: string | boolean; maxRows: number; workDir?: string; hydrate?: boolean; exhaustive?: boolean }, self: Command) => {
       const ctx = app.context(self)
       const repo = await ctx.repository()
       const level: DiffLevel = opts.rows !== undefined ? 'rows' : opts.tables ? 'tables' : 'pages'
@@ -34,6 +35,7 @@ export function registerDiff(parent: Command, app: App): void {
         ...(opts.workDir !== undefined ? { workDir: opts.workDir } : {}),
         ...(ctx.io.env[CACHE_DIR_ENV] ? { cacheDir: ctx.io.env[CACHE_DIR_ENV] } : {}),
         mode: opts.hydrate ? 'file' : 'lazy',
+        ...(opts.exhaustive ? { exhaustive: true } : {}),
       })
       if (level === 'pages' && !result.identical) ctx.log(`which tables and rows: strata diff ${a} ${b} --tables (or --rows); both read only what the differing pages lead to`)
       ctx.emit(jsonOf(result), () => render(result))
@@ -44,6 +46,7 @@ export function registerDiff(parent: Command, app: App): void {
     'strata diff main experiment --tables',
     'strata diff before-migration main --rows',
     'strata diff 3f2a9c1e main --rows users --max-rows 100 --json',
+    'strata diff main experiment --rows --exhaustive',
   )
 }
 
