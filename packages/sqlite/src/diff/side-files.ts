@@ -19,9 +19,10 @@ export interface SideFile {
 /**
  * Lazy settings for reading a few scattered ranges of a database: no open window, read-ahead
  * only once reads go sequential, and short windows, so a scan that ends (a table, a range) does
- * not fetch far into the pages after it.
+ * not fetch far into the pages after it; no children prefetched (the b-tree walk fetches what it
+ * needs in batches).
  */
-export const SIDE_LAZY_OPTIONS = { openPages: 1, minWindow: 1, maxWindow: 16 } as const
+export const SIDE_LAZY_OPTIONS = { openPages: 1, minWindow: 1, maxWindow: 16, prefetchChildren: 0 } as const
 
 /** How side files are made: `file` exports every page; `lazy` serves pages on demand (the VFS). */
 export type SideMode = 'file' | 'lazy'
