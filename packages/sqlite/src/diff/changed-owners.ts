@@ -46,8 +46,9 @@ export interface ChangedOwners {
  *   pages of the index trees, nearest root first, until every such page is placed;
  * - what is left is checked against the freelist (its trunk pages are read); the rest is
  *   {@link ChangedOwners.unresolved}.
- * Reads the pages asked about and the interior pages of the paths walked (page 1 and the
- * freelist's trunks too when some page is left over).
+ * Reads the pages asked about, the interior pages of the paths walked, and the leaf after each
+ * table leaf placed (a range scan over a leaf steps onto the next one); page 1 and the
+ * freelist's trunks too when some page is left over.
  */
 export async function changedOwners(source: PageSource, roots: readonly BtreeRoot[], pages: readonly number[], other: PageSource | null = null): Promise<ChangedOwners> {
   const names = [OTHER_OWNER, FREELIST_OWNER]
@@ -105,6 +106,7 @@ export async function changedOwners(source: PageSource, roots: readonly BtreeRoo
     else indexTargets.add(p)
   }
 
+  const followers: number[] = []
   // Table trees: search for each page's first rowid, one candidate tree per round, all pages of a round at once.
   const tried = new Map<number, Set<string>>()
   const hits = new Map<string, number>()
@@ -137,6 +139,8 @@ export async function changedOwners(source: PageSource, roots: readonly BtreeRoo
         const hi = i < bp.cells.length ? rowidOf(page, bp, i) : c.hi
         if (child === c.target) {
           place(c.target, c.root, lo, hi, true)
+          // A range scan over this leaf's rows ends by stepping onto the next leaf: fetch it with the rest.
+          if (i < bp.cells.length) followers.push(i + 1 < bp.cells.length ? childOf(page, bp, i + 1) : bp.rightChild)
           tableTargets.delete(c.target)
           hits.set(c.root.name, (hits.get(c.root.name) ?? 0) + 1)
         } else next.push({ ...c, at: child, lo, hi })
@@ -144,6 +148,8 @@ export async function changedOwners(source: PageSource, roots: readonly BtreeRoo
       live = next
     }
   }
+
+  await source.load(followers)
 
   // Index trees: walk interior levels, nearest root first, until every index page is placed.
   for (const r of nearestFirst(indexRoots, indexTargets.size ? Math.min(...indexTargets) : 0, hits)) {

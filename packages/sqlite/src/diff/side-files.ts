@@ -22,7 +22,7 @@ export interface SideFile {
  * not fetch far into the pages after it; no children prefetched (the b-tree walk fetches what it
  * needs in batches).
  */
-export const SIDE_LAZY_OPTIONS = { openPages: 1, minWindow: 1, maxWindow: 16, prefetchChildren: 0 } as const
+export const SIDE_LAZY_OPTIONS = { openPages: 1, minWindow: 1, maxWindow: 8, prefetchChildren: 0 } as const
 
 /** How side files are made: `file` exports every page; `lazy` serves pages on demand (the VFS). */
 export type SideMode = 'file' | 'lazy'
