@@ -1,4 +1,5 @@
 import {
+  isStrataError,
   FallbackCycleError,
   MissingObjectError,
   MissingPageError,
@@ -98,6 +99,8 @@ export interface Target {
 export class ChainLoader {
   readonly #manifests = new Lru<string, SnapshotManifest>(256 * 1024 * 1024, (m) => 1024 + m.pages.pageNos.length * 28)
   readonly #tables = new Lru<string, ResolvedTable>(4, () => 1)
+  /** Loads in flight: thousands of branches share a manifest, and each must cost one read, not one per asker. */
+  readonly #loading = new Map<string, Promise<SnapshotManifest>>()
   readonly #stores = new Map<string, Promise<StoreHandle>>()
 
   constructor(
@@ -110,11 +113,26 @@ export class ChainLoader {
     const cacheKey = `${store.id}/${id}`
     const hit = this.#manifests.get(cacheKey)
     if (hit) return hit
+    let loading = this.#loading.get(cacheKey)
+    if (!loading) {
+      loading = this.#load(id, store).finally(() => this.#loading.delete(cacheKey))
+      this.#loading.set(cacheKey, loading)
+    }
+    try {
+      return await loading
+    } catch (e) {
+      // Each asker learns who referenced the missing snapshot from its own point of view.
+      if (referencedBy && isStrataError(e, 'STRATA_MISSING_OBJECT')) throw new MissingObjectError({ key: (e.data as { key: string }).key, referencedBy })
+      throw e
+    }
+  }
+
+  async #load(id: SnapshotId, store: StoreHandle): Promise<SnapshotManifest> {
     const key = snapshotKey(id)
     const got = await store.store.get(key)
-    if (!got) throw new MissingObjectError({ key: store === this.home ? key : `${store.store.url}/${key}`, ...(referencedBy ? { referencedBy } : {}) })
+    if (!got) throw new MissingObjectError({ key: store === this.home ? key : `${store.store.url}/${key}` })
     const m = decodeManifest(id, got.body)
-    this.#manifests.set(cacheKey, m)
+    this.#manifests.set(`${store.id}/${id}`, m)
     return m
   }
 
@@ -123,7 +141,10 @@ export class ChainLoader {
    * them), so that snapshots gc deleted stop looking present to this process.
    */
   forget(ids: Iterable<SnapshotId>): void {
-    for (const id of ids) this.#manifests.delete(`${this.home.id}/${id}`)
+    for (const id of ids) {
+      this.#manifests.delete(`${this.home.id}/${id}`)
+      this.#loading.delete(`${this.home.id}/${id}`)
+    }
     this.#tables.clear()
   }
 
