@@ -1,16 +1,30 @@
 import { join } from 'node:path'
 import pLimit from 'p-limit'
-import { LocalStore, Repository } from '@strata/core'
+import { LocalStore, Repository, type ObjectStore } from '@strata/core'
+import { S3Store } from '@strata/s3'
+import { createTestBucket, localTarget, startTestS3 } from '@strata/s3/testing'
 import type { BenchContext } from '../lib/context.js'
 import { median, ms, row, settle, sideBySide, timeMs, type BenchRow } from '../lib/measure.js'
 
 /** Branches in the big store (`STRATA_BENCH_SCALE_BRANCHES`, default 10,000). */
 const BRANCHES = Number(process.env.STRATA_BENCH_SCALE_BRANCHES ?? 10_000)
+/** The round trip the S3 test server is given for the S3 figures. */
+const S3_LATENCY_MS = 20
+
+/** The whole-store operations measured at scale: name, local target (s), what runs. */
+const OPS: readonly (readonly [string, number, (repo: Repository) => Promise<unknown>])[] = [
+  ['stats', 10, (r) => r.stats()],
+  ['gc --dry-run', 5, (r) => r.gc({ dryRun: true })],
+  ['verify', 10, (r) => r.verify()],
+  ['branch list', 2, (r) => r.listBranches()],
+]
 
 /**
  * Cost independent of the number of branches, on the local store and a 16 MiB database: creating
  * `BRANCHES` branches at concurrency 16; one create with them present vs with 10 (interleaved);
- * then stats, gc --dry-run, verify and branch list over all of them.
+ * then stats, gc --dry-run, verify and branch list over all of them — and the same four on the S3
+ * test server (fauxqs behind the test proxy, in this process) with every request delayed by
+ * `S3_LATENCY_MS`, each as a ratio to its local figure.
  */
 export async function benchScale(ctx: BenchContext): Promise<BenchRow[]> {
   const big = await Repository.init(new LocalStore(join(ctx.work, 'big')))
@@ -50,18 +64,62 @@ export async function benchScale(ctx: BenchContext): Promise<BenchRow[]> {
       detail: { ms: createAll, branches: BRANCHES },
     }),
   ]
-  const ops: [string, number, (repo: Repository) => Promise<unknown>][] = [
-    ['stats', 10, (r) => r.stats()],
-    ['gc --dry-run', 5, (r) => r.gc({ dryRun: true })],
-    ['verify', 10, (r) => r.verify()],
-    ['branch list', 2, (r) => r.listBranches()],
-  ]
-  for (const [name, target, run] of ops) {
+  const local = new Map<string, number>()
+  for (const [name, target, run] of OPS) {
     ctx.log(`scale: ${name}`)
-    // A freshly opened repository: no manifest cached from earlier steps, as for a CLI command.
-    const fresh = await Repository.open(new LocalStore(join(ctx.work, 'big')))
-    const t = await timeMs(() => run(fresh))
+    const t = await timeFresh(new LocalStore(join(ctx.work, 'big')), run)
+    local.set(name, t)
     rows.push(row({ bench: `scale: ${name}`, what: `${name} with ${BRANCHES + 32} branches (local)`, measured: ms(t), figure: t / 1000, unit: 's', target: { op: '<=', value: target }, detail: { ms: t } }))
+  }
+  rows.push(...(await benchScaleS3(ctx, local)))
+  return rows
+}
+
+/** Time `run` on a freshly opened repository: no manifest cached from earlier steps, as for a CLI command. */
+async function timeFresh(store: ObjectStore, run: (repo: Repository) => Promise<unknown>): Promise<number> {
+  const fresh = await Repository.open(store)
+  return timeMs(() => run(fresh))
+}
+
+/**
+ * The four whole-store operations on S3: the store is filled with `BRANCHES` branches without
+ * latency (filling is not what is measured), then each operation runs with `S3_LATENCY_MS` on
+ * every request and is compared with its local figure.
+ */
+async function benchScaleS3(ctx: BenchContext, local: ReadonlyMap<string, number>): Promise<BenchRow[]> {
+  const s3 = await startTestS3()
+  const open = (): S3Store => S3Store.fromUrl('s3://scale/big', localTarget(s3.endpoint).options)
+  const rows: BenchRow[] = []
+  try {
+    await createTestBucket(s3.endpoint, 'scale')
+    const filler = open()
+    const big = await Repository.init(filler)
+    await big.importDatabase(ctx.db16, {})
+    ctx.log(`scale: creating ${BRANCHES} branches on S3`)
+    const limit = pLimit(16)
+    await Promise.all(Array.from({ length: BRANCHES }, (_, i) => limit(() => big.createBranch(`b${i}`))))
+    await filler.close()
+    s3.proxy.latencyMs = S3_LATENCY_MS
+    for (const [name, , run] of OPS) {
+      ctx.log(`scale: ${name} on S3 (${S3_LATENCY_MS} ms per request)`)
+      const store = open()
+      s3.proxy.clearLog()
+      const t = await timeFresh(store, run).finally(() => store.close())
+      const localMs = local.get(name)!
+      rows.push(
+        row({
+          bench: `scale: ${name} on S3`,
+          what: `${name} with ${BRANCHES + 1} branches, S3 test server with ${S3_LATENCY_MS} ms per request vs local`,
+          measured: `${ms(t)} vs ${ms(localMs)} (${s3.proxy.requests.length} requests)`,
+          figure: t / localMs,
+          unit: '×',
+          target: { op: '<=', value: 3 },
+          detail: { ms: t, localMs, requests: s3.proxy.requests.length, latencyMs: S3_LATENCY_MS },
+        }),
+      )
+    }
+  } finally {
+    await s3.stop()
   }
   return rows
 }

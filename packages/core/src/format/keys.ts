@@ -17,6 +17,13 @@ export const REFS_PREFIX = 'refs/'
  */
 export const refKey = (name: string): string => `${REFS_PREFIX}${encodeName(foldName(name))}`
 
+/**
+ * `index/refs` — a cache of every ref's bytes with the version they were read at, so a reader
+ * that lists `refs/` fetches only the refs that changed since (see `readRefObjects`). Never
+ * authoritative: an entry counts only while its version matches the listing.
+ */
+export const REF_INDEX_KEY = 'index/refs'
+
 /** Format 1.x only: `refs/{encodedName}`, the ref keyed by the exact name (read-only; `upgrade` moves it to {@link refKey}). */
 export const legacyRefKey = (name: string): string => `${REFS_PREFIX}${encodeName(name)}`
 

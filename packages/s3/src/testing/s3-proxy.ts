@@ -66,6 +66,8 @@ export interface S3TestProxyOptions {
   upstream: string
   /** Enforce `If-None-Match` / `If-Match` on writes (default true). A pure fault injector in front of an enforcing server turns it off. */
   conditionalWrites?: boolean
+  /** Delay every request by this many milliseconds before handling it, like a remote store's round trip (default 0; see {@link S3TestProxy.latencyMs}). */
+  latencyMs?: number
 }
 
 /**
@@ -100,6 +102,11 @@ export class S3TestProxy {
   readonly endpoint: string
   /** Every request seen since start (or the last `clearLog`), in arrival order. */
   readonly requests: ProxiedRequest[] = []
+  /**
+   * Milliseconds every request waits before it is handled, as over a network (requests in flight
+   * overlap their waits). May be changed at any time, e.g. set after a store was filled quickly.
+   */
+  latencyMs = 0
   readonly #server: Server
   readonly #upstream: URL
   readonly #conditional: boolean
@@ -124,6 +131,7 @@ export class S3TestProxy {
       server.listen(0, '127.0.0.1', resolve)
     })
     const proxy = new S3TestProxy(server, new URL(options.upstream), options.conditionalWrites ?? true)
+    proxy.latencyMs = options.latencyMs ?? 0
     server.on('connection', (socket) => {
       proxy.#sockets.add(socket)
       socket.on('close', () => proxy.#sockets.delete(socket))
@@ -191,6 +199,7 @@ export class S3TestProxy {
       entry.endedAt = performance.now()
     })
     for (const listener of this.#listeners) listener(entry, 'arrived')
+    if (this.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, this.latencyMs))
     const target = parseTarget(entry.url)
     const proceed = (): void => {
       if (expectContinue && !entry.continued) {

@@ -1,6 +1,6 @@
 import pLimit from 'p-limit'
 import { InvalidArgumentError, ProtectedBranchError } from '../../errors/index.js'
-import { decodeBranchRecord, encodeBranchRecord, type BranchRecord } from '../../format/branch-record.js'
+import { decodeBranchRecord, type BranchRecord } from '../../format/branch-record.js'
 import { newBranchId } from '../../format/ids.js'
 import { branchKey } from '../../format/keys.js'
 import { MAIN_BRANCH, validateName } from '../../format/names.js'
@@ -62,8 +62,10 @@ export function checkBranchTtl(ttlMs: number | undefined): void {
 }
 
 /**
- * Write the branch record and the ref (create-only) of a new branch `name` stacked on an already
- * resolved `source`. The name must have been checked free; a racing creator loses on the ref.
+ * Write the ref (create-only) of a new branch `name` stacked on an already resolved `source`: one
+ * put. The ref carries the branch's origin (format 2.0), so no separate branch record is written
+ * (format 1.x wrote one; those are still read). A racing creator of the name, or of a case twin,
+ * loses on the ref.
  */
 export async function addBranch(ctx: RepoContext, name: string, source: Target & { crossStore: CrossStoreSource | null }, ttlMs: number | undefined): Promise<BranchInfo> {
   const now = ctx.now()
@@ -74,7 +76,6 @@ export async function addBranch(ctx: RepoContext, name: string, source: Target &
     source: source.snapshot,
     sourceBranch: source.branch,
   }
-  await ctx.store.put(branchKey(record.id), encodeBranchRecord(record), { ifNoneMatch: '*' })
   const ref: Ref = {
     name,
     branchId: record.id,
@@ -84,13 +85,7 @@ export async function addBranch(ctx: RepoContext, name: string, source: Target &
     expiresAt: ttlMs === undefined ? null : new Date(now.getTime() + ttlMs).toISOString(),
     origin: originOf(record),
   }
-  try {
-    await createRef(ctx.store, ref)
-  } catch (e) {
-    // The name is taken: the record belongs to no branch. gc would remove it after its grace period.
-    await ctx.store.delete([branchKey(record.id)]).catch(() => {})
-    throw e
-  }
+  await createRef(ctx.store, ref)
   return source.crossStore ? { ...toBranchInfo(ref, record), crossStore: source.crossStore } : toBranchInfo(ref, record)
 }
 

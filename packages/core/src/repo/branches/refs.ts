@@ -1,9 +1,9 @@
 import { BranchExistsError, BranchNotFoundError, ConflictError, isStrataError } from '../../errors/index.js'
-import pLimit from 'p-limit'
-import { REFS_PREFIX, legacyRefKey, refKey } from '../../format/keys.js'
+import { legacyRefKey, refKey } from '../../format/keys.js'
 import { decodeRef, encodeRef, type Ref } from '../../format/ref.js'
 import type { ObjectStore } from '../../store/object-store.js'
 import { LegacyFormatStore } from '../read/legacy-store.js'
+import { readRefObjects } from './ref-index.js'
 
 /** A ref and the store version it was read at (for compare-and-swap). */
 export interface VersionedRef {
@@ -45,23 +45,19 @@ export async function requireRef(store: ObjectStore, name: string): Promise<Vers
   return r
 }
 
-/** Parallel ref reads while listing. */
-const LIST_READS = 16
-
 /**
- * Every ref in the store, sorted by name: one prefix scan (a LIST per 1,000 refs on S3) and one
- * GET per ref. A ref at a key that is not its own (left by an interrupted `upgrade`) is skipped;
- * so is one deleted between the scan and its read.
+ * Every ref in the store, sorted by name: one prefix scan (a LIST per 1,000 refs on S3), then the
+ * bytes of each ref from the ref index where it is current and one GET per ref otherwise (see
+ * `readRefObjects`). A ref at a key that is not its own (left by an interrupted `upgrade`) is
+ * skipped; so is one deleted between the scan and its read.
  */
 export async function listRefs(store: ObjectStore): Promise<VersionedRef[]> {
-  const keys: string[] = []
-  for await (const o of store.list(REFS_PREFIX)) keys.push(o.key)
-  const limit = pLimit(LIST_READS)
-  const refs = await Promise.all(keys.map((key) => limit(async () => {
-    const r = await readRefAt(store, key)
-    return r && isOwnRefKey(store, key, r.ref.name) ? r : null
-  })))
-  return refs.filter((r): r is VersionedRef => r !== null).sort((a, b) => (a.ref.name < b.ref.name ? -1 : a.ref.name > b.ref.name ? 1 : 0))
+  const refs: VersionedRef[] = []
+  for (const { key, version, body } of await readRefObjects(store)) {
+    const ref = decodeRef(key, body)
+    if (isOwnRefKey(store, key, ref.name)) refs.push({ ref, version })
+  }
+  return refs.sort((a, b) => (a.ref.name < b.ref.name ? -1 : a.ref.name > b.ref.name ? 1 : 0))
 }
 
 /** True if `key` is where this store's format keeps the ref of branch `name`. */

@@ -15,6 +15,7 @@ import { ChainLoader, pageHashOf, type ChainLevel, type ResolvedTable, type Stor
 import { crossStoreDependencies, type CrossStoreDependency } from '../cross-store/cross-store.js'
 import { exportSnapshot } from '../read/export-snapshot.js'
 import type { OperationOptions } from '../read/progress.js'
+import { METADATA_READS } from '../branches/ref-index.js'
 import { ROOT_KINDS, retainedHistory, retentionOf, type RetentionPolicy, type RootKind, type RootKindSpec } from '../reachability/roots.js'
 import { type RepoContext } from '../read/context.js'
 
@@ -154,14 +155,17 @@ export async function verify(ctx: RepoContext, opts: VerifyOptions = {}): Promis
   const refKeys = await keysUnder(ctx, REFS_PREFIX)
   let refsChecked = 0
   // Each ref and its branch record are read in parallel (bounded), then checked in key order.
-  const refLimit = pLimit(Math.max(16, ctx.settings.concurrency))
+  // A ref of format 2.0 carries its origin; only an older ref needs its branch record read.
+  const refLimit = pLimit(METADATA_READS)
   const fetched = await Promise.all(
     refKeys.map((key) =>
       refLimit(async () => {
         const got = await store.get(key)
-        let rec: Awaited<ReturnType<typeof store.get>> = null
+        let rec: Awaited<ReturnType<typeof store.get>> | 'origin' = null
         try {
-          if (got) rec = await store.get(branchKey(decodeRef(key, got.body).branchId as BranchId))
+          const ref = got ? decodeRef(key, got.body) : null
+          if (ref?.origin) rec = 'origin'
+          else if (ref) rec = await store.get(branchKey(ref.branchId as BranchId))
         } catch {
           // A corrupt ref is reported below.
         }
@@ -181,7 +185,9 @@ export async function verify(ctx: RepoContext, opts: VerifyOptions = {}): Promis
     }
     refs.push(ref)
     const bkey = branchKey(ref.branchId as BranchId)
-    if (!rec) {
+    if (rec === 'origin') {
+      // Its record, if one was written, is a copy of what the ref holds.
+    } else if (!rec) {
       report({ code: 'missing-branch-record', message: `branch "${ref.name}": its branch record ${bkey} does not exist`, branch: ref.name, key: bkey })
     } else {
       try {
@@ -223,11 +229,14 @@ export async function verify(ctx: RepoContext, opts: VerifyOptions = {}): Promis
       return null
     }
   }
-  for (const ref of refs) {
-    for (const h of await retainedHistory(loadOrNull, ref, policy, now, heldBranches.has(ref.name))) {
+  const histories = await Promise.all(refs.map((ref) => refLimit(() => retainedHistory(loadOrNull, ref, policy, now, heldBranches.has(ref.name)))))
+  refs.forEach((ref, i) => {
+    for (const h of histories[i]!) {
       targets.push({ id: h.id, branch: ref.name, via: `history of branch "${ref.name}" (${h.depth} back)`, missingCode: null, rootKey: null })
     }
-  }
+  })
+  // Load every target's manifest once, in parallel, before the chains are walked one by one.
+  await Promise.all([...new Set(targets.map((t) => t.id))].map((id) => refLimit(() => loadOrNull(id))))
 
   // Every chain, level by level, then its page table.
   const levels = new Map<string, { level: ChainLevel; branch: string | null }>()

@@ -7,6 +7,8 @@ import { decodePinRecord, type PinRecord } from '../../format/pin-record.js'
 import { decodeRef, type Ref } from '../../format/ref.js'
 import { decodeTagRecord, type TagRecord } from '../../format/tag-record.js'
 import type { ObjectStore } from '../../store/object-store.js'
+import pLimit from 'p-limit'
+import { METADATA_READS, readRefObjects } from '../branches/ref-index.js'
 import { isOwnRefKey, type VersionedRef } from '../branches/refs.js'
 import { type RepoContext } from '../read/context.js'
 
@@ -152,13 +154,14 @@ export async function readRoots(ctx: RepoContext, opts: ReadRootsOptions = {}): 
   }
 
   const roots: Root[] = []
+  const limit = pLimit(METADATA_READS)
   await Promise.all(
-    live.map(async ({ ref }) => {
+    live.map(({ ref }) => limit(async () => {
       const snapshots: RootSnapshot[] = [{ id: ref.head, via: 'head', depth: 0 }]
       if (ref.base !== ref.head) snapshots.push({ id: ref.base, via: 'base' })
       snapshots.push(...(await retainedHistory((id) => manifestOrNull(ctx, id), ref, policy, now, heldBranches.has(ref.name))))
       roots.push({ kind: 'branch', name: ref.name, key: refKey(ref.name), snapshots })
-    }),
+    })),
   )
   const targetRoots = <T>(spec: RootKindSpec<RootKind, T>, objects: readonly Keyed<T>[], name: (record: T, target: SnapshotId) => string): void => {
     for (const o of objects) {
@@ -217,16 +220,21 @@ export async function manifestOrNull(ctx: RepoContext, id: SnapshotId): Promise<
   }
 }
 
-async function readAll<T>(store: ObjectStore, { prefix, decode }: RootKindSpec<RootKind, T>): Promise<{ key: string; version: string; record: T }[]> {
+async function readAll<T>(store: ObjectStore, { kind, prefix, decode }: RootKindSpec<RootKind, T>): Promise<{ key: string; version: string; record: T }[]> {
+  // Refs are thousands and come through their index; tags, holds and pins are few.
+  const objects = kind === 'branch' ? await readRefObjects(store) : await readObjects(store, prefix)
+  return objects.map(({ key, version, body }) => ({ key, version, record: decode(key, body) }))
+}
+
+/** Every object under `prefix` with its bytes (one deleted between listing and read is left out), reads bounded. */
+async function readObjects(store: ObjectStore, prefix: string): Promise<{ key: string; version: string; body: Uint8Array }[]> {
   const keys: string[] = []
   for await (const o of store.list(prefix)) keys.push(o.key)
-  const out = await Promise.all(
-    keys.map(async (key) => {
-      const got = await store.get(key)
-      // Deleted between the listing and the read: it is no longer a root.
-      return got ? { key, version: got.version, record: decode(key, got.body) } : null
-    }),
-  )
+  const limit = pLimit(METADATA_READS)
+  const out = await Promise.all(keys.map((key) => limit(async () => {
+    const got = await store.get(key)
+    return got ? { key, version: got.version, body: got.body } : null
+  })))
   return out.filter((x): x is NonNullable<typeof x> => x !== null)
 }
 

@@ -1,8 +1,7 @@
 import { isStrataError } from '../../errors/index.js'
 import type { BranchRecord } from '../../format/branch-record.js'
 import { newBranchId, type SnapshotId } from '../../format/ids.js'
-import { branchKey, snapshotKey } from '../../format/keys.js'
-import { encodeBranchRecord } from '../../format/branch-record.js'
+import { snapshotKey } from '../../format/keys.js'
 import { originOf } from '../../format/ref.js'
 import { encodeManifest, type SnapshotManifest } from '../../format/manifest.js'
 import type { Ref } from '../../format/ref.js'
@@ -19,8 +18,8 @@ export type ManifestContent = Omit<SnapshotManifest, 'formatVersion' | 'branchId
 export interface PublishRequest {
   /**
    * The branch the snapshot becomes the head of: its ref as read (moved by compare-and-swap
-   * against that version), or `{ create }` for a new branch, whose record and ref are written
-   * create-only after the manifest.
+   * against that version), or `{ create }` for a new branch, whose ref (carrying its origin) is
+   * written create-only after the manifest.
    */
   branch: VersionedRef | { create: string }
   manifest: ManifestContent
@@ -66,7 +65,6 @@ export async function publishSnapshot(ctx: RepoContext, req: PublishRequest): Pr
     ref = { ...current.ref, head: encoded.id, base, updatedAt: nowIso(ctx) }
     await updateRef(ctx.store, ref, current.version)
   } else {
-    await ctx.store.put(branchKey(record!.id), encodeBranchRecord(record!), { ifNoneMatch: '*' })
     ref = { name, branchId: record!.id, head: encoded.id, base, updatedAt: createdAt, expiresAt: null, origin: originOf(record!) }
     await createRef(ctx.store, ref)
   }
