@@ -21,14 +21,13 @@ export async function bytesOf(store: ObjectStore, prefix = ''): Promise<number> 
 
 /**
  * The keys a set of branches needs when only their heads are kept, computed from the store's
- * raw bytes (no cache): the format marker, each ref and branch record, every snapshot down each
+ * raw bytes (no cache): the format marker, each ref (format 2.0 writes no branch records), every snapshot down each
  * head's fallback chain, and every segment those snapshots reference.
  */
 export async function keysNeededBy(store: ObjectStore, refs: { name: string; branchId: string; head: SnapshotId }[]): Promise<string[]> {
   const keys = new Set<string>([FORMAT_KEY])
   for (const r of refs) {
     keys.add(refKey(r.name))
-    keys.add(branchKey(r.branchId as BranchId))
     let id: SnapshotId | null = r.head
     while (id) {
       const got = await store.get(snapshotKey(id))

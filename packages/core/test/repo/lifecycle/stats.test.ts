@@ -32,19 +32,17 @@ describe('stats', () => {
     expect(by.main).toMatchObject({ chainDepth: 1, ownPages: 16, ownBytes: 16 * PS, sharedPages: 0, historySnapshots: 0 })
     expect(by.a).toMatchObject({ chainDepth: 2, ownPages: 2, ownBytes: 2 * PS, sharedPages: 14, sharedBytes: 14 * PS })
     expect(by.b).toMatchObject({ chainDepth: 3, ownPages: 2, sharedPages: 14 })
-    // main and a are stacked on: deleting either frees only its ref and branch record.
+    // main and a are stacked on: deleting either frees only its ref.
     for (const name of ['main', 'a']) {
-      const info = await repo.getBranch(name)
-      expect(by[name]!.exclusiveObjects).toBe(2)
-      expect(by[name]!.exclusiveBytes).toBe((await size(refKey(name))) + (await size(branchKey(info.branchId as BranchId))))
+      expect(by[name]!.exclusiveObjects).toBe(1)
+      expect(by[name]!.exclusiveBytes).toBe(await size(refKey(name)))
     }
     // b's head and the new segment of its second commit are b's alone; so is the first
     // commit's segment, whose page 6 the head still reads.
     const head = await repo.snapshot(second)
-    const bInfo = await repo.getBranch('b')
-    let expected = (await size(refKey('b'))) + (await size(branchKey(bInfo.branchId as BranchId))) + (await size(snapshotKey(second)))
+    let expected = (await size(refKey('b'))) + (await size(snapshotKey(second)))
     for (const seg of head.segments) expected += await size(segmentKey(seg.id))
-    expect(by.b!.exclusiveObjects).toBe(3 + head.segments.length)
+    expect(by.b!.exclusiveObjects).toBe(2 + head.segments.length)
     expect(by.b!.exclusiveBytes).toBe(expected)
   })
 
@@ -57,7 +55,7 @@ describe('stats', () => {
     expect(s.store).toMatchObject({ objects, bytes })
     expect(s.store.liveBytes + s.store.garbageBytes).toBe(bytes)
     expect(s.store.byKind.refs.objects).toBe(3)
-    expect(s.store.byKind.branches.objects).toBe(3)
+    expect(s.store.byKind.branches.objects).toBe(0) // format 2.0 writes no branch records
     // The first commit's segment holds pages 5 and 6; only 6 is still read.
     expect(s.store.deadPageBytes).toBe(PS)
     const dry = await repo.gc({ ...EAGER, dryRun: true, compact: false })

@@ -96,6 +96,10 @@ describe('verify', () => {
     const ref = decodeRef(refKey('b'), raw!.body)
     const bogus = '0123456789abcdef0123456789abcdef' as SnapshotId
     await store.put(refKey('b'), encodeRef({ ...ref, head: bogus }))
+    // A ref as format 1.x wrote it (no origin) needs its branch record, and it has none.
+    const mainRef = decodeRef(refKey('main'), (await store.get(refKey('main')))!.body)
+    const { origin: _, ...bare } = mainRef
+    await store.put(refKey('main'), encodeRef(bare))
     await store.delete([branchKey(main.branchId as BranchId)])
     const r = await (await fresh()).verify()
     expect(codes(r)).toEqual(['dangling-ref', 'missing-branch-record'])
