@@ -47,7 +47,7 @@ export { formatStoreRef, normalizeStoreUrl, parseStoreRef, type StoreRef } from 
 
 export type { ByteRange, GetOptions, GetResult, ObjectInfo, ObjectStore, PutOptions } from './store/object-store.js'
 export { MAX_KEY_BYTES, isValidKey, validateKey, validatePrefix, validatePutOptions } from './store/keys.js'
-export { LocalStore, type LocalStoreOptions } from './store/local-store.js'
+export { LocalStore, isDeferredSyncKey, type LocalStoreOptions, type LocalStoreSync } from './store/local-store.js'
 export { CachingStore, type CacheStats, type CachingStoreOptions } from './store/caching-store.js'
 export { probeStore, type CasProbe, type ConcurrencySample, type ConditionSupport, type DoctorReport, type ProbeStoreOptions } from './store/doctor.js'
 

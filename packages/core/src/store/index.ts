@@ -2,5 +2,6 @@ export type { ByteRange, GetOptions, GetResult, ObjectInfo, ObjectStore, PutOpti
 export { MAX_KEY_BYTES, isValidKey, validateKey, validatePrefix } from './keys.js'
 export { LocalStore } from './local-store.js'
 export { fileErrorFrom, makeDirectory } from './local-paths.js'
-export type { LocalStoreOptions } from './local-store.js'
+export type { LocalStoreOptions, LocalStoreSync } from './local-store.js'
+export { isDeferredSyncKey } from './local-store.js'
 export { CachingStore, type CachingStoreOptions, type CacheStats } from './caching-store.js'

@@ -14,6 +14,7 @@ import {
   StoreError,
   isStrataError,
 } from '../errors/index.js'
+import { BRANCHES_PREFIX, SEGMENTS_PREFIX, SNAPSHOTS_PREFIX } from '../format/keys.js'
 import { isValidKey, validateKey, validatePrefix, validatePutOptions } from './keys.js'
 import { fileErrorFrom, makeDirectory } from './local-paths.js'
 import type { GetOptions, GetResult, ObjectInfo, ObjectStore, PutOptions } from './object-store.js'
@@ -38,6 +39,8 @@ const RETRYABLE = new Set(['EAGAIN', 'EBUSY', 'EINTR', 'EMFILE', 'ENFILE', 'ENOM
 const ORPHAN_TEMP_AGE_MS = 24 * 60 * 60 * 1000
 /** Concurrent unlinks in one `delete` call. */
 const DELETE_CONCURRENCY = 8
+/** A deferred directory fsync happens at the latest this long after the last deferring write (or before the next other write). */
+const DEFERRED_SYNC_MS = 50
 /** How often a put retries after its directory was pruned by a concurrent delete. */
 const MISSING_DIR_RETRIES = 3
 
@@ -54,6 +57,26 @@ export interface LocalStoreOptions {
    * its own lock for half this long gives up rather than write. Default 30 000 ms.
    */
   lockStaleMs?: number
+  /**
+   * Keys whose directory fsync may wait: immutable objects written create-only that nothing
+   * reads as durable until a mutable key (a ref) points at them. Default: Strata's segments,
+   * snapshots and branch records ({@link isDeferredSyncKey}).
+   */
+  deferDirSync?: (key: string) => boolean
+  /** Called for every fsync the store makes, with what was synced (tests count them; see the README's table). */
+  onSync?: (event: LocalStoreSync) => void
+}
+
+/** One fsync made by {@link LocalStore}: of a file's bytes, or of a directory's entries. */
+export interface LocalStoreSync {
+  kind: 'file' | 'directory'
+  /** The path synced. */
+  path: string
+}
+
+/** The immutable, content-addressed (or freshly random) keys whose directory fsync a LocalStore defers by default. */
+export function isDeferredSyncKey(key: string): boolean {
+  return key.startsWith(SEGMENTS_PREFIX) || key.startsWith(SNAPSHOTS_PREFIX) || key.startsWith(BRANCHES_PREFIX)
 }
 
 /** What a lock file records about its owner. */
@@ -82,6 +105,11 @@ interface LockSnapshot {
  * Guarantees:
  * - Writes are atomic and durable: the body goes to a temporary file that is fsynced, then
  *   renamed (or hard-linked, for create-only puts) into place, then the directory is fsynced.
+ *   For immutable objects ({@link LocalStoreOptions.deferDirSync}: segments, snapshots) the
+ *   directory fsync waits: every directory with such entries pending is fsynced once before the
+ *   next other write is made (so before any ref can point at them), on `flush` and `close`, and
+ *   soon after a burst of writes ends. A commit of n segments thus costs n + 1 file fsyncs and
+ *   3 directory fsyncs, not 2(n + 2).
  * - Conditional writes are atomic between processes on the same host (and on filesystems with
  *   atomic `link`, between hosts): create-only puts rely on `link(2)` failing with `EEXIST`;
  *   replace-if-version puts, unconditional puts and deletes hold a per-key lock file.
@@ -104,8 +132,15 @@ export class LocalStore implements ObjectStore {
   readonly #rootWithSep: string
   readonly #lockTimeoutMs: number
   readonly #lockStaleMs: number
+  readonly #deferDirSync: (key: string) => boolean
+  readonly #onSync: ((event: LocalStoreSync) => void) | undefined
   #realRoot: string | null = null
   #prepared: Promise<string> | null = null
+  /** Directories with entries whose fsync is deferred. */
+  readonly #pendingDirs = new Set<string>()
+  /** Every flush so far (a flush waits for the ones before it). */
+  #flushed: Promise<void> = Promise.resolve()
+  #flushTimer: NodeJS.Timeout | null = null
 
   /**
    * A store rooted at `root` (a path, resolved against the working directory). Does no I/O:
@@ -117,6 +152,31 @@ export class LocalStore implements ObjectStore {
     this.url = pathToFileURL(this.root).href
     this.#lockTimeoutMs = options.lockTimeoutMs ?? 5000
     this.#lockStaleMs = options.lockStaleMs ?? 30_000
+    this.#deferDirSync = options.deferDirSync ?? isDeferredSyncKey
+    this.#onSync = options.onSync
+  }
+
+  /**
+   * Make every write so far durable: fsync each directory whose fsync was deferred (once each).
+   * Waits for flushes already under way. Other writes call it themselves before they write.
+   */
+  flush(): Promise<void> {
+    if (this.#flushTimer) {
+      clearTimeout(this.#flushTimer)
+      this.#flushTimer = null
+    }
+    const dirs = [...this.#pendingDirs]
+    this.#pendingDirs.clear()
+    // A directory pruned since (its last object deleted) has nothing left to make durable.
+    const sync = (d: string): Promise<void> => this.#syncDir(d).catch((e: unknown) => (hasCode(e, 'ENOENT') ? undefined : Promise.reject(e)))
+    const done = Promise.all([this.#flushed, ...dirs.map(sync)]).then(() => {})
+    this.#flushed = done.catch(() => {})
+    return done
+  }
+
+  /** Flush deferred directory fsyncs (see {@link LocalStore.flush}); the store stays usable. */
+  async close(): Promise<void> {
+    await this.flush()
   }
 
   /**
@@ -205,8 +265,11 @@ export class LocalStore implements ObjectStore {
     const file = this.#path(key)
     validatePutOptions(opts)
     throwIfAborted(opts.signal, 'put', key)
+    const defer = opts.ifNoneMatch === '*' && this.#deferDirSync(key)
     try {
       const realRoot = await this.#prepare()
+      // What this write may point at must be durable before it is.
+      if (!defer) await this.flush()
       const dir = path.dirname(file)
       await this.#ensureDir(dir, realRoot, key)
       const temp = this.#tempPath()
@@ -218,6 +281,7 @@ export class LocalStore implements ObjectStore {
         const stamp = freshModificationTime()
         await handle.utimes(stamp, stamp)
         await handle.sync()
+        this.#onSync?.({ kind: 'file', path: temp })
         // The version is final now: nothing below writes the file or sets its times again.
         version = versionOf(await handle.stat({ bigint: true }))
         if (opts.ifNoneMatch === '*') {
@@ -260,7 +324,8 @@ export class LocalStore implements ObjectStore {
         await handle.close().catch(() => {})
         if (tempExists) await fs.unlink(temp).catch(() => {})
       }
-      await syncDir(dir)
+      if (defer) this.#deferSync(dir)
+      else await this.#syncDir(dir)
       return { version }
     } catch (e) {
       throw this.#wrap('put', key, e)
@@ -490,9 +555,22 @@ export class LocalStore implements ObjectStore {
     }
     if (first !== undefined) {
       for (let d = dir; d !== path.dirname(first) && d.startsWith(this.#rootWithSep); d = path.dirname(d)) {
-        await syncDir(path.dirname(d))
+        await this.#syncDir(path.dirname(d))
       }
     }
+  }
+
+  async #syncDir(dir: string): Promise<void> {
+    await syncDir(dir)
+    this.#onSync?.({ kind: 'directory', path: dir })
+  }
+
+  /** Note `dir` for the next flush, and flush soon after this burst of writes ends. */
+  #deferSync(dir: string): void {
+    this.#pendingDirs.add(dir)
+    if (this.#flushTimer) clearTimeout(this.#flushTimer)
+    this.#flushTimer = setTimeout(() => void this.flush().catch(() => {}), DEFERRED_SYNC_MS)
+    this.#flushTimer.unref()
   }
 
   /** Run `step` (a link or rename into `dir`), recreating `dir` if a concurrent delete pruned it. */
