@@ -2,7 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Repository } from '@strata/core'
 import { tempDir, type TempDir } from '@strata/core/testing'
 import type { S3Store } from '@strata/s3'
-import { S3TestProxy, localS3TestTarget, localTarget, newS3TestLocation, type S3TestLocation } from '@strata/s3/testing'
+import { S3TestProxy, localS3TestTarget, localTarget, newS3TestLocation, s3TestEnv, type S3TestLocation } from '@strata/s3/testing'
+import { REF_INDEX_KEY } from '@strata/core/engine'
+import { assertBuilt, strata } from '../cli/helpers.js'
 import { syntheticDb, writeDb } from '../reliability/support/databases.js'
 import { stampedPage } from '../reliability/support/pages.js'
 
@@ -47,13 +49,13 @@ describe('requests per operation on S3 (counted by the test proxy)', () => {
     await dir.cleanup()
   })
 
-  it('branch create and delete: 3 requests each, the same with 10 branches present as with 40; a one-page commit: 5', async () => {
+  it('branch create: 2 requests, delete at most 3, the same with 10 branches present as with 40; a one-page commit: at most 5', async () => {
     const perCount: Record<number, { create: number; del: number }> = {}
     let made = 0
     for (const present of [10, 40]) {
       while (made < present) await repo.createBranch(`b${made++}`)
       const create = await requestsOf(() => repo.createBranch('probe'))
-      expect(create).toMatchObject({ GET: 1, PUT: 2, total: 3 }) // the source's ref; the branch record and the ref
+      expect(create).toMatchObject({ GET: 1, PUT: 1, total: 2 }) // the source's ref; the new ref, which carries the branch's origin
       const commit = await requestsOf(() => repo.commit('probe', { writes: [[2, stampedPage(PAGE_SIZE, 2, 1, present)]] }))
       expect(commit.total).toBeLessThanOrEqual(5)
       const del = await requestsOf(() => repo.deleteBranch('probe'))
@@ -66,16 +68,35 @@ describe('requests per operation on S3 (counted by the test proxy)', () => {
   it('a case twin of an existing branch is refused with one create-only put and one read', async () => {
     await repo.createBranch('Twin')
     const n = await requestsOf(() => expect(repo.createBranch('tWIN')).rejects.toMatchObject({ code: 'STRATA_BRANCH_EXISTS', data: { existing: 'Twin' } }))
-    // The source's ref, the branch record, the refused ref, the read naming the owner, removing
-    // the record — and no listing, however many branches there are.
-    expect(n).toMatchObject({ PUT: 2, DELETE: 1, LIST: 0 })
+    // The source's ref, the refused ref, the read naming the owner — and no listing, however
+    // many branches there are.
+    expect(n).toMatchObject({ PUT: 1, DELETE: 0, LIST: 0 })
     expect(n.GET).toBeLessThanOrEqual(3)
     await repo.deleteBranch('Twin')
   })
 
-  it('branch list: one LIST per page of refs and one GET per ref', async () => {
-    const branches = await repo.listBranches()
-    const n = await requestsOf(() => repo.listBranches())
-    expect(n).toEqual(expect.objectContaining({ LIST: Math.ceil(branches.length / LIST_PAGE), GET: branches.length, PUT: 0 }))
+  it('branch list: one LIST per page of refs, then one GET per ref the ref index lacks; with a current index, one GET in all', async () => {
+    while ((await repo.listBranches()).length < 45) await repo.createBranch(`l${(await repo.listBranches()).length}`)
+    await store.delete([REF_INDEX_KEY])
+    const refs = (await repo.listBranches()).length // more than 32 refs missed the index: it is written
+    const pages = Math.ceil(refs / LIST_PAGE)
+    const warm = await requestsOf(() => repo.listBranches())
+    expect(warm).toEqual(expect.objectContaining({ LIST: pages, GET: 1, PUT: 0 }))
+    // Refs changed since the index was written are read on their own; a few do not rewrite it.
+    await repo.createBranch('fresh')
+    await repo.commit('b1', { writes: [[3, stampedPage(PAGE_SIZE, 3, 1, 1)]] })
+    const after = await requestsOf(() => repo.listBranches())
+    expect(after).toEqual(expect.objectContaining({ LIST: Math.ceil((refs + 1) / LIST_PAGE), GET: 1 + 2, PUT: 0 }))
+    // Without an index: one GET per ref (and the index is written once).
+    await store.delete([REF_INDEX_KEY])
+    const cold = await requestsOf(() => repo.listBranches())
+    expect(cold).toEqual(expect.objectContaining({ LIST: Math.ceil((refs + 1) / LIST_PAGE), GET: 1 + refs + 1, PUT: 1 }))
+  })
+
+  it('strata branch create (the CLI, a new process): 3 requests — the format marker, the source ref, the new ref', async () => {
+    assertBuilt()
+    const run = await requestsOf(() => strata(['--store', loc.url('store'), 'branch', 'create', 'from-cli', '--json'], { env: s3TestEnv(localTarget(proxy.endpoint)) }))
+    expect(run).toMatchObject({ GET: 2, PUT: 1, LIST: 0, total: 3 })
+    expect((await repo.getBranch('from-cli')).head).toBe((await repo.getBranch('main')).head)
   })
 })
