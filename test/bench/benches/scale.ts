@@ -100,12 +100,15 @@ async function benchScaleS3(ctx: BenchContext, local: ReadonlyMap<string, number
     await Promise.all(Array.from({ length: BRANCHES }, (_, i) => limit(() => big.createBranch(`b${i}`))))
     await filler.close()
     s3.proxy.latencyMs = S3_LATENCY_MS
-    for (const [name, , run] of OPS) {
+    // The first whole-store pass finds no ref index (nothing but such a pass writes one): it reads
+    // every ref, one GET each, and writes the index; the passes after it read only what changed.
+    const cold: (readonly [string, number, (repo: Repository) => Promise<unknown>])[] = [['branch list, no ref index yet', 2, (r) => r.listBranches()]]
+    for (const [name, , run] of [...cold, ...OPS]) {
       ctx.log(`scale: ${name} on S3 (${S3_LATENCY_MS} ms per request)`)
       const store = open()
       s3.proxy.clearLog()
       const t = await timeFresh(store, run).finally(() => store.close())
-      const localMs = local.get(name)!
+      const localMs = local.get(name) ?? local.get('branch list')!
       rows.push(
         row({
           bench: `scale: ${name} on S3`,

@@ -51,6 +51,23 @@ export async function readRefObjects(store: ObjectStore): Promise<RefIndexEntry[
   return out
 }
 
+/**
+ * Every object under `prefix` with its bytes and version, in key order, each read with one GET
+ * (at most {@link METADATA_READS} at a time); one deleted between the listing and its read is left out.
+ */
+export async function readObjects(store: ObjectStore, prefix: string): Promise<RefIndexEntry[]> {
+  const limit = pLimit(METADATA_READS)
+  const out = await Promise.all(
+    (await listVersions(store, prefix)).map(({ key }) =>
+      limit(async () => {
+        const got = await store.get(key)
+        return got ? { key, version: got.version, body: got.body } : null
+      }),
+    ),
+  )
+  return out.filter((e): e is RefIndexEntry => e !== null)
+}
+
 async function listVersions(store: ObjectStore, prefix: string): Promise<{ key: string; version: string }[]> {
   const out: { key: string; version: string }[] = []
   for await (const o of store.list(prefix)) out.push({ key: o.key, version: o.version })

@@ -15,7 +15,7 @@ import { ChainLoader, pageHashOf, type ChainLevel, type ResolvedTable, type Stor
 import { crossStoreDependencies, type CrossStoreDependency } from '../cross-store/cross-store.js'
 import { exportSnapshot } from '../read/export-snapshot.js'
 import type { OperationOptions } from '../read/progress.js'
-import { METADATA_READS } from '../branches/ref-index.js'
+import { METADATA_READS, readObjects, readRefObjects } from '../branches/ref-index.js'
 import { ROOT_KINDS, retainedHistory, retentionOf, type RetentionPolicy, type RootKind, type RootKindSpec } from '../reachability/roots.js'
 import { type RepoContext } from '../read/context.js'
 
@@ -76,7 +76,7 @@ export type IntegrityCheck = (file: { path: string; branch: string; snapshot: Sn
 
 /** Options for verify. */
 export interface VerifyOptions extends OperationOptions {
-  /** Re-read and re-hash every stored page, and check every snapshot's checksum. Default false. */
+  /** Re-read every ref, re-read and re-hash every stored page, and check every snapshot's checksum. Default false. */
   deep?: boolean
   /** History checked behind each head (default: gc's default retention). A missing parent ends it quietly. */
   retention?: RetentionPolicy
@@ -136,7 +136,9 @@ interface SegmentCheck {
  * those snapshots reference exists and is at least as long as recorded. `deep` also re-reads
  * every referenced page and checks it against its hash, and each snapshot's checksum against its
  * pages. `integrity` exports each sound branch head and runs the given check on it.
- * Manifests are read fresh from the store, never from a cache.
+ * Manifests are read fresh from the store (each once), never from a cache. Refs come from the
+ * ref index where its entry has the version the listing shows — the bytes a read would return —
+ * unless `deep`, which reads every ref itself.
  */
 export async function verify(ctx: RepoContext, opts: VerifyOptions = {}): Promise<VerifyResult> {
   const problems: VerifyProblem[] = []
@@ -152,24 +154,26 @@ export async function verify(ctx: RepoContext, opts: VerifyOptions = {}): Promis
   // Refs and their branch records.
   const targets: Target[] = []
   const refs: Ref[] = []
-  const refKeys = await keysUnder(ctx, REFS_PREFIX)
+  // Each ref is read once: deep re-reads every one; otherwise the ref index serves those whose
+  // listed version it holds (the same bytes), and the rest are read one by one.
+  const refObjects = opts.deep ? await readObjects(store, REFS_PREFIX) : await readRefObjects(store)
   let refsChecked = 0
-  // Each ref and its branch record are read in parallel (bounded), then checked in key order.
-  // A ref of format 2.0 carries its origin; only an older ref needs its branch record read.
+  // Each ref's branch record is read in parallel (bounded), then checked in key order. A ref of
+  // format 2.0 carries its origin; only an older ref needs its branch record read.
   const refLimit = pLimit(METADATA_READS)
   const fetched = await Promise.all(
-    refKeys.map((key) =>
+    refObjects.map((got) =>
       refLimit(async () => {
-        const got = await store.get(key)
+        const key = got.key
         let rec: Awaited<ReturnType<typeof store.get>> | 'origin' = null
         try {
-          const ref = got ? decodeRef(key, got.body) : null
-          if (ref?.origin) rec = 'origin'
-          else if (ref) rec = await store.get(branchKey(ref.branchId as BranchId))
+          const ref = decodeRef(key, got.body)
+          if (ref.origin) rec = 'origin'
+          else rec = await store.get(branchKey(ref.branchId as BranchId))
         } catch {
           // A corrupt ref is reported below.
         }
-        progress('refs', ++refsChecked, refKeys.length)
+        progress('refs', ++refsChecked, refObjects.length)
         return { key, got, rec }
       }),
     ),

@@ -8,7 +8,7 @@ import { decodeRef, type Ref } from '../../format/ref.js'
 import { decodeTagRecord, type TagRecord } from '../../format/tag-record.js'
 import type { ObjectStore } from '../../store/object-store.js'
 import pLimit from 'p-limit'
-import { METADATA_READS, readRefObjects } from '../branches/ref-index.js'
+import { METADATA_READS, readObjects, readRefObjects } from '../branches/ref-index.js'
 import { isOwnRefKey, type VersionedRef } from '../branches/refs.js'
 import { type RepoContext } from '../read/context.js'
 
@@ -224,18 +224,6 @@ async function readAll<T>(store: ObjectStore, { kind, prefix, decode }: RootKind
   // Refs are thousands and come through their index; tags, holds and pins are few.
   const objects = kind === 'branch' ? await readRefObjects(store) : await readObjects(store, prefix)
   return objects.map(({ key, version, body }) => ({ key, version, record: decode(key, body) }))
-}
-
-/** Every object under `prefix` with its bytes (one deleted between listing and read is left out), reads bounded. */
-async function readObjects(store: ObjectStore, prefix: string): Promise<{ key: string; version: string; body: Uint8Array }[]> {
-  const keys: string[] = []
-  for await (const o of store.list(prefix)) keys.push(o.key)
-  const limit = pLimit(METADATA_READS)
-  const out = await Promise.all(keys.map((key) => limit(async () => {
-    const got = await store.get(key)
-    return got ? { key, version: got.version, body: got.body } : null
-  })))
-  return out.filter((x): x is NonNullable<typeof x> => x !== null)
 }
 
 /** The default grace period of gc and pin pruning: 15 minutes. */
