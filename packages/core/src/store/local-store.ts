@@ -168,7 +168,13 @@ export class LocalStore implements ObjectStore {
     const dirs = [...this.#pendingDirs]
     this.#pendingDirs.clear()
     // A directory pruned since (its last object deleted) has nothing left to make durable.
-    const sync = (d: string): Promise<void> => this.#syncDir(d).catch((e: unknown) => (hasCode(e, 'ENOENT') ? undefined : Promise.reject(e)))
+    // One that fails stays pending, so the next write that needs it tries again (and fails, not proceeds).
+    const sync = (d: string): Promise<void> =>
+      this.#syncDir(d).catch((e: unknown) => {
+        if (hasCode(e, 'ENOENT')) return
+        this.#pendingDirs.add(d)
+        throw e
+      })
     const done = Promise.all([this.#flushed, ...dirs.map(sync)]).then(() => {})
     this.#flushed = done.catch(() => {})
     return done
