@@ -246,7 +246,10 @@ export async function verify(ctx: RepoContext, opts: VerifyOptions = {}): Promis
   const levels = new Map<string, { level: ChainLevel; branch: string | null }>()
   const broken = new Map<string, Break>()
   const reported = new Set<string>()
+  // Resolved tables are kept only for deep's checksums (one per distinct snapshot); otherwise
+  // just which snapshots resolved, so memory does not grow with every branch's page table.
   const tables: { target: Target; table: ResolvedTable }[] = []
+  const resolved = new Set<SnapshotId>()
   const done = new Set<SnapshotId>()
   let snapshotsChecked = 0
   for (const target of targets) {
@@ -256,7 +259,9 @@ export async function verify(ctx: RepoContext, opts: VerifyOptions = {}): Promis
     const chainOk = await walkChain(loader, target, levels, broken, reported, report)
     if (!chainOk) continue
     try {
-      tables.push({ target, table: await loader.resolve(target.id, { branch: target.branch }) })
+      const table = await loader.resolve(target.id, { branch: target.branch })
+      resolved.add(target.id)
+      if (opts.deep) tables.push({ target, table })
     } catch (e) {
       if (isStrataError(e, 'STRATA_MISSING_PAGE')) {
         const d = e.data as { pageNo: number }
@@ -363,7 +368,7 @@ export async function verify(ctx: RepoContext, opts: VerifyOptions = {}): Promis
 
   if (opts.integrity) {
     const damaged = new Set(problems.map((p) => p.snapshot).filter((s) => s !== null))
-    const heads = refs.filter((r) => !damaged.has(r.head) && tables.some((t) => t.target.id === r.head))
+    const heads = refs.filter((r) => !damaged.has(r.head) && resolved.has(r.head))
     let n = 0
     for (const ref of heads) {
       progress('integrity', n++, heads.length)
