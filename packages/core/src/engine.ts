@@ -35,6 +35,8 @@ export {
   snapshotHoldKey,
   snapshotKey,
   tagKey,
+  legacyTagKey,
+  TAGS_FOLDED_KEY,
 } from './format/keys.js'
 export { foldName } from './format/names.js'
 export { newBranchId } from './format/ids.js'

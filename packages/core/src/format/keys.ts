@@ -30,8 +30,20 @@ export const legacyRefKey = (name: string): string => `${REFS_PREFIX}${encodeNam
 /** `tags/` — prefix of every tag. */
 export const TAGS_PREFIX = 'tags/'
 
-/** `tags/{encodedName}` — a named snapshot that gc keeps alive. */
-export const tagKey = (name: string): string => `${TAGS_PREFIX}${encodeName(name)}`
+/**
+ * `tags/{encodedFoldedName}` — tag record. Like a ref, keyed by the case-folded name (the record
+ * holds the name as written), so one create-only put keeps tag names unique regardless of case.
+ */
+export const tagKey = (name: string): string => `${TAGS_PREFIX}${encodeName(foldName(name))}`
+
+/** `tags/{encodedName}` — where tags of names with upper-case letters were kept before tag keys were case-folded; still read. */
+export const legacyTagKey = (name: string): string => `${TAGS_PREFIX}${encodeName(name)}`
+
+/**
+ * `index/tags-folded` — written once a listing found no tag at a {@link legacyTagKey} that differs
+ * from its {@link tagKey}; from then on creating a tag needs no listing.
+ */
+export const TAGS_FOLDED_KEY = 'index/tags-folded'
 
 /** `branches/` — prefix of every branch record. */
 export const BRANCHES_PREFIX = 'branches/'

@@ -1,8 +1,9 @@
 import { BranchNotFoundError, SnapshotNotFoundError, isStrataError } from '../../errors/index.js'
 import { isSnapshotId, isSnapshotIdPrefix } from '../../format/ids.js'
-import { SNAPSHOTS_PREFIX, snapshotKey, tagKey } from '../../format/keys.js'
+import { SNAPSHOTS_PREFIX, legacyTagKey, snapshotKey, tagKey } from '../../format/keys.js'
 import { validateName } from '../../format/names.js'
-import { decodeTagRecord } from '../../format/tag-record.js'
+import { decodeTagRecord, type TagRecord } from '../../format/tag-record.js'
+import type { ObjectStore } from '../../store/object-store.js'
 import type { Target } from '../read/chain.js'
 import type { RepoContext } from '../read/context.js'
 import { readRef } from './refs.js'
@@ -18,8 +19,8 @@ export async function resolveTarget(ctx: RepoContext, spec: string): Promise<Tar
     validateName(spec)
     const r = await readRef(ctx.store, spec)
     if (r) return { snapshot: r.ref.head, branch: spec }
-    const tag = await ctx.store.get(tagKey(spec))
-    if (tag) return { snapshot: decodeTagRecord(tagKey(spec), tag.body).snapshot, branch: null }
+    const tag = await readTag(ctx.store, spec)
+    if (tag) return { snapshot: tag.record.snapshot, branch: null }
   } catch (e) {
     if (!isStrataError(e, 'STRATA_INVALID_NAME')) throw e
     nameError = e
@@ -40,4 +41,18 @@ export async function resolveTarget(ctx: RepoContext, spec: string): Promise<Tar
   if (nameError) throw nameError
   if (isSnapshotIdPrefix(spec)) throw new SnapshotNotFoundError({ ref: spec })
   throw new BranchNotFoundError({ name: spec })
+}
+
+/**
+ * The tag named exactly `name` and the key it is stored at, or null: one GET of the key of its
+ * case-folded name (a tag there under another spelling is not this one), and for a name with
+ * upper-case letters one more of the key tags had before their keys were folded.
+ */
+export async function readTag(store: ObjectStore, name: string): Promise<{ key: string; record: TagRecord } | null> {
+  for (const key of new Set([tagKey(name), legacyTagKey(name)])) {
+    const got = await store.get(key)
+    const record = got ? decodeTagRecord(key, got.body) : null
+    if (record?.name === name) return { key, record }
+  }
+  return null
 }

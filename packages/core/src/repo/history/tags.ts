@@ -1,10 +1,11 @@
 import { TagExistsError, TagNotFoundError, isStrataError } from '../../errors/index.js'
 import type { SnapshotId } from '../../format/ids.js'
-import { TAGS_PREFIX, tagKey } from '../../format/keys.js'
+import { TAGS_FOLDED_KEY, TAGS_PREFIX, tagKey } from '../../format/keys.js'
 import { decodeName, foldName, validateName } from '../../format/names.js'
 import { decodeTagRecord, encodeTagRecord, type TagRecord } from '../../format/tag-record.js'
 import { type RepoContext, nowIso } from '../read/context.js'
-import { resolveTarget } from '../branches/resolve-target.js'
+import { readTag, resolveTarget } from '../branches/resolve-target.js'
+import { readObjects } from '../branches/ref-index.js'
 
 /** Options for {@link createTag}. */
 export interface CreateTagOptions {
@@ -18,33 +19,47 @@ export interface CreateTagOptions {
  * that name — or one differing only in letter case — is `TagExistsError`, whatever it points at.
  * Tag names follow the branch-name rules (`InvalidNameError`) and live in their own namespace.
  * The tag is a gc root: the snapshot and everything its chain reads stay alive while it exists.
- * The case check lists the tags first; two people creating case twins at the same instant can
- * both succeed (the exact-name race is settled by the create-only write).
+ * Case twins share one key (the case-folded name), so of simultaneous creators of `V1` and `v1`
+ * exactly one put succeeds, and no listing is needed — once the store is known to hold no tag
+ * at a pre-folding key (`index/tags-folded`; the first create that finds none writes it).
  */
 export async function createTag(ctx: RepoContext, name: string, spec: string, opts: CreateTagOptions = {}): Promise<TagRecord> {
   validateName(name, 'tag name')
   const target = await resolveTarget(ctx, spec)
-  const folded = foldName(name)
-  for (const existing of await listTags(ctx)) {
-    if (foldName(existing.name) === folded) throw new TagExistsError({ name, existing: existing.name, snapshot: existing.snapshot })
-  }
+  await assertNoLegacyTwin(ctx, name)
   const record: TagRecord = { name, snapshot: target.snapshot, createdAt: nowIso(ctx), message: opts.message ?? '' }
+  const key = tagKey(name)
   try {
-    await ctx.store.put(tagKey(name), encodeTagRecord(record), { ifNoneMatch: '*' })
+    await ctx.store.put(key, encodeTagRecord(record), { ifNoneMatch: '*' })
   } catch (e) {
     if (!isStrataError(e, 'STRATA_CONFLICT')) throw e
-    const other = await getTag(ctx, name)
-    throw new TagExistsError({ name, existing: name, snapshot: other?.snapshot ?? '' })
+    const got = await ctx.store.get(key).catch(() => null)
+    const other = got ? decodeTagRecord(key, got.body) : null
+    throw new TagExistsError({ name, existing: other?.name ?? name, snapshot: other?.snapshot ?? '' })
   }
   return record
+}
+
+/**
+ * Tags written before tag keys were case-folded sit at the key of their exact name; a case twin
+ * of one would not share its key. Unless the store is marked free of them, list the tags: refuse
+ * a twin of such a tag, or, finding none, mark the store so later creates skip this.
+ */
+async function assertNoLegacyTwin(ctx: RepoContext, name: string): Promise<void> {
+  if (await ctx.store.get(TAGS_FOLDED_KEY)) return
+  const folded = foldName(name)
+  let legacy = 0
+  for (const t of await listTagsAt(ctx)) {
+    if (t.key !== tagKey(t.record.name)) legacy++
+    if (t.key !== tagKey(name) && foldName(t.record.name) === folded) throw new TagExistsError({ name, existing: t.record.name, snapshot: t.record.snapshot })
+  }
+  if (legacy === 0) await ctx.store.put(TAGS_FOLDED_KEY, new Uint8Array(0), { ifNoneMatch: '*' }).catch(() => {})
 }
 
 /** The tag named `name`, or null if there is none. `InvalidNameError` for a malformed name. */
 export async function getTag(ctx: RepoContext, name: string): Promise<TagRecord | null> {
   validateName(name, 'tag name')
-  const key = tagKey(name)
-  const got = await ctx.store.get(key)
-  return got ? decodeTagRecord(key, got.body) : null
+  return (await readTag(ctx.store, name))?.record ?? null
 }
 
 /**
@@ -52,18 +67,13 @@ export async function getTag(ctx: RepoContext, name: string): Promise<TagRecord 
  * encodes to are skipped; a tag object that cannot be decoded throws `CorruptObjectError`.
  */
 export async function listTags(ctx: RepoContext): Promise<TagRecord[]> {
-  const keys: string[] = []
-  for await (const o of ctx.store.list(TAGS_PREFIX)) {
-    if (decodeName(o.key.slice(TAGS_PREFIX.length)) !== null) keys.push(o.key)
-  }
-  const records = await Promise.all(
-    keys.map(async (key) => {
-      const got = await ctx.store.get(key)
-      // Deleted between the listing and the read.
-      return got ? decodeTagRecord(key, got.body) : null
-    }),
-  )
-  return records.filter((t): t is TagRecord => t !== null).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+  return (await listTagsAt(ctx)).map((t) => t.record).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+}
+
+/** Every tag with the key it is stored at (one deleted between the listing and its read is left out). */
+async function listTagsAt(ctx: RepoContext): Promise<{ key: string; record: TagRecord }[]> {
+  const objects = await readObjects(ctx.store, TAGS_PREFIX)
+  return objects.filter((o) => decodeName(o.key.slice(TAGS_PREFIX.length)) !== null).map((o) => ({ key: o.key, record: decodeTagRecord(o.key, o.body) }))
 }
 
 /**
@@ -71,10 +81,11 @@ export async function listTags(ctx: RepoContext): Promise<TagRecord[]> {
  * snapshot stays as long as something else keeps it; otherwise the next gc may free it.
  */
 export async function deleteTag(ctx: RepoContext, name: string): Promise<TagRecord> {
-  const tag = await getTag(ctx, name)
+  validateName(name, 'tag name')
+  const tag = await readTag(ctx.store, name)
   if (!tag) throw new TagNotFoundError({ name })
-  await ctx.store.delete([tagKey(name)])
-  return tag
+  await ctx.store.delete([tag.key])
+  return tag.record
 }
 
 /** The names of the tags on each snapshot (from one {@link listTags}), names sorted. */

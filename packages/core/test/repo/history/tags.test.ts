@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { isStrataError } from '../../../src/index.js'
-import { snapshotKey, tagKey } from '../../../src/engine.js'
+import { Repository, isStrataError } from '../../../src/index.js'
+import { TAGS_FOLDED_KEY, encodeTagRecord, legacyTagKey, snapshotKey, tagKey } from '../../../src/engine.js'
+import { CountingStore } from '../../../src/testing/index.js'
 import { syntheticDb, tempRepo, testPage, writeDb } from '../../helpers.js'
 import { EAGER, keysOf } from '../lifecycle/lifecycle-helpers.js'
 
@@ -51,6 +52,32 @@ describe('tags', () => {
     // A branch of the same name wins over the tag.
     await repo.createBranch('v1')
     expect((await repo.resolveTarget('v1')).branch).toBe('v1')
+  })
+
+  it('case twins share one key, so a create lists nothing once the store holds no tag at a pre-folding key', async () => {
+    const { repo, store } = await setup()
+    const head = (await repo.getBranch('main')).head
+    expect(tagKey('Rel')).toBe(tagKey('rel'))
+    // A tag as stores kept one before tag keys were case-folded: at the key of its exact name.
+    await store.put(legacyTagKey('Rel'), encodeTagRecord({ name: 'Rel', snapshot: head, createdAt: new Date().toISOString(), message: '' }))
+    expect(await repo.getTag('Rel')).toMatchObject({ name: 'Rel', snapshot: head })
+    expect(await repo.getTag('rel')).toBeNull()
+    expect(await repo.resolveTarget('Rel')).toEqual({ snapshot: head, branch: null })
+    // Its twin is refused (found by listing, while such a tag exists), and no marker is written.
+    await expect(repo.createTag('rEL', 'main')).rejects.toMatchObject({ code: 'STRATA_TAG_EXISTS', data: { existing: 'Rel' } })
+    expect(await store.get(TAGS_FOLDED_KEY)).toBeNull()
+    expect(await repo.deleteTag('Rel')).toMatchObject({ name: 'Rel' })
+    expect(await store.get(legacyTagKey('Rel'))).toBeNull()
+    // The first create that finds none marks the store; creates after it make no listing.
+    await repo.createTag('Rel', 'main')
+    expect(await store.get(TAGS_FOLDED_KEY)).not.toBeNull()
+    const counting = new CountingStore(store)
+    const counted = await Repository.open(counting)
+    counting.reset()
+    await counted.createTag('v2', 'main')
+    await expect(counted.createTag('REL', 'main')).rejects.toMatchObject({ code: 'STRATA_TAG_EXISTS', data: { existing: 'Rel' } })
+    expect(counting.counts.list.calls).toBe(0)
+    expect((await repo.listTags()).map((t) => t.name)).toEqual(['Rel', 'v2'])
   })
 
   it('log and show list tags; log --tag finds snapshots by tag', async () => {
