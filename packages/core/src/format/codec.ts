@@ -6,7 +6,7 @@ import { FORMAT_VERSION, READABLE_MAJORS, formatVersionString, type FormatVersio
 const packr = new Packr({ useRecords: false, moreTypes: false, bundleStrings: false, mapsAsObjects: true, variableMapSize: true })
 
 /** The kinds of object Strata encodes; each object carries its kind as `strata`. */
-export type ObjectKind = 'format' | 'ref' | 'branch' | 'snapshot' | 'tag' | 'pin' | 'hold' | 'base-store' | 'ref-index'
+export type ObjectKind = 'format' | 'ref' | 'branch' | 'snapshot' | 'tag' | 'pin' | 'hold' | 'base-store' | 'ref-index' | 'intent'
 
 /** Encode `fields` as a MessagePack map with the kind marker and the current format version. */
 export function encodeObject(kind: ObjectKind, fields: Record<string, unknown>): Uint8Array {

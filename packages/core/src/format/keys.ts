@@ -90,6 +90,18 @@ export const BASES_PREFIX = 'bases/'
 /** `bases/{storeId}` — where base store `storeId` lives now (`BaseStoreRecord`); CAS-updated by repoint. */
 export const baseStoreKey = (storeId: string): string => `${BASES_PREFIX}${storeId}`
 
+/** `intents/` — prefix of intents: short-lived roots of operations in flight (see `repo/reachability/intents.ts`). */
+export const INTENTS_PREFIX = 'intents/'
+
+/** `intents/{uuid}` — one operation's intent: the snapshots it is about to make reachable, renewed while it runs. */
+export const intentKey = (id: string): string => `${INTENTS_PREFIX}${id}`
+
+/** `sweeps/` — prefix of sweep markers: one per gc between its final read of the roots and the end of its sweep. */
+export const SWEEPS_PREFIX = 'sweeps/'
+
+/** `sweeps/{uuid}` — the marker of one running gc sweep, renewed while it runs. */
+export const sweepKey = (id: string): string => `${SWEEPS_PREFIX}${id}`
+
 /** `doctor/` — prefix of the scratch objects `probeStore` writes and removes again. */
 export const DOCTOR_PREFIX = 'doctor/'
 

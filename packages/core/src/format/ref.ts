@@ -25,6 +25,13 @@ export interface Ref {
    */
   movedTo?: string
   /**
+   * Set on a tombstone: the ref of a branch being deleted (ISO-8601 time the deletion began).
+   * A tombstone is written by compare-and-swap over the live ref, so it is the point at which the
+   * deletion happens; it is not a branch (not listed, not a root, its name is free) and it goes
+   * away right after, or is replaced by the next branch of that name (see `removeRef`).
+   */
+  deletedAt?: string
+  /**
    * Format 2.0: a copy of the branch's immutable record (when and from what it was created), so
    * listing branches reads the refs alone. Absent on refs written by format 1.x.
    */
@@ -56,6 +63,7 @@ export function decodeRef(key: string, bytes: Uint8Array): Ref {
   const base = r.string('base')
   if (!isSnapshotId(head) || !isSnapshotId(base)) throw new CorruptObjectError({ key, reason: 'head or base is not a snapshot id' })
   const movedTo = r.optionalString('movedTo')
+  const deletedAt = r.optionalString('deletedAt')
   const o = r.object('origin')
   let origin: RefOrigin | null = null
   if (o !== null) {
@@ -72,6 +80,7 @@ export function decodeRef(key: string, bytes: Uint8Array): Ref {
     updatedAt: r.string('updatedAt'),
     expiresAt: r.optionalString('expiresAt'),
     ...(movedTo === null ? {} : { movedTo }),
+    ...(deletedAt === null ? {} : { deletedAt }),
     ...(origin === null ? {} : { origin }),
   }
 }

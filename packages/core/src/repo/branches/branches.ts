@@ -8,7 +8,8 @@ import { originOf, type Ref } from '../../format/ref.js'
 import type { SnapshotId } from '../../format/ids.js'
 import type { Target } from '../read/chain.js'
 import { nowIso, type RepoContext } from '../read/context.js'
-import { createRef, listRefs, moveRef, requireRef } from './refs.js'
+import { withSnapshotsProtected } from '../reachability/intents.js'
+import { createRef, listRefs, moveRef, readRef, requireRef } from './refs.js'
 
 /** What stacking on another store's snapshot produced, reported with the new branch. */
 export interface CrossStoreSource {
@@ -85,7 +86,11 @@ export async function addBranch(ctx: RepoContext, name: string, source: Target &
     expiresAt: ttlMs === undefined ? null : new Date(now.getTime() + ttlMs).toISOString(),
     origin: originOf(record),
   }
-  await createRef(ctx.store, ref)
+  // The source snapshot may be reachable from nothing else by now (a snapshot id, a tag deleted
+  // since, a branch moved on): an intent keeps a concurrent gc from freeing it (see gc.ts).
+  const sourceBranch = source.crossStore ? null : source.branch
+  const stillReferenced = sourceBranch === null ? undefined : async () => (await readRef(ctx.store, sourceBranch))?.ref.head === source.snapshot
+  await withSnapshotsProtected(ctx, 'branch create', [source.snapshot], () => createRef(ctx.store, ref), stillReferenced ? { stillReferenced } : {})
   return source.crossStore ? { ...toBranchInfo(ref, record), crossStore: source.crossStore } : toBranchInfo(ref, record)
 }
 

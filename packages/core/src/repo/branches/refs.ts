@@ -12,13 +12,32 @@ export interface VersionedRef {
 }
 
 /**
+ * A deleter removes its own tombstone only if it can still do so within this many ms (monotonic)
+ * of starting to write it; later it leaves the tombstone for the next branch of the name or gc.
+ */
+export const TOMBSTONE_REMOVE_WINDOW_MS = 10_000
+
+/**
+ * A tombstone this old (ms, repository clock) may be replaced — by a new branch of its name, or by
+ * gc, which rewrites it and removes its own. Younger tombstones belong to their deleter: no one else
+ * writes over or removes them, so the deleter's unconditional removal can never hit a newer ref.
+ */
+export const TOMBSTONE_HOLD_MS = 60_000
+
+/** True if `ref` is a tombstone (a deletion in progress or interrupted), not a branch. */
+export function isTombstone(ref: Ref): boolean {
+  return ref.deletedAt !== undefined
+}
+
+/**
  * Read the ref of branch `name`, or null if there is none. One GET of the key of its case-folded
- * name; a ref there under another spelling (`Foo` when asked for `foo`) is not this branch. In a
- * store of format 1.x (opened read-only) the ref may still be at its exact-name key.
+ * name; a ref there under another spelling (`Foo` when asked for `foo`), or a tombstone, is not
+ * this branch. In a store of format 1.x (opened read-only) the ref may still be at its exact-name key.
  */
 export async function readRef(store: ObjectStore, name: string): Promise<VersionedRef | null> {
   const key = refKey(name)
   const got = await readRefAt(store, key)
+  if (got && isTombstone(got.ref)) return null
   if (got?.ref.name === name) return got
   const legacy = legacyRefKey(name)
   if (store instanceof LegacyFormatStore && legacy !== key) {
@@ -49,13 +68,13 @@ export async function requireRef(store: ObjectStore, name: string): Promise<Vers
  * Every ref in the store, sorted by name: one prefix scan (a LIST per 1,000 refs on S3), then the
  * bytes of each ref from the ref index where it is current and one GET per ref otherwise (see
  * `readRefObjects`). A ref at a key that is not its own (left by an interrupted `upgrade`) is
- * skipped; so is one deleted between the scan and its read.
+ * skipped; so are tombstones and refs deleted between the scan and their read.
  */
 export async function listRefs(store: ObjectStore): Promise<VersionedRef[]> {
   const refs: VersionedRef[] = []
   for (const { key, version, body } of await readRefObjects(store)) {
     const ref = decodeRef(key, body)
-    if (isOwnRefKey(store, key, ref.name)) refs.push({ ref, version })
+    if (!isTombstone(ref) && isOwnRefKey(store, key, ref.name)) refs.push({ ref, version })
   }
   return refs.sort((a, b) => (a.ref.name < b.ref.name ? -1 : a.ref.name > b.ref.name ? 1 : 0))
 }
@@ -71,22 +90,88 @@ export function isOwnRefKey(store: ObjectStore, key: string, name: string): bool
  */
 export async function assertNameFree(store: ObjectStore, name: string, ignore?: string): Promise<void> {
   const there = await readRefAt(store, refKey(name))
-  if (there && there.ref.name !== ignore) throw new BranchExistsError({ name, existing: there.ref.name })
+  if (there && !isTombstone(there.ref) && there.ref.name !== ignore) throw new BranchExistsError({ name, existing: there.ref.name })
 }
+
+/** Attempts a create makes while a young tombstone holds the name (its deleter removes it at once). */
+const TOMBSTONE_RETRIES = 6
 
 /**
  * Create the ref for `ref.name` with one create-only put; `BranchExistsError` if the name, or
  * one differing from it only in case, is taken. Case twins share the key, so of simultaneous
  * creators of `Foo`, `foo` and `FOO` exactly one put succeeds — no listing, no waiting.
+ *
+ * A tombstone at the key (a deletion of that name in progress, or interrupted) does not take the
+ * name: one older than {@link TOMBSTONE_HOLD_MS} (compared with `ref.updatedAt`) is replaced by
+ * compare-and-swap; a younger one is waited out briefly, as its deleter removes it at once, and if
+ * it stays (its deleter stopped) the create fails with `ConflictError` until it is old enough.
  */
 export async function createRef(store: ObjectStore, ref: Ref): Promise<string> {
   const key = refKey(ref.name)
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return (await store.put(key, encodeRef(ref), { ifNoneMatch: '*' })).version
+    } catch (e) {
+      if (!isStrataError(e, 'STRATA_CONFLICT')) throw e
+    }
+    const there = await readRefAt(store, key).catch(() => null)
+    if (there !== null && !isTombstone(there.ref)) throw new BranchExistsError({ name: ref.name, existing: there.ref.name })
+    if (there !== null && Date.parse(ref.updatedAt) - Date.parse(there.ref.deletedAt!) >= TOMBSTONE_HOLD_MS) {
+      try {
+        return (await store.put(key, encodeRef(ref), { ifMatch: there.version })).version
+      } catch (e) {
+        if (!isStrataError(e, 'STRATA_CONFLICT')) throw e
+        continue // Someone else replaced it first: look again.
+      }
+    }
+    if (attempt >= TOMBSTONE_RETRIES) {
+      throw new ConflictError(
+        { key, condition: 'if-none-match', branch: ref.name },
+        `branch name "${ref.name}" is still being deleted${there ? ` (since ${there.ref.deletedAt})` : ''}; retry in a moment (an interrupted deletion frees the name ${TOMBSTONE_HOLD_MS / 1000}s after it began)`,
+      )
+    }
+    await new Promise((r) => setTimeout(r, 10 << attempt))
+  }
+}
+
+/**
+ * Remove the ref `current` (as read, at its version): the linearization point is a
+ * compare-and-swap that replaces it with a tombstone (`deletedAt`), so a commit, rename or other
+ * change that landed since it was read makes this fail with `ConflictError` and removes nothing —
+ * and one that comes after finds no branch. Then the tombstone is deleted, unless that can no
+ * longer happen within {@link TOMBSTONE_REMOVE_WINDOW_MS} of writing it (the process was paused):
+ * then it stays, invisible, until a new branch of the name or gc replaces it. A failure to delete
+ * it is ignored for the same reason: the branch is gone once the tombstone is written.
+ */
+export async function removeRef(store: ObjectStore, current: VersionedRef, deletedAt: string, what = 'deleted'): Promise<void> {
+  const key = refKey(current.ref.name)
+  const started = performance.now()
   try {
-    return (await store.put(key, encodeRef(ref), { ifNoneMatch: '*' })).version
+    await store.put(key, encodeRef({ ...current.ref, deletedAt }), { ifMatch: current.version })
   } catch (e) {
     if (!isStrataError(e, 'STRATA_CONFLICT')) throw e
-    const there = await readRefAt(store, key).catch(() => null)
-    throw new BranchExistsError({ name: ref.name, existing: there?.ref.name ?? ref.name })
+    throw new ConflictError(
+      { key, condition: 'if-match', branch: current.ref.name, expected: current.version },
+      `branch "${current.ref.name}" was changed, renamed or deleted by someone else while it was being ${what}; nothing was ${what} — check the branch and retry`,
+    )
+  }
+  if (performance.now() - started < TOMBSTONE_REMOVE_WINDOW_MS) await store.delete([key]).catch(() => {})
+}
+
+/**
+ * Finish an interrupted deletion: if the tombstone `t` is older than {@link TOMBSTONE_HOLD_MS},
+ * rewrite it by compare-and-swap (which makes it this caller's, young again) and remove it. False
+ * if it is too young or someone else replaced it first.
+ */
+export async function clearTombstone(store: ObjectStore, t: VersionedRef, nowIsoTime: string): Promise<boolean> {
+  if (!isTombstone(t.ref) || Date.parse(nowIsoTime) - Date.parse(t.ref.deletedAt!) < TOMBSTONE_HOLD_MS) return false
+  try {
+    const { deletedAt: _, ...ref } = t.ref
+    await removeRef(store, { ref, version: t.version }, nowIsoTime)
+    return true
+  } catch (e) {
+    if (isStrataError(e, 'STRATA_CONFLICT')) return false
+    throw e
   }
 }
 
@@ -151,7 +236,11 @@ export async function moveRef(store: ObjectStore, from: string, to: string, upda
     }
     moved = there.ref
   }
-  await store.delete([refKey(from)])
+  // The fence becomes a tombstone by compare-and-swap, never a blind delete: a rename that ran
+  // again and finished first, and a new branch `from` created since, are left alone.
+  await removeRef(store, fence, updatedAt, 'renamed').catch((e: unknown) => {
+    if (!isStrataError(e, 'STRATA_CONFLICT')) throw e
+  })
   return moved
 }
 

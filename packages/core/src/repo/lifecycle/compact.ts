@@ -138,6 +138,7 @@ export function planCompaction(ctx: RepoContext, scan: RootScan, marks: MarkSet,
  */
 export async function compactHead(ctx: RepoContext, plan: CompactionPlan, opts: OperationOptions = {}): Promise<CompactedBranch | null> {
   const { ref } = plan.ref
+  const startedAt = ctx.now().getTime()
   const head = await ctx.chains.manifest(ref.head)
   const table = await ctx.chains.resolve(ref.head, { branch: ref.name })
   const t = head.pages
@@ -168,6 +169,7 @@ export async function compactHead(ctx: RepoContext, plan: CompactionPlan, opts: 
   let published: Published
   try {
     published = await publishSnapshot(ctx, {
+      startedAt,
       branch: plan.ref,
       // A standalone head that was its own base stays its own base (see planCompaction).
       base: ref.head === ref.base ? 'self' : 'keep',

@@ -1,12 +1,11 @@
 import { ProtectedBranchError, isStrataError } from '../../errors/index.js'
 import type { BranchId } from '../../format/ids.js'
-import { refKey } from '../../format/keys.js'
 import { validateName } from '../../format/names.js'
 import { isBranchHeld } from '../reachability/holds.js'
 import type { OperationOptions } from '../read/progress.js'
-import { listRefs, requireRef } from '../branches/refs.js'
+import { listRefs, removeRef, requireRef } from '../branches/refs.js'
 import { MAIN_BRANCH } from '../../format/names.js'
-import { type RepoContext } from '../read/context.js'
+import { nowIso, type RepoContext } from '../read/context.js'
 import { materialize, type MaterializeResult } from '../write/materialize.js'
 
 /** Options for deleting a branch. */
@@ -38,7 +37,10 @@ export interface DeleteBranchResult {
 const MAX_DETACH_ROUNDS = 5
 
 /**
- * Delete branch `name`: remove its ref, so the name is free at once. `main` cannot be deleted,
+ * Delete branch `name`: remove its ref, so the name is free at once. The removal is a
+ * compare-and-swap against the ref as first read (see `removeRef`): a commit, rename or reset that
+ * lands while this runs makes it fail with `ConflictError` and delete nothing, so a change that
+ * reported success is never deleted unseen. `main` cannot be deleted,
  * nor can a held branch (`ProtectedBranchError`; unhold it first). Without `detachChildren`,
  * branches stacked on its snapshots keep them alive and gc frees only what nothing reaches.
  * Retained history of a detached branch may still stack on this branch's snapshots; those go
@@ -55,7 +57,8 @@ const MAX_DETACH_ROUNDS = 5
 export async function deleteBranch(ctx: RepoContext, name: string, opts: DeleteBranchOptions = {}): Promise<DeleteBranchResult> {
   validateName(name)
   if (name === MAIN_BRANCH) throw new ProtectedBranchError({ name, operation: 'deleted' })
-  const { ref } = await requireRef(ctx.store, name)
+  const current = await requireRef(ctx.store, name)
+  const { ref } = current
   if (await isBranchHeld(ctx, name)) throw new ProtectedBranchError({ name, operation: `deleted while it is held (release it with \`strata unhold ${name}\` first)` })
   const detached: MaterializeResult[] = []
   if (opts.detachChildren) {
@@ -65,7 +68,7 @@ export async function deleteBranch(ctx: RepoContext, name: string, opts: DeleteB
       for (const child of children) detached.push(await materialize(ctx, child, { message: `materialize ${child}: detach from deleted branch ${name}`, ...(opts.copy ? { copy: true } : {}), ...(opts.signal ? { signal: opts.signal } : {}) }))
     }
   }
-  await ctx.store.delete([refKey(name)])
+  await removeRef(ctx.store, current, nowIso(ctx))
   return { name, branchId: ref.branchId, head: ref.head, detached }
 }
 

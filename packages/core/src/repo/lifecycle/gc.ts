@@ -1,50 +1,87 @@
-import { AbortedError, InvalidArgumentError } from '../../errors/index.js'
+import { AbortedError, InvalidArgumentError, isStrataError } from '../../errors/index.js'
 import type { BranchId, SegmentId, SnapshotId } from '../../format/ids.js'
 import { isSegmentId, isSnapshotId } from '../../format/ids.js'
-import { BRANCHES_PREFIX, SEGMENTS_PREFIX, SNAPSHOTS_PREFIX, refKey } from '../../format/keys.js'
+import { BRANCHES_PREFIX, SEGMENTS_PREFIX, SNAPSHOTS_PREFIX } from '../../format/keys.js'
 import type { Fallback } from '../../format/manifest.js'
-import { decodeRef } from '../../format/ref.js'
+import { clearTombstone, removeRef, type VersionedRef } from '../branches/refs.js'
+import { Intent, isLive, readIntents } from '../reachability/intents.js'
 import type { ObjectInfo } from '../../store/object-store.js'
 import { planCompaction, runCompaction, type CompactedBranch, type CompactionPolicy, type SkippedBranch } from './compact.js'
 import { markRoots, markSnapshots, type MarkSet } from '../reachability/mark.js'
 import type { OperationOptions } from '../read/progress.js'
 import { MAIN_BRANCH } from '../../format/names.js'
 import { DEFAULT_GRACE_MS, readRoots, type RetentionPolicy } from '../reachability/roots.js'
-import { type RepoContext } from '../read/context.js'
+import { nowIso, type RepoContext } from '../read/context.js'
 
 // Why gc is safe next to concurrent writers
 // -----------------------------------------
 // gc works in this order: (1) list the key space once, with each object's lastModified;
-// (2) read every root (refs, tags, holds, pins), delete expired refs, mark; (3) compact;
-// (4) read every root again and mark afresh; (5) sweep only objects that were listed in (1), are
-// unmarked in (4) and are older than the grace period.
+// (2) read every root (refs, tags, holds, pins), remove expired refs, mark; (3) compact; then take
+// `now` for the grace period, write a sweep marker (`sweeps/<uuid>`, renewed while gc runs), and
+// (4) read every root again, mark afresh, and mark what every live intent (`intents/<uuid>`) names;
+// (5) sweep only objects that were listed in (1), are unmarked after (4) and are older than grace;
+// then remove the marker. The store has compare-and-swap puts but no conditional delete, so every
+// guarantee below is built from those puts and from the order of reads and writes.
 //
+// Ref removal (branch delete, expiry here, the last step of a rename). A removal never deletes a
+// ref it has not fenced: it first replaces the ref, by a put with `ifMatch` on the version it
+// checked, with a tombstone (`deletedAt`), and only then deletes the key (`removeRef`). A commit
+// that lands between the check and the tombstone changes the version, so the tombstone write
+// fails with `ConflictError` and nothing is removed; a commit that comes after the tombstone reads
+// no branch, or fails its own compare-and-swap. Expiry treats the conflict as "not expired this
+// run". The tombstone's deletion is blind, so nobody else may write over a young tombstone: a
+// deleter removes its own only within TOMBSTONE_REMOVE_WINDOW_MS of writing it, a new branch of
+// the name replaces (by compare-and-swap) only a tombstone older than TOMBSTONE_HOLD_MS, and gc
+// clears such an old one by rewriting it (making it its own and young) before deleting it. A
+// tombstone is not a branch: not listed, not a root, ignored by verify; a name it holds is free.
+//
+// Making a snapshot reachable again (reset, branch create — from a branch, a tag or a snapshot id
+// — and stacking from another store). The snapshot may be kept by nothing else any more, so gc
+// could have decided to free it before the new ref exists. Chosen mechanism: intents as roots plus
+// the sweep marker, a store-mediated handshake (a Dekker pattern: each side writes, then reads what
+// the other wrote). The operation (a) writes an intent naming the snapshot, (b) lists the sweep
+// markers and waits until none is live, (c) checks, bypassing caches, that the snapshot and its
+// chain in this store still exist (or that the source ref still names it), (d) writes its ref,
+// (e) removes the intent. gc writes its marker before (4), reads intents in (4), and keeps the
+// marker until the last deletion. Take any gc that would delete the snapshot: its deletions lie
+// inside its marker's lifetime. If (b) ran while the marker existed, the operation waited it out
+// and (c) ran after the deletions and fails with `MissingObjectError` — nothing published. If (b)
+// ran after the marker was removed, the deletions were over before (c): same. If (b) ran before
+// the marker was written, so did (a), so gc's read in (4) finds the intent (or, if (e) already ran,
+// the ref written in (d)), and the snapshot is marked. The alternative — gc re-checking its
+// sweep list and fencing late writers by a generation number — would need a conditional write
+// on two keys (the ref and the generation), which no store offers; intents need nothing new.
+// Cross-store stacking uses the same handshake in the base store, with the pin as its intent.
+// Intents and markers are renewed every INTENT_RENEW_MS; one not renewed for INTENT_TTL_MS
+// belongs to a process that died and is ignored (gc deletes stale intents); an operation whose
+// own intent could not be renewed that long fails before publishing.
+//
+// Long operations (import, materialize, compact, a commit of many segments). Their new objects
+// are kept by grace until their ref moves. An operation that has run for RECHECK_AFTER_MS or
+// longer by the time it publishes (and any import that reused stored segments, which may be old)
+// publishes under an intent naming its new manifest, after the same handshake and a check that
+// the manifest and every segment it references still exist: if gc freed one, it fails cleanly
+// with `MissingObjectError` and publishes nothing. An operation shorter than that needs no
+// intent because gc takes `now` before (4): an object it deletes is older than grace at that
+// moment, so it was written more than grace − RECHECK_AFTER_MS before (4), and the short
+// operation that wrote it had published its ref before (4) read the roots. So grace only has to
+// outlast RECHECK_AFTER_MS (one minute; the default grace is 15), not the longest operation.
+//
+// The rest, unchanged by the above:
 // - An object written after (1) is never a candidate: the sweep only deletes listed keys.
-// - In-flight commit (segments and manifest uploaded, ref not yet moved): its new objects are
-//   younger than the grace period, so they survive as long as a commit takes less than the
-//   grace period from its first upload to its ref update. Grace must exceed the longest
-//   commit, import or materialize. The segments it carries forward belong to the head it
-//   read; that head is still the ref's head when gc reads the roots (otherwise its final
-//   compare-and-swap fails and nothing of it becomes visible), so gc marks it.
-// - A commit that lands during gc: its manifest and new segments are younger than grace (or
-//   were not listed at all); its fallback is the ref's base and its carried segments are the
+// - A commit that lands during gc: its fallback is the ref's base and its carried segments are the
 //   old head's, both marked from the ref as read in (4) — or, if it landed before (4), its new
-//   head is marked directly.
+//   head is marked directly. A commit whose head was moved under it fails its compare-and-swap.
 // - A branch deleted during gc: deleted before (4), its garbage goes in this run; after (4),
 //   in the next. Either way only what no root reaches is touched.
-// - A branch moved during gc to a snapshot some root keeps (another head, a tag, retained
-//   history, a hold) — e.g. `reset`, whose new head reads the target's pages and stacks on its
-//   fallback: those are marked, so the move is safe. Moving to a snapshot that *no* root keeps
-//   any more (history past retention that is not yet deleted, or create-from-snapshot-id of
-//   such a snapshot) is the one unsafe race: if it lands after (4) and before the sweep, gc
-//   deletes what the new head reads. The re-read in (4) shrinks that window to the sweep
-//   itself; holding the snapshot first (a hold is a root) closes it.
 // - Compaction in (3) moves refs by compare-and-swap like any commit; its new objects are
 //   written after (1), so they are never candidates, and the heads it replaced are judged by
 //   the roots read in (4).
 // - Garbage snapshots younger than grace are kept, and so is everything they read: any manifest
 //   gc leaves behind is complete. The sweep deletes manifests first, then branch records, then
 //   segments, so a crash mid-sweep never leaves a manifest whose segments are gone.
+// - Assumption: the repository clocks of writers and gc agree to well within a minute (grace,
+//   tombstone and intent ages compare times written by one process with another's clock).
 
 
 /** Options for gc. */
@@ -169,8 +206,10 @@ export async function gc(ctx: RepoContext, opts: GcOptions = {}): Promise<GcResu
       expiredBranches.push(e.ref.name)
       continue
     }
-    if (await deleteIfStillExpired(ctx, e.ref.name, e.version)) expiredBranches.push(e.ref.name)
+    if (await removeIfUnchanged(ctx, e)) expiredBranches.push(e.ref.name)
   }
+  // Deletions interrupted long enough ago: finish them (a tombstone is no branch, but it is clutter).
+  if (!dryRun) for (const t of scan.tombstones) await clearTombstone(ctx.store, t, nowIso(ctx))
   let marks = await markRoots(ctx, scan, { onMarked: (n) => (stopIfAborted(), progress('mark', n, snapshotsListed)) })
 
   // (3) Compaction, then (4) a fresh read of the roots.
@@ -187,68 +226,85 @@ export async function gc(ctx: RepoContext, opts: GcOptions = {}): Promise<GcResu
       compactionSkipped = [...skipped, ...r.skipped]
     }
   }
-  if (!dryRun) {
-    // Refs that expire between the two reads stay roots this time.
-    stopIfAborted()
-    scan = await readRoots(ctx, { ...rootOpts, expire: false })
-    marks = await markRoots(ctx, scan, { onMarked: (n) => (stopIfAborted(), progress('mark', n, snapshotsListed)) })
-  }
-
-  // Garbage younger than grace stays, and so does everything it reads.
+  // Grace is judged by the time before the final read of the roots (see "Long operations" above).
   const now = ctx.now().getTime()
-  const young = (c: SweepCandidate): boolean => graceMs > 0 && now - c.info.lastModified.getTime() < graceMs
-  const youngSnapshots = listed.filter((c) => c.kind === 'snapshot' && !marks.snapshots.has(c.id as SnapshotId) && young(c))
-  const graceMarks: MarkSet = { ...marks, snapshots: new Map(marks.snapshots), segments: new Map(marks.segments), fallbackTargets: new Set(), crossStore: [] }
-  stopIfAborted()
-  await markSnapshots(ctx, youngSnapshots.map((c) => ({ id: c.id as SnapshotId, referencedBy: 'a snapshot younger than the grace period' })), graceMarks, { strict: false })
-
-  const doomed: SweepCandidate[] = []
-  const graced = totals()
-  for (const c of listed) {
-    if (isMarked(c, marks)) continue
-    if (young(c) || isMarked(c, graceMarks)) add(graced, c)
-    else doomed.push(c)
-  }
-  const order: Record<SweepKind, number> = { snapshot: 0, branch: 1, segment: 2 }
-  doomed.sort((a, b) => order[a.kind] - order[b.kind] || (a.info.key < b.info.key ? -1 : 1))
-
-  // (5) Sweep: manifests, then branch records, then segments.
-  const freed = totals()
-  if (!dryRun) {
-    progress('sweep', 0, doomed.length)
-    // A batch never mixes kinds (a store may delete one batch's keys in any order), so the sweep
-    // order holds at every point it may stop: between batches, on abort or crash.
-    const batches: SweepCandidate[][] = []
-    for (let i = 0; i < doomed.length; ) {
-      let j = i
-      while (j < doomed.length && j - i < DELETE_BATCH && doomed[j]!.kind === doomed[i]!.kind) j++
-      batches.push(doomed.slice(i, j))
-      i = j
-    }
-    let swept = 0
-    for (const batch of batches) {
+  let marker: Intent | null = null
+  try {
+    if (!dryRun) {
+      // The marker is written before the final read of the roots and stays until the sweep ends.
       stopIfAborted()
-      await ctx.store.delete(batch.map((c) => c.info.key))
-      ctx.chains.forget(batch.flatMap((c) => (c.kind === 'snapshot' ? [c.id as SnapshotId] : [])))
-      for (const c of batch) add(freed, c)
-      progress('sweep', (swept += batch.length), doomed.length)
+      marker = await Intent.begin(ctx, 'gc', [], { sweep: true })
+      // Refs that expire between the two reads stay roots this time.
+      scan = await readRoots(ctx, { ...rootOpts, expire: false })
+      marks = await markRoots(ctx, scan, { onMarked: (n) => (stopIfAborted(), progress('mark', n, snapshotsListed)) })
     }
-  } else {
-    for (const c of doomed) add(freed, c)
-  }
+    // Intents are roots while they are live: what operations in flight are about to publish.
+    stopIfAborted()
+    const intents = await readIntents(ctx.store)
+    const liveIntents = intents.filter((i) => isLive(i.record, now))
+    await markSnapshots(ctx, liveIntents.flatMap((i) => i.record.snapshots.map((id) => ({ id, referencedBy: `the ${i.record.operation} intent ${i.key}` }))), marks, { strict: false })
+    if (!dryRun) {
+      const dead = intents.filter((i) => !isLive(i.record, now)).map((i) => i.key)
+      if (dead.length > 0) await ctx.store.delete(dead)
+    }
 
-  return {
-    dryRun,
-    expiredBranches,
-    compacted,
-    compactable,
-    compactionSkipped,
-    deleted: doomed.map((c) => ({ key: c.info.key, kind: c.kind, size: c.info.size, lastModified: c.info.lastModified.toISOString() })),
-    freed,
-    protectedByGrace: graced,
-    marked: { snapshots: marks.snapshots.size, segments: marks.segments.size, branches: marks.branches.size },
-    scanned: { objects: scannedObjects, bytes: scannedBytes },
-    crossStoreFallbacks: marks.crossStore.map((c) => ({ snapshot: c.snapshot, store: c.fallback.store! })),
+    // Garbage younger than grace stays, and so does everything it reads.
+    const young = (c: SweepCandidate): boolean => graceMs > 0 && now - c.info.lastModified.getTime() < graceMs
+    const youngSnapshots = listed.filter((c) => c.kind === 'snapshot' && !marks.snapshots.has(c.id as SnapshotId) && young(c))
+    const graceMarks: MarkSet = { ...marks, snapshots: new Map(marks.snapshots), segments: new Map(marks.segments), fallbackTargets: new Set(), crossStore: [] }
+    stopIfAborted()
+    await markSnapshots(ctx, youngSnapshots.map((c) => ({ id: c.id as SnapshotId, referencedBy: 'a snapshot younger than the grace period' })), graceMarks, { strict: false })
+
+    const doomed: SweepCandidate[] = []
+    const graced = totals()
+    for (const c of listed) {
+      if (isMarked(c, marks)) continue
+      if (young(c) || isMarked(c, graceMarks)) add(graced, c)
+      else doomed.push(c)
+    }
+    const order: Record<SweepKind, number> = { snapshot: 0, branch: 1, segment: 2 }
+    doomed.sort((a, b) => order[a.kind] - order[b.kind] || (a.info.key < b.info.key ? -1 : 1))
+
+    // (5) Sweep: manifests, then branch records, then segments.
+    const freed = totals()
+    if (!dryRun) {
+      progress('sweep', 0, doomed.length)
+      // A batch never mixes kinds (a store may delete one batch's keys in any order), so the sweep
+      // order holds at every point it may stop: between batches, on abort or crash.
+      const batches: SweepCandidate[][] = []
+      for (let i = 0; i < doomed.length; ) {
+        let j = i
+        while (j < doomed.length && j - i < DELETE_BATCH && doomed[j]!.kind === doomed[i]!.kind) j++
+        batches.push(doomed.slice(i, j))
+        i = j
+      }
+      let swept = 0
+      for (const batch of batches) {
+        stopIfAborted()
+        await ctx.store.delete(batch.map((c) => c.info.key))
+        ctx.chains.forget(batch.flatMap((c) => (c.kind === 'snapshot' ? [c.id as SnapshotId] : [])))
+        for (const c of batch) add(freed, c)
+        progress('sweep', (swept += batch.length), doomed.length)
+      }
+    } else {
+      for (const c of doomed) add(freed, c)
+    }
+
+    return {
+      dryRun,
+      expiredBranches,
+      compacted,
+      compactable,
+      compactionSkipped,
+      deleted: doomed.map((c) => ({ key: c.info.key, kind: c.kind, size: c.info.size, lastModified: c.info.lastModified.toISOString() })),
+      freed,
+      protectedByGrace: graced,
+      marked: { snapshots: marks.snapshots.size, segments: marks.segments.size, branches: marks.branches.size },
+      scanned: { objects: scannedObjects, bytes: scannedBytes },
+      crossStoreFallbacks: marks.crossStore.map((c) => ({ snapshot: c.snapshot, store: c.fallback.store! })),
+    }
+  } finally {
+    await marker?.release()
   }
 }
 
@@ -290,16 +346,15 @@ function add(t: ObjectTotals, c: SweepCandidate): void {
 }
 
 /**
- * Delete the ref of an expired branch if it is still the version gc read and still expired.
- * The store has no conditional delete, so a writer that moves the ref in the instant between
- * this re-read and the delete loses that update — acceptable for a branch whose time is up.
+ * Remove the ref of an expired branch if it is still at the version gc read (see `removeRef`): a
+ * commit or rename that landed since wins, and the branch stays for this run. False if it did.
  */
-async function deleteIfStillExpired(ctx: RepoContext, name: string, version: string): Promise<boolean> {
-  const key = refKey(name)
-  const got = await ctx.store.get(key)
-  if (!got || got.version !== version) return false
-  const ref = decodeRef(key, got.body)
-  if (ref.expiresAt === null || Date.parse(ref.expiresAt) >= ctx.now().getTime()) return false
-  await ctx.store.delete([key])
-  return true
+async function removeIfUnchanged(ctx: RepoContext, expired: VersionedRef): Promise<boolean> {
+  try {
+    await removeRef(ctx.store, expired, nowIso(ctx), 'expired')
+    return true
+  } catch (e) {
+    if (isStrataError(e, 'STRATA_CONFLICT')) return false
+    throw e
+  }
 }

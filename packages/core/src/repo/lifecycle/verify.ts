@@ -11,6 +11,7 @@ import { REFS_PREFIX, SEGMENTS_PREFIX, branchKey, segmentKey, snapshotKey } from
 import type { SnapshotManifest } from '../../format/manifest.js'
 import type { PageNo } from '../../format/page.js'
 import { decodeRef, type Ref } from '../../format/ref.js'
+import { isTombstone } from '../branches/refs.js'
 import { ChainLoader, pageHashOf, type ChainLevel, type ResolvedTable, type StoreHandle } from '../read/chain.js'
 import { crossStoreDependencies, type CrossStoreDependency } from '../cross-store/cross-store.js'
 import { exportSnapshot } from '../read/export-snapshot.js'
@@ -187,6 +188,8 @@ export async function verify(ctx: RepoContext, opts: VerifyOptions = {}): Promis
       report({ code: 'corrupt-ref', message: messageOf(e), key })
       continue
     }
+    // A tombstone is a deletion in progress or interrupted: no branch, nothing it names need exist.
+    if (isTombstone(ref)) continue
     refs.push(ref)
     const bkey = branchKey(ref.branchId as BranchId)
     if (rec === 'origin') {

@@ -9,7 +9,7 @@ import { decodeTagRecord, type TagRecord } from '../../format/tag-record.js'
 import type { ObjectStore } from '../../store/object-store.js'
 import pLimit from 'p-limit'
 import { METADATA_READS, readObjects, readRefObjects } from '../branches/ref-index.js'
-import { isOwnRefKey, type VersionedRef } from '../branches/refs.js'
+import { isOwnRefKey, isTombstone, type VersionedRef } from '../branches/refs.js'
 import { type RepoContext } from '../read/context.js'
 
 /**
@@ -111,6 +111,8 @@ export interface RootScan {
   refs: VersionedRef[]
   /** Refs whose `expiresAt` has passed and whose name has no hold: not roots. */
   expired: VersionedRef[]
+  /** Tombstones of deletions in progress or interrupted (see `removeRef`): not branches, not roots. */
+  tombstones: VersionedRef[]
   tags: Keyed<TagRecord>[]
   holds: Keyed<HoldRecord>[]
   pins: Keyed<PinRecord>[]
@@ -143,11 +145,16 @@ export async function readRoots(ctx: RepoContext, opts: ReadRootsOptions = {}): 
   const heldBranches = new Set(holds.flatMap((h) => holdKind.heldBranch(h.record) ?? []))
   const live: VersionedRef[] = []
   const expired: VersionedRef[] = []
+  const tombstones: VersionedRef[] = []
   for (const r of refs) {
     const ref = r.record
     if (!isOwnRefKey(store, r.key, ref.name)) continue // left by an interrupted upgrade
-    if (opts.without?.has(ref.name)) continue
     const vr = { ref, version: r.version }
+    if (isTombstone(ref)) {
+      tombstones.push(vr)
+      continue
+    }
+    if (opts.without?.has(ref.name)) continue
     const expiry = ref.expiresAt === null ? NaN : Date.parse(ref.expiresAt)
     const isExpired = (opts.expire ?? true) && expiry < now && !heldBranches.has(ref.name) && ref.name !== opts.protectedBranch
     ;(isExpired ? expired : live).push(vr)
@@ -176,6 +183,7 @@ export async function readRoots(ctx: RepoContext, opts: ReadRootsOptions = {}): 
   return {
     refs: live.sort((a, b) => (a.ref.name < b.ref.name ? -1 : 1)),
     expired,
+    tombstones,
     tags: tags.map(({ key, record }) => ({ key, record })),
     holds: holds.map(({ key, record }) => ({ key, record })),
     pins: pins.map(({ key, record }) => ({ key, record })),

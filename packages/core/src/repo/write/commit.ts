@@ -87,6 +87,7 @@ interface DeltaEntry {
  */
 export async function commit(ctx: RepoContext, branchName: string, opts: CommitOptions): Promise<CommitResult> {
   validateName(branchName)
+  const startedAt = ctx.now().getTime()
   const current = await requireRef(ctx.store, branchName)
   if (opts.expectedHead !== undefined && current.ref.head !== opts.expectedHead) {
     throw new ConflictError(
@@ -148,7 +149,7 @@ export async function commit(ctx: RepoContext, branchName: string, opts: CommitO
     return { changed: false, snapshot: current.ref.head, previous: current.ref.head, branch: branchName, pageCount, ownPages: headOwnsDelta ? head.pages.pageNos.length : 0, pagesUploaded: 0, bytesWritten: 0 }
   }
 
-  return writeSnapshot(ctx, current, baseTable, delta, pageCount, opts)
+  return writeSnapshot(ctx, current, baseTable, delta, pageCount, opts, startedAt)
 }
 
 /**
@@ -161,6 +162,8 @@ async function writeSnapshot(
   delta: Map<number, DeltaEntry>,
   pageCount: PageCount,
   opts: CommitOptions,
+  /** When the commit began (repository-clock ms): a long one re-checks its objects before publishing. */
+  startedAt: number,
 ): Promise<CommitResult> {
   const size = baseTable.pageSize
   const writer = new SegmentWriter(ctx.store, size, {
@@ -198,6 +201,7 @@ async function writeSnapshot(
 
   const checksum = checksumFromBase(baseTable, delta, pageCount)
   const published = await publishSnapshot(ctx, {
+    startedAt,
     branch: current,
     manifest: {
       pageSize: size,

@@ -101,6 +101,7 @@ export async function importDatabase(ctx: RepoContext, path: string, opts: Impor
   const branch = opts.branch ?? 'main'
   validateName(branch)
   const info = await inspectDatabaseFile(path)
+  const startedAt = ctx.now().getTime()
   await assertNameFree(ctx.store, branch)
   const size = info.pageSize
   const lockPage = lockBytePage(size)
@@ -145,6 +146,8 @@ export async function importDatabase(ctx: RepoContext, path: string, opts: Impor
   }
 
   const published = await publishSnapshot(ctx, {
+    startedAt,
+    ...(writer.segmentsAlreadyStored > 0 ? { recheck: true } : {}),
     branch: { create: branch },
     manifest: {
       pageSize: size,

@@ -57,6 +57,7 @@ export interface MaterializeResult extends CommitResult {
  */
 export async function materialize(ctx: RepoContext, branch: string, opts: MaterializeOptions): Promise<MaterializeResult> {
   validateName(branch)
+  const startedAt = ctx.now().getTime()
   const current = await requireRef(ctx.store, branch)
   const t = await ctx.chains.resolve(current.ref.head, { branch: branch })
   const writer = new SegmentWriter(ctx.store, t.pageSize, {
@@ -66,6 +67,7 @@ export async function materialize(ctx: RepoContext, branch: string, opts: Materi
   })
   const laid = opts.copy ? await copyAll(ctx, t, branch, writer, opts) : await referenceTable(ctx, t, writer, opts)
   const published = await publishSnapshot(ctx, {
+    startedAt,
     branch: current,
     manifest: {
       pageSize: t.pageSize,

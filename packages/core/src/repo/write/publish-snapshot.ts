@@ -6,6 +6,7 @@ import { originOf } from '../../format/ref.js'
 import { encodeManifest, type SnapshotManifest } from '../../format/manifest.js'
 import type { Ref } from '../../format/ref.js'
 import { createRef, updateRef, type VersionedRef } from '../branches/refs.js'
+import { RECHECK_AFTER_MS, protectSnapshots } from '../reachability/intents.js'
 import { nowIso, type RepoContext } from '../read/context.js'
 
 /** The manifest fields a publishing operation decides; branch, parent, time and default author are filled in. */
@@ -25,6 +26,15 @@ export interface PublishRequest {
   manifest: ManifestContent
   /** The ref's base afterwards: `keep` the current one (default), the new snapshot (`self`), or this snapshot. */
   base?: 'keep' | 'self' | SnapshotId
+  /**
+   * When the operation began writing objects (repository-clock ms). If it has run for
+   * `RECHECK_AFTER_MS` or longer, its objects may be older than a concurrent gc's grace period:
+   * the manifest is then published under an intent, after checking that it and every segment it
+   * references still exist (`MissingObjectError` otherwise, and nothing is published).
+   */
+  startedAt?: number
+  /** Re-check under an intent however long the operation ran: it reuses objects that were already stored (and may be old). */
+  recheck?: boolean
 }
 
 /** What {@link publishSnapshot} wrote. */
@@ -59,6 +69,18 @@ export async function publishSnapshot(ctx: RepoContext, req: PublishRequest): Pr
     createdAt,
   })
   await putManifest(ctx, encoded.id, encoded.bytes)
+  const long = req.recheck === true || (req.startedAt !== undefined && ctx.now().getTime() - req.startedAt >= RECHECK_AFTER_MS)
+  const intent = long ? await protectSnapshots(ctx, content.operation, [encoded.id], { segments: true }) : null
+  try {
+    return await moveOrCreateRef(ctx, req, current, record, encoded)
+  } finally {
+    await intent?.release()
+  }
+}
+
+async function moveOrCreateRef(ctx: RepoContext, req: PublishRequest, current: VersionedRef | null, record: BranchRecord | null, encoded: { id: SnapshotId; bytes: Uint8Array }): Promise<Published> {
+  const name = current ? current.ref.name : record!.name
+  const createdAt = record ? record.createdAt : nowIso(ctx)
   const base = req.base === undefined || req.base === 'keep' ? (current ? current.ref.base : encoded.id) : req.base === 'self' ? encoded.id : req.base
   let ref: Ref
   if (current) {

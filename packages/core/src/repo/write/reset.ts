@@ -5,6 +5,7 @@ import { type CommitResult } from './commit.js'
 import { requireRef } from '../branches/refs.js'
 import { type RepoContext } from '../read/context.js'
 import { publishSnapshot } from './publish-snapshot.js'
+import { withSnapshotsProtected } from '../reachability/intents.js'
 import { commitResult } from './commit.js'
 
 /** Options for reset. */
@@ -21,7 +22,8 @@ export interface ResetOptions {
  * copied) whose parent is the old head, so the snapshots after `to` stay reachable through
  * history until retention lets gc free them, and `log` shows the reset. `to` must be in the
  * branch's history (along parent links from the head) unless `force`; the error explains.
- * The ref moves by compare-and-swap.
+ * The ref moves by compare-and-swap. A gc running meanwhile cannot free `to` under the new head:
+ * the reset either publishes a head whose objects all exist, or fails with `MissingObjectError`.
  */
 export async function reset(ctx: RepoContext, branch: string, to: SnapshotId, opts: ResetOptions = {}): Promise<CommitResult> {
   validateName(branch)
@@ -33,7 +35,9 @@ export async function reset(ctx: RepoContext, branch: string, to: SnapshotId, op
       reason: `${to.slice(0, 12)} is not in the history of branch "${branch}" (see \`strata log ${branch}\`); resetting to it would graft another branch's state onto this one`,
     }, { hint: 'force' })
   }
-  const published = await publishSnapshot(ctx, {
+  // `to` may be reachable from nothing but this operation by now: an intent keeps a concurrent gc
+  // from freeing it (see gc.ts). The new head reads `to`'s segments and fallback.
+  const published = await withSnapshotsProtected(ctx, 'reset', [to], () => publishSnapshot(ctx, {
     branch: current,
     manifest: {
       pageSize: target.pageSize,
@@ -50,7 +54,7 @@ export async function reset(ctx: RepoContext, branch: string, to: SnapshotId, op
     // Commits after the reset stack where `to` stacked in this store; on the new head itself when
     // `to` is standalone or stacks on another store.
     base: target.fallback && !target.fallback.store ? target.fallback.snapshot : 'self',
-  })
+  }))
   return commitResult(published, { pageCount: target.pageCount, ownPages: target.pages.pageNos.length, pagesUploaded: 0, bytesWritten: 0 })
 }
 
