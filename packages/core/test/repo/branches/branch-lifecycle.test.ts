@@ -111,8 +111,8 @@ describe('deleteBranch with detachChildren', () => {
   it('is safe to re-run after a crash between materializing and deleting', async () => {
     const { repo, store } = await chain()
     const expected = await repo.readDatabase('deeper')
-    // The first run dies when it deletes the ref, after both children were materialized.
-    const crashing = await Repository.open(new FaultyStore(store, { rules: [{ operation: 'delete', keyPrefix: 'refs/' }] }))
+    // The first run dies when it removes the ref (its tombstone write), after both children were materialized.
+    const crashing = await Repository.open(new FaultyStore(store, { rules: [{ operation: 'put', keyPrefix: 'refs/featurea' }] }))
     await expect(crashing.deleteBranch('featureA', { detachChildren: true })).rejects.toSatisfy((e) => isStrataError(e, 'STRATA_STORE_ERROR'))
     expect((await repo.getBranch('featureA')).name).toBe('featureA')
     const heads = { e: (await repo.getBranch('experimentA')).head, d: (await repo.getBranch('deeper')).head }

@@ -1,0 +1,204 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { Repository, isStrataError, type ObjectStore, type SnapshotId } from '@strata/core'
+import { refKey, snapshotKey } from '@strata/core/engine'
+import { tempDir } from '@strata/core/testing'
+import { syntheticDb, writeDb } from './support/databases.js'
+import { stampedPage } from './support/pages.js'
+import { PausingStore, writes } from './support/pausing-store.js'
+import { TARGETS } from './support/targets.js'
+
+// The windows in which a racing operation could lose a commit or a snapshot, each forced open
+// deterministically: one side is held at its dangerous moment (a PausingStore stops the store call
+// there) while the other side runs to the end; then the first goes on. Nothing reported as
+// successful may be lost, and each operation either succeeds or fails with a typed error.
+
+const PS = 512
+const EAGER = { graceMs: 0, retention: { keepLast: 1, keepWithinMs: 0 }, compact: false } as const
+
+const cleanups: (() => Promise<void>)[] = []
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c()
+})
+
+/** A fresh repository on `make`'s store with `main` imported (16 pages). */
+async function world(make: () => Promise<{ store: ObjectStore; cleanup(): Promise<void> }>) {
+  const t = await make()
+  cleanups.push(() => t.cleanup())
+  const dir = await tempDir('strata-loss-')
+  cleanups.push(dir.cleanup)
+  const repo = await Repository.init(t.store, { segmentBytes: 4 * PS })
+  await repo.importDatabase(await writeDb(dir.path, 'db.sqlite', syntheticDb(PS, 16)))
+  const paused = new PausingStore(t.store)
+  return { store: t.store, repo, paused, racer: await Repository.open(paused) }
+}
+
+/** The error code of a rejected promise, or 'ok'. */
+async function outcome(p: Promise<unknown>): Promise<string> {
+  try {
+    await p
+    return 'ok'
+  } catch (e) {
+    if (isStrataError(e)) return e.code
+    throw e
+  }
+}
+
+/** Every page of branch `name` equals what `expected` says (page → writer/counter stamp). */
+async function expectStamp(repo: Repository, spec: string, page: number, counter: number): Promise<void> {
+  expect(Buffer.from(await repo.readPage(spec, page)).equals(Buffer.from(stampedPage(PS, page, 1, counter)))).toBe(true)
+}
+
+async function expectSound(store: ObjectStore): Promise<void> {
+  expect((await (await Repository.open(store)).verify({ deep: true })).problems).toEqual([])
+}
+
+for (const target of TARGETS) {
+  describe(`loss windows (${target.name})`, () => {
+    it('delete vs commit: a commit that lands while the delete is held at its removal makes the delete fail', async () => {
+      const { store, repo, paused, racer } = await world(target.make)
+      await repo.createBranch('b')
+      const hold = paused.pauseAt({ match: writes(refKey('b')) })
+      const deleting = outcome(racer.deleteBranch('b'))
+      await hold.reached
+      const c = await repo.commit('b', { writes: [[2, stampedPage(PS, 2, 1, 1)]] })
+      hold.release()
+      expect(await deleting).toBe('STRATA_CONFLICT')
+      expect((await repo.getBranch('b')).head).toBe(c.snapshot)
+      await expectStamp(repo, 'b', 2, 1)
+      await repo.gc(EAGER)
+      await expectStamp(repo, 'b', 2, 1)
+      await expectSound(store)
+    })
+
+    it('expiry vs commit: a commit that lands while gc is held at the removal of the expired ref survives', async () => {
+      const { store, repo, paused, racer } = await world(target.make)
+      await repo.createBranch('b', { ttlMs: 1 })
+      await new Promise((r) => setTimeout(r, 5))
+      const hold = paused.pauseAt({ match: writes(refKey('b')) })
+      const collecting = racer.gc(EAGER)
+      await hold.reached
+      const c = await repo.commit('b', { writes: [[2, stampedPage(PS, 2, 1, 1)]] })
+      hold.release()
+      expect((await collecting).expiredBranches).toEqual([])
+      expect((await repo.getBranch('b')).head).toBe(c.snapshot)
+      await expectStamp(repo, 'b', 2, 1)
+      await expectSound(store)
+      // Its time is still up: the next gc removes it, and its name is free.
+      expect((await repo.gc(EAGER)).expiredBranches).toEqual(['b'])
+      expect(await outcome(repo.getBranch('b'))).toBe('STRATA_BRANCH_NOT_FOUND')
+      await repo.createBranch('b')
+      await expectSound(store)
+    })
+
+    it('delete vs rename: they never both succeed, and the branch is where the winner says', async () => {
+      const { store, repo, paused, racer } = await world(target.make)
+      const b = await repo.createBranch('b')
+      await repo.commit('b', { writes: [[2, stampedPage(PS, 2, 1, 1)]] })
+      const hold = paused.pauseAt({ match: writes(refKey('b')) })
+      const deleting = outcome(racer.deleteBranch('b'))
+      await hold.reached
+      const renamed = await repo.renameBranch('b', 'c')
+      hold.release()
+      expect(await deleting).toBe('STRATA_CONFLICT')
+      expect(renamed.branchId).toBe(b.branchId)
+      await expectStamp(repo, 'c', 2, 1)
+      expect((await repo.listBranches()).map((x) => x.name)).toEqual(['c', 'main'])
+      await expectSound(store)
+    })
+
+    it("rename's last step vs a new branch of the old name: the new branch and its commit survive", async () => {
+      const { store, repo, paused, racer } = await world(target.make)
+      await repo.createBranch('b')
+      // The first rename stops at its last step (removing `b`); running it again finishes it.
+      const hold = paused.pauseAt({ match: writes(refKey('b')) })
+      const first = outcome(racer.renameBranch('b', 'c'))
+      // The fence is the first write to `b`; let it through and stop at the next one.
+      await hold.reached
+      const last = paused.pauseAt({ match: writes(refKey('b')) })
+      hold.release()
+      await last.reached
+      await repo.renameBranch('b', 'c') // a second run finishes the rename
+      const fresh = await repo.createBranch('b')
+      const c = await repo.commit('b', { writes: [[3, stampedPage(PS, 3, 1, 7)]] })
+      last.release()
+      expect(await first).toBe('ok')
+      expect((await repo.getBranch('b')).branchId).toBe(fresh.branchId)
+      expect((await repo.getBranch('b')).head).toBe(c.snapshot)
+      await expectStamp(repo, 'b', 3, 7)
+      await expectSound(store)
+    })
+
+    for (const op of ['reset', 'branch from a snapshot'] as const) {
+      it(`${op} vs gc: the snapshot gc decided to free is either kept or the ${op} fails with a typed error`, async () => {
+        const { store, repo, paused, racer } = await world(target.make)
+        await repo.createBranch('b')
+        const old = await repo.commit('b', { writes: [[2, stampedPage(PS, 2, 1, 1)]] })
+        await repo.commit('b', { writes: [[2, stampedPage(PS, 2, 1, 2)]] })
+        // gc has fixed what it sweeps (the old snapshot is history past retention) and is held
+        // before its first deletion; the operation starts, and gc goes on once the operation has
+        // looked for running sweeps.
+        const gcHold = paused.pauseAt({ match: (c) => c.operation === 'delete' })
+        const collecting = racer.gc(EAGER)
+        await gcHold.reached
+        const opStore = new PausingStore(store)
+        const looked = opStore.pauseAt({ match: (c) => c.operation === 'list' && c.key === 'sweeps/', when: 'after' })
+        const opRepo = await Repository.open(opStore)
+        const running = outcome(op === 'reset' ? opRepo.reset('b', old.snapshot) : opRepo.createBranch('x', { from: old.snapshot }))
+        // With no handshake there is no listing of sweeps: let gc go on once the operation is done.
+        const first = await Promise.race([looked.reached.then(() => 'looked'), running.then(() => 'done')])
+        gcHold.release()
+        looked.release()
+        await collecting
+        const result = await running
+        // gc had decided to free it before the operation began, so it must not be published.
+        expect(result, `the operation ${first} before gc went on`).toBe('STRATA_MISSING_OBJECT')
+        expect(await store.head(snapshotKey(old.snapshot as SnapshotId))).toBeNull()
+        await expectStamp(repo, 'b', 2, 2)
+        await expectSound(store)
+      })
+
+      it(`${op} vs gc: a ${op} that publishes before gc's final read of the roots keeps the snapshot`, async () => {
+        const { store, repo, paused, racer } = await world(target.make)
+        await repo.createBranch('b')
+        const old = await repo.commit('b', { writes: [[2, stampedPage(PS, 2, 1, 1)]] })
+        await repo.commit('b', { writes: [[2, stampedPage(PS, 2, 1, 2)]] })
+        // gc is held right after its listing, when the old snapshot is a candidate.
+        const gcHold = paused.pauseAt({ match: (c) => c.operation === 'list' && c.key === '', when: 'after' })
+        const collecting = racer.gc(EAGER)
+        await gcHold.reached
+        if (op === 'reset') await repo.reset('b', old.snapshot)
+        else await repo.createBranch('x', { from: old.snapshot })
+        gcHold.release()
+        await collecting
+        await expectStamp(repo, op === 'reset' ? 'b' : 'x', 2, 1)
+        await expectSound(store)
+      })
+    }
+
+    it('long commit vs gc: a commit whose segments gc freed while it ran fails with a typed error instead of publishing', async () => {
+      const t = await target.make()
+      cleanups.push(() => t.cleanup())
+      const dir = await tempDir('strata-loss-')
+      cleanups.push(dir.cleanup)
+      let skew = 0
+      const now = (): Date => new Date(Date.now() + skew)
+      const repo = await Repository.init(t.store, { segmentBytes: 4 * PS, now })
+      await repo.importDatabase(await writeDb(dir.path, 'db.sqlite', syntheticDb(PS, 16)))
+      const b = await repo.createBranch('b')
+      const paused = new PausingStore(t.store)
+      const writer = await Repository.open(paused, { now })
+      // The commit has uploaded its segments and is held before its manifest; meanwhile two
+      // minutes pass, and a gc with a one-minute grace period frees the segments.
+      const hold = paused.pauseAt({ match: (c) => c.operation === 'put' && c.key.startsWith('snapshots/') })
+      const committing = outcome(writer.commit('b', { writes: [[2, stampedPage(PS, 2, 1, 1)], [9, stampedPage(PS, 9, 1, 1)]] }))
+      await hold.reached
+      skew = 2 * 60_000
+      const swept = await repo.gc({ ...EAGER, graceMs: 60_000 })
+      expect(swept.deleted.some((d) => d.kind === 'segment')).toBe(true)
+      hold.release()
+      expect(await committing).toBe('STRATA_MISSING_OBJECT')
+      expect((await repo.getBranch('b')).head).toBe(b.head)
+      await expectSound(t.store)
+    })
+  })
+}
