@@ -62,9 +62,11 @@ for (const target of TARGETS) {
       await hold.reached
       const c = await repo.commit('b', { writes: [[2, stampedPage(PS, 2, 1, 1)]] })
       hold.release()
-      expect(await deleting).toBe('STRATA_CONFLICT')
+      const deleted = await deleting
+      // Nothing lost first; then the loser's typed error.
       expect((await repo.getBranch('b')).head).toBe(c.snapshot)
       await expectStamp(repo, 'b', 2, 1)
+      expect(deleted).toBe('STRATA_CONFLICT')
       await repo.gc(EAGER)
       await expectStamp(repo, 'b', 2, 1)
       await expectSound(store)
@@ -79,9 +81,10 @@ for (const target of TARGETS) {
       await hold.reached
       const c = await repo.commit('b', { writes: [[2, stampedPage(PS, 2, 1, 1)]] })
       hold.release()
-      expect((await collecting).expiredBranches).toEqual([])
+      const expired = (await collecting).expiredBranches
       expect((await repo.getBranch('b')).head).toBe(c.snapshot)
       await expectStamp(repo, 'b', 2, 1)
+      expect(expired).toEqual([])
       await expectSound(store)
       // Its time is still up: the next gc removes it, and its name is free.
       expect((await repo.gc(EAGER)).expiredBranches).toEqual(['b'])
@@ -99,10 +102,11 @@ for (const target of TARGETS) {
       await hold.reached
       const renamed = await repo.renameBranch('b', 'c')
       hold.release()
-      expect(await deleting).toBe('STRATA_CONFLICT')
+      const deleted = await deleting
       expect(renamed.branchId).toBe(b.branchId)
       await expectStamp(repo, 'c', 2, 1)
       expect((await repo.listBranches()).map((x) => x.name)).toEqual(['c', 'main'])
+      expect(deleted).toBe('STRATA_CONFLICT')
       await expectSound(store)
     })
 
@@ -150,11 +154,13 @@ for (const target of TARGETS) {
         looked.release()
         await collecting
         const result = await running
-        // gc had decided to free it before the operation began, so it must not be published.
+        // Whatever the operation reported, every branch reads and the store verifies...
+        await expectSound(store)
+        await expectStamp(repo, 'b', 2, 2)
+        // ...because gc had decided to free the snapshot before the operation began, so the
+        // operation must not have published it.
         expect(result, `the operation ${first} before gc went on`).toBe('STRATA_MISSING_OBJECT')
         expect(await store.head(snapshotKey(old.snapshot as SnapshotId))).toBeNull()
-        await expectStamp(repo, 'b', 2, 2)
-        await expectSound(store)
       })
 
       it(`${op} vs gc: a ${op} that publishes before gc's final read of the roots keeps the snapshot`, async () => {
@@ -196,9 +202,10 @@ for (const target of TARGETS) {
       const swept = await repo.gc({ ...EAGER, graceMs: 60_000 })
       expect(swept.deleted.some((d) => d.kind === 'segment')).toBe(true)
       hold.release()
-      expect(await committing).toBe('STRATA_MISSING_OBJECT')
-      expect((await repo.getBranch('b')).head).toBe(b.head)
+      const committed = await committing
       await expectSound(t.store)
+      expect((await repo.getBranch('b')).head).toBe(b.head)
+      expect(committed).toBe('STRATA_MISSING_OBJECT')
     })
   })
 }
