@@ -206,7 +206,8 @@ describe('rename: the fence on the old name (in-process, LocalStore)', () => {
 
   it('a rename stopped after creating the new name finishes when run again; a failed create gives the name back', async () => {
     const { store, repo, branchId, head } = await setup()
-    const faulty = new FaultyStore(store, { rules: [{ operation: 'delete', keyPrefix: refKey('old') }] })
+    // The first put to `old` is the fence; the second, turning it into a tombstone, fails.
+    const faulty = new FaultyStore(store, { rules: [{ operation: 'put', keyPrefix: refKey('old'), nth: 2 }] })
     expect(codeOf(await (await Repository.open(faulty)).renameBranch('old', 'new').catch((e: unknown) => e))).toBe('STRATA_STORE_ERROR')
     expect((await repo.listBranches()).map((b) => b.name)).toEqual(['main', 'new', 'old'])
     expect(await repo.renameBranch('old', 'new')).toMatchObject({ branchId, head })
