@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { Repository, isStrataError, type ObjectStore, type SnapshotId } from '@strata/core'
 import { refKey, snapshotKey } from '@strata/core/engine'
-import { tempDir } from '@strata/core/testing'
+import { FaultyStore, tempDir } from '@strata/core/testing'
 import { syntheticDb, writeDb } from './support/databases.js'
 import { stampedPage } from './support/pages.js'
 import { PausingStore, writes } from './support/pausing-store.js'
@@ -130,6 +130,42 @@ for (const target of TARGETS) {
       expect((await repo.getBranch('b')).head).toBe(c.snapshot)
       await expectStamp(repo, 'b', 3, 7)
       await expectSound(store)
+    })
+
+    it('a removal stopped between its tombstone and the delete leaves no branch, a sound store, and a name that is freed', async () => {
+      const t = await target.make()
+      cleanups.push(() => t.cleanup())
+      const dir = await tempDir('strata-loss-')
+      cleanups.push(dir.cleanup)
+      let skew = 0
+      const now = (): Date => new Date(Date.now() + skew)
+      const repo = await Repository.init(t.store, { segmentBytes: 4 * PS, now })
+      await repo.importDatabase(await writeDb(dir.path, 'db.sqlite', syntheticDb(PS, 16)))
+      await repo.createBranch('b')
+      await repo.commit('b', { writes: [[2, stampedPage(PS, 2, 1, 1)]] })
+      // The tombstone is written; the delete after it never happens (the process died).
+      const dying = await Repository.open(new FaultyStore(t.store, { rules: [{ operation: 'delete', keyPrefix: refKey('b') }] }), { now })
+      await dying.deleteBranch('b')
+      expect(await t.store.head(refKey('b'))).not.toBeNull()
+      expect((await repo.listBranches()).map((x) => x.name)).toEqual(['main'])
+      expect(await outcome(repo.getBranch('b'))).toBe('STRATA_BRANCH_NOT_FOUND')
+      expect(await outcome(repo.commit('b', { writes: [[2, stampedPage(PS, 2, 1, 2)]] }))).toBe('STRATA_BRANCH_NOT_FOUND')
+      await expectSound(t.store)
+      // While the tombstone is young it may still be its deleter's to remove: a create waits briefly, then says so.
+      expect(await outcome(repo.createBranch('b'))).toBe('STRATA_CONFLICT')
+      expect(await outcome(repo.createBranch('B'))).toBe('STRATA_CONFLICT')
+      // A minute later the name is free: the next create takes the key over.
+      skew = 2 * 60_000
+      const again = await repo.createBranch('b')
+      await repo.commit('b', { writes: [[3, stampedPage(PS, 3, 1, 3)]] })
+      await expectStamp(repo, 'b', 3, 3)
+      expect((await repo.getBranch('b')).branchId).toBe(again.branchId)
+      // Or gc clears an old tombstone itself.
+      await (await Repository.open(new FaultyStore(t.store, { rules: [{ operation: 'delete', keyPrefix: refKey('b') }] }), { now })).deleteBranch('b')
+      skew = 4 * 60_000
+      await repo.gc(EAGER)
+      expect(await t.store.head(refKey('b'))).toBeNull()
+      await expectSound(t.store)
     })
 
     for (const op of ['reset', 'branch from a snapshot'] as const) {
