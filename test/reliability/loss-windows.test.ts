@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { Repository, isStrataError, type ObjectStore, type SnapshotId } from '@strata/core'
 import { refKey, snapshotKey } from '@strata/core/engine'
-import { FaultyStore, tempDir } from '@strata/core/testing'
+import { FaultyStore, localStoreFixture, tempDir } from '@strata/core/testing'
 import { syntheticDb, writeDb } from './support/databases.js'
 import { stampedPage } from './support/pages.js'
 import { PausingStore, writes } from './support/pausing-store.js'
@@ -216,6 +216,31 @@ for (const target of TARGETS) {
         await expectSound(store)
       })
     }
+
+    it("stacking on another store's snapshot vs that store's gc: kept, or the create fails with a typed error", async () => {
+      const { store, repo, paused, racer } = await world(target.make)
+      await repo.createBranch('b')
+      const old = await repo.commit('b', { writes: [[2, stampedPage(PS, 2, 1, 1)]] })
+      await repo.commit('b', { writes: [[2, stampedPage(PS, 2, 1, 2)]] })
+      const gcHold = paused.pauseAt({ match: (c) => c.operation === 'delete' })
+      const collecting = racer.gc(EAGER)
+      await gcHold.reached
+      const dep = await localStoreFixture()
+      cleanups.push(dep.cleanup)
+      await Repository.init(dep.store)
+      const baseSeen = new PausingStore(store)
+      const looked = baseSeen.pauseAt({ match: (c) => c.operation === 'list' && c.key === 'sweeps/', when: 'after' })
+      const depRepo = await Repository.open(dep.store, { allowStores: [store.url], openStore: () => baseSeen })
+      const running = outcome(depRepo.createBranch('x', { from: `${store.url}#${old.snapshot}` }))
+      const first = await Promise.race([looked.reached.then(() => 'looked'), running.then(() => 'done')])
+      gcHold.release()
+      looked.release()
+      await collecting
+      const result = await running
+      expect((await (await Repository.open(dep.store, { allowStores: [store.url], openStore: () => store })).verify({ deep: true })).problems).toEqual([])
+      await expectSound(store)
+      expect(result, `the create ${first} before gc went on`).toBe('STRATA_MISSING_OBJECT')
+    })
 
     it('long commit vs gc: a commit whose segments gc freed while it ran fails with a typed error instead of publishing', async () => {
       const t = await target.make()

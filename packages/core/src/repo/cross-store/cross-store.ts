@@ -83,7 +83,11 @@ export async function stackOnOtherStore(ctx: RepoContext, source: StoreRef, opts
       // The pin is a root from now on, but a sweep of the base store that read its roots before
       // may still free the snapshot: wait it out, then check (the protocol of gc.ts).
       await awaitSweeps({ store: base.store, now: ctx.now }, 'branch create')
-      await assertStillStored(ctx, base, [target.snapshot])
+      await assertStillStored(ctx, base, [target.snapshot]).catch(async (e: unknown) => {
+        // Freed before the pin counted: the pin would name nothing.
+        if (isStrataError(e, 'STRATA_MISSING_OBJECT')) await base.store.delete([pinKey(ctx.storeId, target.snapshot)]).catch(() => {})
+        throw e
+      })
       pinned = true
       unpinnedReason = null
     } catch (e) {
