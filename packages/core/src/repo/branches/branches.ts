@@ -8,7 +8,7 @@ import { originOf, type Ref } from '../../format/ref.js'
 import type { SnapshotId } from '../../format/ids.js'
 import type { Target } from '../read/chain.js'
 import { nowIso, type RepoContext } from '../read/context.js'
-import { withSnapshotsProtected } from '../reachability/intents.js'
+import { withSnapshotsProtected } from './intents.js'
 import { createRef, listRefs, moveRef, readRef, requireRef } from './refs.js'
 
 /** What stacking on another store's snapshot produced, reported with the new branch. */

@@ -12,7 +12,7 @@ import { emptyMarkSet, markSnapshots, rootStarts, type MarkSet } from '../reacha
 import { MAIN_BRANCH } from '../../format/names.js'
 import type { Target } from '../read/chain.js'
 import { readRoots } from '../reachability/roots.js'
-import { assertStillStored, awaitSweeps } from '../reachability/intents.js'
+import { assertStillStored, awaitSweeps } from '../branches/intents.js'
 import { type RepoContext, nowIso, openContext } from '../read/context.js'
 import { resolveTarget } from '../branches/resolve-target.js'
 import { type CrossStoreSource } from '../branches/branches.js'

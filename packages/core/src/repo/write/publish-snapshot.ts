@@ -6,7 +6,7 @@ import { originOf } from '../../format/ref.js'
 import { encodeManifest, type SnapshotManifest } from '../../format/manifest.js'
 import type { Ref } from '../../format/ref.js'
 import { createRef, updateRef, type VersionedRef } from '../branches/refs.js'
-import { RECHECK_AFTER_MS, protectSnapshots } from '../reachability/intents.js'
+import { RECHECK_AFTER_MS, protectSnapshots } from '../branches/intents.js'
 import { nowIso, type RepoContext } from '../read/context.js'
 
 /** The manifest fields a publishing operation decides; branch, parent, time and default author are filled in. */

@@ -5,7 +5,7 @@ import { type CommitResult } from './commit.js'
 import { requireRef } from '../branches/refs.js'
 import { type RepoContext } from '../read/context.js'
 import { publishSnapshot } from './publish-snapshot.js'
-import { withSnapshotsProtected } from '../reachability/intents.js'
+import { withSnapshotsProtected } from '../branches/intents.js'
 import { commitResult } from './commit.js'
 
 /** Options for reset. */

@@ -7,7 +7,6 @@ import { INTENTS_PREFIX, SWEEPS_PREFIX, intentKey, segmentKey, snapshotKey, swee
 import type { ObjectStore } from '../../store/object-store.js'
 import type { StoreHandle } from '../read/chain.js'
 import type { RepoContext } from '../read/context.js'
-import type { Keyed } from './roots.js'
 
 // Intents and sweep markers: how an operation and a concurrent gc agree on what stays.
 // The argument is at the top of `lifecycle/gc.ts`; this file holds the two halves of the protocol.
@@ -27,6 +26,12 @@ export const SWEEP_WAIT_MS = 10 * 60_000
  * it (the default grace is 15 minutes).
  */
 export const RECHECK_AFTER_MS = 60_000
+
+/** An intent or sweep marker with the key it was read from. */
+export interface KeyedIntent {
+  key: string
+  record: IntentRecord
+}
 
 /** Where a protocol record lives and the clock it is written by. */
 interface Place {
@@ -104,7 +109,7 @@ export function isLive(r: IntentRecord, nowMs: number): boolean {
  * Every intent (or, with `sweeps`, every sweep marker) in `store`, live or not. A record deleted
  * between the listing and its read is skipped; an undecodable one throws `CorruptObjectError`.
  */
-export async function readIntents(store: ObjectStore, opts: { sweeps?: boolean } = {}): Promise<Keyed<IntentRecord>[]> {
+export async function readIntents(store: ObjectStore, opts: { sweeps?: boolean } = {}): Promise<KeyedIntent[]> {
   const keys: string[] = []
   for await (const o of store.list(opts.sweeps ? SWEEPS_PREFIX : INTENTS_PREFIX)) keys.push(o.key)
   const out = await Promise.all(
@@ -113,7 +118,7 @@ export async function readIntents(store: ObjectStore, opts: { sweeps?: boolean }
       return got ? { key, record: decodeIntentRecord(key, got.body) } : null
     }),
   )
-  return out.filter((x): x is Keyed<IntentRecord> => x !== null)
+  return out.filter((x): x is KeyedIntent => x !== null)
 }
 
 /**
