@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { Repository, isStrataError, type ObjectStore } from '@strata/core'
-import { InterceptingStore, tempDir, type StoreCall } from '@strata/core/testing'
+import { InterceptingStore, seededRandom, tempDir, type StoreCall } from '@strata/core/testing'
 import { syntheticDb, writeDb } from './support/databases.js'
 import { stampedPage } from './support/pages.js'
 import { TARGETS } from './support/targets.js'
@@ -21,18 +21,6 @@ const cleanups: (() => Promise<void>)[] = []
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c()
 })
-
-/** mulberry32: a small seeded PRNG, so a failing run can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /** Yields to the event loop a random number of times before each store call. */
 class ScramblingStore extends InterceptingStore {
@@ -74,7 +62,7 @@ for (const target of TARGETS) {
       cleanups.push(() => t.cleanup())
       const dir = await tempDir('strata-loss-random-')
       cleanups.push(dir.cleanup)
-      const random = prng(SEED)
+      const random = seededRandom(SEED)
       const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!
       const repo = await Repository.init(t.store, { segmentBytes: 4 * PS })
       await repo.importDatabase(await writeDb(dir.path, 'db.sqlite', syntheticDb(PS, 12)))

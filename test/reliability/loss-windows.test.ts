@@ -20,16 +20,24 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c()
 })
 
-/** A fresh repository on `make`'s store with `main` imported (16 pages). */
+/**
+ * A fresh repository on `make`'s store with `main` imported (16 pages), and a second one (`racer`)
+ * on the same store seen through a PausingStore. Both run on one clock that `skew(ms)` moves ahead.
+ */
 async function world(make: () => Promise<{ store: ObjectStore; cleanup(): Promise<void> }>) {
-  const t = await make()
-  cleanups.push(() => t.cleanup())
+  const { store, cleanup } = await make()
+  cleanups.push(cleanup)
   const dir = await tempDir('strata-loss-')
   cleanups.push(dir.cleanup)
-  const repo = await Repository.init(t.store, { segmentBytes: 4 * PS })
+  let ahead = 0
+  const now = (): Date => new Date(Date.now() + ahead)
+  const repo = await Repository.init(store, { segmentBytes: 4 * PS, now })
   await repo.importDatabase(await writeDb(dir.path, 'db.sqlite', syntheticDb(PS, 16)))
-  const paused = new PausingStore(t.store)
-  return { store: t.store, repo, paused, racer: await Repository.open(paused) }
+  const paused = new PausingStore(store)
+  const skew = (ms: number): void => {
+    ahead = ms
+  }
+  return { store, repo, paused, racer: await Repository.open(paused, { now }), now, skew }
 }
 
 /** The error code of a rejected promise, or 'ok'. */
@@ -50,6 +58,33 @@ async function expectStamp(repo: Repository, spec: string, page: number, counter
 
 async function expectSound(store: ObjectStore): Promise<void> {
   expect((await (await Repository.open(store)).verify({ deep: true })).problems).toEqual([])
+}
+
+/**
+ * The snapshot race: branch `b` gets two commits, so with heads-only retention the first is
+ * garbage; gc decides to free it and is held before its first deletion. Then `start` runs the
+ * operation that makes the old snapshot reachable again against `seen` (a view of the store
+ * gc sweeps); gc goes on once the operation has looked for running sweeps (or, with no
+ * handshake, once it is done). Returns the operation's outcome and which of the two came first.
+ */
+async function raceSweep(
+  w: Awaited<ReturnType<typeof world>>,
+  start: (old: SnapshotId, seen: PausingStore) => Promise<unknown>,
+): Promise<{ old: SnapshotId; result: string; first: string }> {
+  await w.repo.createBranch('b')
+  const old = (await w.repo.commit('b', { writes: [[2, stampedPage(PS, 2, 1, 1)]] })).snapshot
+  await w.repo.commit('b', { writes: [[2, stampedPage(PS, 2, 1, 2)]] })
+  const gcHold = w.paused.pauseAt({ match: (c) => c.operation === 'delete' })
+  const collecting = w.racer.gc(EAGER)
+  await gcHold.reached
+  const seen = new PausingStore(w.store)
+  const looked = seen.pauseAt({ match: (c) => c.operation === 'list' && c.key === 'sweeps/', when: 'after' })
+  const running = outcome(start(old, seen))
+  const first = await Promise.race([looked.reached.then(() => 'looked for sweeps'), running.then(() => 'was done')])
+  gcHold.release()
+  looked.release()
+  await collecting
+  return { old, result: await running, first }
 }
 
 for (const target of TARGETS) {
@@ -133,70 +168,49 @@ for (const target of TARGETS) {
     })
 
     it('a removal stopped between its tombstone and the delete leaves no branch, a sound store, and a name that is freed', async () => {
-      const t = await target.make()
-      cleanups.push(() => t.cleanup())
-      const dir = await tempDir('strata-loss-')
-      cleanups.push(dir.cleanup)
-      let skew = 0
-      const now = (): Date => new Date(Date.now() + skew)
-      const repo = await Repository.init(t.store, { segmentBytes: 4 * PS, now })
-      await repo.importDatabase(await writeDb(dir.path, 'db.sqlite', syntheticDb(PS, 16)))
+      const { store, repo, now, skew } = await world(target.make)
       await repo.createBranch('b')
       await repo.commit('b', { writes: [[2, stampedPage(PS, 2, 1, 1)]] })
       // The tombstone is written; the delete after it never happens (the process died).
-      const dying = await Repository.open(new FaultyStore(t.store, { rules: [{ operation: 'delete', keyPrefix: refKey('b') }] }), { now })
+      const dying = await Repository.open(new FaultyStore(store, { rules: [{ operation: 'delete', keyPrefix: refKey('b') }] }), { now })
       await dying.deleteBranch('b')
-      expect(await t.store.head(refKey('b'))).not.toBeNull()
+      expect(await store.head(refKey('b'))).not.toBeNull()
       expect((await repo.listBranches()).map((x) => x.name)).toEqual(['main'])
       expect(await outcome(repo.getBranch('b'))).toBe('STRATA_BRANCH_NOT_FOUND')
       expect(await outcome(repo.commit('b', { writes: [[2, stampedPage(PS, 2, 1, 2)]] }))).toBe('STRATA_BRANCH_NOT_FOUND')
-      await expectSound(t.store)
+      await expectSound(store)
       // While the tombstone is young it may still be its deleter's to remove: a create waits briefly, then says so.
       expect(await outcome(repo.createBranch('b'))).toBe('STRATA_CONFLICT')
       expect(await outcome(repo.createBranch('B'))).toBe('STRATA_CONFLICT')
       // A minute later the name is free: the next create takes the key over.
-      skew = 2 * 60_000
+      skew(2 * 60_000)
       const again = await repo.createBranch('b')
       await repo.commit('b', { writes: [[3, stampedPage(PS, 3, 1, 3)]] })
       await expectStamp(repo, 'b', 3, 3)
       expect((await repo.getBranch('b')).branchId).toBe(again.branchId)
       // Or gc clears an old tombstone itself.
-      await (await Repository.open(new FaultyStore(t.store, { rules: [{ operation: 'delete', keyPrefix: refKey('b') }] }), { now })).deleteBranch('b')
-      skew = 4 * 60_000
+      await (await Repository.open(new FaultyStore(store, { rules: [{ operation: 'delete', keyPrefix: refKey('b') }] }), { now })).deleteBranch('b')
+      skew(4 * 60_000)
       await repo.gc(EAGER)
-      expect(await t.store.head(refKey('b'))).toBeNull()
-      await expectSound(t.store)
+      expect(await store.head(refKey('b'))).toBeNull()
+      await expectSound(store)
     })
 
     for (const op of ['reset', 'branch from a snapshot'] as const) {
       it(`${op} vs gc: the snapshot gc decided to free is either kept or the ${op} fails with a typed error`, async () => {
-        const { store, repo, paused, racer } = await world(target.make)
-        await repo.createBranch('b')
-        const old = await repo.commit('b', { writes: [[2, stampedPage(PS, 2, 1, 1)]] })
-        await repo.commit('b', { writes: [[2, stampedPage(PS, 2, 1, 2)]] })
-        // gc has fixed what it sweeps (the old snapshot is history past retention) and is held
-        // before its first deletion; the operation starts, and gc goes on once the operation has
-        // looked for running sweeps.
-        const gcHold = paused.pauseAt({ match: (c) => c.operation === 'delete' })
-        const collecting = racer.gc(EAGER)
-        await gcHold.reached
-        const opStore = new PausingStore(store)
-        const looked = opStore.pauseAt({ match: (c) => c.operation === 'list' && c.key === 'sweeps/', when: 'after' })
-        const opRepo = await Repository.open(opStore)
-        const running = outcome(op === 'reset' ? opRepo.reset('b', old.snapshot) : opRepo.createBranch('x', { from: old.snapshot }))
-        // With no handshake there is no listing of sweeps: let gc go on once the operation is done.
-        const first = await Promise.race([looked.reached.then(() => 'looked'), running.then(() => 'done')])
-        gcHold.release()
-        looked.release()
-        await collecting
-        const result = await running
+        const w = await world(target.make)
+        const { store, repo } = w
+        const { old, result, first } = await raceSweep(w, async (old, seen) => {
+          const r = await Repository.open(seen)
+          return op === 'reset' ? r.reset('b', old) : r.createBranch('x', { from: old })
+        })
         // Whatever the operation reported, every branch reads and the store verifies...
         await expectSound(store)
         await expectStamp(repo, 'b', 2, 2)
         // ...because gc had decided to free the snapshot before the operation began, so the
         // operation must not have published it.
         expect(result, `the operation ${first} before gc went on`).toBe('STRATA_MISSING_OBJECT')
-        expect(await store.head(snapshotKey(old.snapshot as SnapshotId))).toBeNull()
+        expect(await store.head(snapshotKey(old))).toBeNull()
       })
 
       it(`${op} vs gc: a ${op} that publishes before gc's final read of the roots keeps the snapshot`, async () => {
@@ -218,53 +232,35 @@ for (const target of TARGETS) {
     }
 
     it("stacking on another store's snapshot vs that store's gc: kept, or the create fails with a typed error", async () => {
-      const { store, repo, paused, racer } = await world(target.make)
-      await repo.createBranch('b')
-      const old = await repo.commit('b', { writes: [[2, stampedPage(PS, 2, 1, 1)]] })
-      await repo.commit('b', { writes: [[2, stampedPage(PS, 2, 1, 2)]] })
-      const gcHold = paused.pauseAt({ match: (c) => c.operation === 'delete' })
-      const collecting = racer.gc(EAGER)
-      await gcHold.reached
+      const w = await world(target.make)
+      const { store } = w
       const dep = await localStoreFixture()
       cleanups.push(dep.cleanup)
       await Repository.init(dep.store)
-      const baseSeen = new PausingStore(store)
-      const looked = baseSeen.pauseAt({ match: (c) => c.operation === 'list' && c.key === 'sweeps/', when: 'after' })
-      const depRepo = await Repository.open(dep.store, { allowStores: [store.url], openStore: () => baseSeen })
-      const running = outcome(depRepo.createBranch('x', { from: `${store.url}#${old.snapshot}` }))
-      const first = await Promise.race([looked.reached.then(() => 'looked'), running.then(() => 'done')])
-      gcHold.release()
-      looked.release()
-      await collecting
-      const result = await running
+      const { result, first } = await raceSweep(w, async (old, seen) => {
+        const depRepo = await Repository.open(dep.store, { allowStores: [store.url], openStore: () => seen })
+        return depRepo.createBranch('x', { from: `${store.url}#${old}` })
+      })
       expect((await (await Repository.open(dep.store, { allowStores: [store.url], openStore: () => store })).verify({ deep: true })).problems).toEqual([])
       await expectSound(store)
       expect(result, `the create ${first} before gc went on`).toBe('STRATA_MISSING_OBJECT')
     })
 
     it('long commit vs gc: a commit whose segments gc freed while it ran fails with a typed error instead of publishing', async () => {
-      const t = await target.make()
-      cleanups.push(() => t.cleanup())
-      const dir = await tempDir('strata-loss-')
-      cleanups.push(dir.cleanup)
-      let skew = 0
-      const now = (): Date => new Date(Date.now() + skew)
-      const repo = await Repository.init(t.store, { segmentBytes: 4 * PS, now })
-      await repo.importDatabase(await writeDb(dir.path, 'db.sqlite', syntheticDb(PS, 16)))
+      const { store, repo, paused, racer, skew } = await world(target.make)
       const b = await repo.createBranch('b')
-      const paused = new PausingStore(t.store)
-      const writer = await Repository.open(paused, { now })
+      const writer = racer
       // The commit has uploaded its segments and is held before its manifest; meanwhile two
       // minutes pass, and a gc with a one-minute grace period frees the segments.
       const hold = paused.pauseAt({ match: (c) => c.operation === 'put' && c.key.startsWith('snapshots/') })
       const committing = outcome(writer.commit('b', { writes: [[2, stampedPage(PS, 2, 1, 1)], [9, stampedPage(PS, 9, 1, 1)]] }))
       await hold.reached
-      skew = 2 * 60_000
+      skew(2 * 60_000)
       const swept = await repo.gc({ ...EAGER, graceMs: 60_000 })
       expect(swept.deleted.some((d) => d.kind === 'segment')).toBe(true)
       hold.release()
       const committed = await committing
-      await expectSound(t.store)
+      await expectSound(store)
       expect((await repo.getBranch('b')).head).toBe(b.head)
       expect(committed).toBe('STRATA_MISSING_OBJECT')
     })

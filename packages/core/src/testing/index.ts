@@ -10,4 +10,5 @@ export type { FaultRule, FaultyStoreOptions, InjectedFault } from './faulty-stor
 export type { StoreCall, StoreOperation } from './store-call.js'
 export { dumpStore } from './dump-store.js'
 export { tempDir } from './temp-dir.js'
+export { seededRandom } from './prng.js'
 export type { TempDir } from './temp-dir.js'

@@ -3,6 +3,7 @@ import { Repository } from '../../../src/index.js'
 import { markRoots } from '../../../src/repo/reachability/mark.js'
 import { planCompaction, runCompaction } from '../../../src/repo/lifecycle/compact.js'
 import { readRoots } from '../../../src/repo/reachability/roots.js'
+import { seededRandom } from '../../../src/testing/prng.js'
 import { syntheticDb, tempRepo, testPage, writeDb } from '../../helpers.js'
 import { EAGER, bytesOf } from './lifecycle-helpers.js'
 
@@ -10,18 +11,6 @@ let cleanups: (() => Promise<void>)[] = []
 afterEach(async () => {
   for (const c of cleanups.splice(0)) await c()
 })
-
-/** A small deterministic PRNG (mulberry32), so the measured figures are reproducible. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 describe('compaction', () => {
   it('keeps stored bytes within a small factor of live bytes for a branch committed 200 times', { timeout: 120_000 }, async () => {
@@ -33,7 +22,7 @@ describe('compaction', () => {
     await t.repo.importDatabase(await writeDb(t.dir, 'base.db', db))
     await t.repo.createBranch('work')
     const model = db.slice()
-    const rnd = prng(6)
+    const rnd = seededRandom(6)
     for (let i = 0; i < 200; i++) {
       const writes = new Map<number, Uint8Array>()
       const n = 1 + Math.floor(rnd() * 4)
