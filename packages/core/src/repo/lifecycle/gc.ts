@@ -244,7 +244,10 @@ export async function gc(ctx: RepoContext, opts: GcOptions = {}): Promise<GcResu
     const liveIntents = intents.filter((i) => isLive(i.record, now))
     await markSnapshots(ctx, liveIntents.flatMap((i) => i.record.snapshots.map((id) => ({ id, referencedBy: `the ${i.record.operation} intent ${i.key}` }))), marks, { strict: false })
     if (!dryRun) {
-      const dead = intents.filter((i) => !isLive(i.record, now)).map((i) => i.key)
+      // Intents and sweep markers of processes that died (markers of a killed gc would otherwise
+      // only go stale, leaving operations to wait for them until they do).
+      const sweeps = await readIntents(ctx.store, { sweeps: true })
+      const dead = [...intents, ...sweeps].filter((i) => !isLive(i.record, now)).map((i) => i.key)
       if (dead.length > 0) await ctx.store.delete(dead)
     }
 
