@@ -284,6 +284,8 @@ export async function gc(ctx: RepoContext, opts: GcOptions = {}): Promise<GcResu
       let swept = 0
       for (const batch of batches) {
         stopIfAborted()
+        // A marker this gc could not renew may look dead to an operation: stop sweeping then.
+        marker?.assertAlive()
         await ctx.store.delete(batch.map((c) => c.info.key))
         ctx.chains.forget(batch.flatMap((c) => (c.kind === 'snapshot' ? [c.id as SnapshotId] : [])))
         for (const c of batch) add(freed, c)
