@@ -32,7 +32,11 @@ class ScramblingStore extends InterceptingStore {
   }
 
   protected async intercept<T>(_call: StoreCall, forward: () => Promise<T>): Promise<T> {
-    for (let n = Math.floor(this.random() * 4); n > 0; n--) await new Promise((r) => setImmediate(r))
+    // Mostly a few turns of the event loop; now and then a millisecond or two, which lets another
+    // operation's whole store call happen in between.
+    const r = this.random()
+    if (r < 0.15) await new Promise((done) => setTimeout(done, 1 + Math.floor(r * 10)))
+    else for (let n = Math.floor(r * 6); n > 0; n--) await new Promise((done) => setImmediate(done))
     return forward()
   }
 }
@@ -106,8 +110,10 @@ for (const target of TARGETS) {
                   return { o, ok: true as const, value: (await r.reset(o.name, o.to, { force: true })).snapshot }
                 case 'rename':
                   return { o, ok: true as const, value: (await r.renameBranch(o.from, o.to)).branchId }
-                case 'delete':
-                  return { o, ok: true as const, value: (await r.deleteBranch(o.name)).branchId }
+                case 'delete': {
+                  const d = await r.deleteBranch(o.name)
+                  return { o, ok: true as const, value: d.branchId, head: d.head }
+                }
                 case 'create':
                   return { o, ok: true as const, value: (await r.createBranch(o.name, { from: o.from, ...(o.ttl ? { ttlMs: 1 } : {}) })).head }
               }
@@ -126,6 +132,22 @@ for (const target of TARGETS) {
           if (!r.ok) continue
           if (r.o.op === 'delete') removed.add(r.value as string)
           if (r.o.op === 'gc') for (const n of r.value as string[]) if (idOf.has(n)) removed.add(idOf.get(n)!)
+        }
+        // A delete that succeeded removed the head it saw: every commit to that branch that
+        // succeeded this round is that head or behind it, never a head it did not see.
+        for (const d of results) {
+          if (!d.ok || d.o.op !== 'delete') continue
+          const seen = (d as { head?: string }).head!
+          let history: string[]
+          try {
+            history = (await repo.log(seen)).map((e) => e.id)
+          } catch {
+            continue // freed by a gc of this round: nothing left to compare with
+          }
+          for (const c of results) {
+            if (!c.ok || c.o.op !== 'commit' || idOf.get(c.o.name) !== d.value) continue
+            expect(history, `round ${round}: the delete of ${d.o.name} removed head ${seen}, which does not contain the successful commit ${c.value as string}`).toContain(c.value)
+          }
         }
         const after = await repo.listBranches()
         const byId = new Map(after.map((b) => [b.branchId, b]))
