@@ -246,6 +246,20 @@ for (const target of TARGETS) {
       expect(result, `the create ${first} before gc went on`).toBe('STRATA_MISSING_OBJECT')
     })
 
+    for (const op of ['tag', 'hold'] as const) {
+      it(`a ${op} of a snapshot gc is about to free: kept, or the ${op} fails with a typed error and is not left behind`, async () => {
+        const w = await world(target.make)
+        const { result, first, old } = await raceSweep(w, async (old, seen) => {
+          const r = await Repository.open(seen)
+          return op === 'tag' ? r.createTag('t', old) : r.hold(old)
+        })
+        await expectSound(w.store)
+        expect(result, `the ${op} ${first} before gc went on`).toBe('STRATA_MISSING_OBJECT')
+        expect(op === 'tag' ? await w.repo.listTags() : await w.repo.listHolds()).toEqual([])
+        expect(await w.store.head(snapshotKey(old))).toBeNull()
+      })
+    }
+
     it('long commit vs gc: a commit whose segments gc freed while it ran fails with a typed error instead of publishing', async () => {
       const { store, repo, paused, racer, skew } = await world(target.make)
       const b = await repo.createBranch('b')

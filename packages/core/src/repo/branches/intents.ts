@@ -220,6 +220,22 @@ export async function protectSnapshots(ctx: RepoContext, operation: string, snap
   }
 }
 
+/**
+ * For an operation that has just written a lasting root naming `snapshots` (a tag, a hold, a pin
+ * in a base store): the root plays the intent's part in the handshake. Wait out any running gc
+ * sweep, then check that the snapshots still exist; if a sweep freed them first, run `undo`
+ * (remove the root, which would name nothing) and fail with `MissingObjectError`.
+ */
+export async function confirmNewRoot(ctx: RepoContext, operation: string, snapshots: readonly SnapshotId[], undo: () => Promise<void>, handle: StoreHandle = ctx.handle): Promise<void> {
+  await awaitSweeps({ store: handle.store, now: ctx.now }, operation)
+  try {
+    await assertStillStored(ctx, handle, snapshots)
+  } catch (e) {
+    if (isStrataError(e, 'STRATA_MISSING_OBJECT')) await undo().catch(() => {})
+    throw e
+  }
+}
+
 /** Run `publish` under {@link protectSnapshots}, releasing the intent afterwards whatever happens. */
 export async function withSnapshotsProtected<T>(ctx: RepoContext, operation: string, snapshots: readonly SnapshotId[], publish: () => Promise<T>, opts: ProtectOptions = {}): Promise<T> {
   const intent = await protectSnapshots(ctx, operation, snapshots, opts)

@@ -12,7 +12,7 @@ import { emptyMarkSet, markSnapshots, rootStarts, type MarkSet } from '../reacha
 import { MAIN_BRANCH } from '../../format/names.js'
 import type { Target } from '../read/chain.js'
 import { readRoots } from '../reachability/roots.js'
-import { assertStillStored, awaitSweeps } from '../branches/intents.js'
+import { confirmNewRoot } from '../branches/intents.js'
 import { type RepoContext, nowIso, openContext } from '../read/context.js'
 import { resolveTarget } from '../branches/resolve-target.js'
 import { type CrossStoreSource } from '../branches/branches.js'
@@ -82,12 +82,7 @@ export async function stackOnOtherStore(ctx: RepoContext, source: StoreRef, opts
       await writePin(ctx, base.store, target.snapshot)
       // The pin is a root from now on, but a sweep of the base store that read its roots before
       // may still free the snapshot: wait it out, then check (the protocol of gc.ts).
-      await awaitSweeps({ store: base.store, now: ctx.now }, 'branch create')
-      await assertStillStored(ctx, base, [target.snapshot]).catch(async (e: unknown) => {
-        // Freed before the pin counted: the pin would name nothing.
-        if (isStrataError(e, 'STRATA_MISSING_OBJECT')) await base.store.delete([pinKey(ctx.storeId, target.snapshot)]).catch(() => {})
-        throw e
-      })
+      await confirmNewRoot(ctx, 'branch create', [target.snapshot], () => base.store.delete([pinKey(ctx.storeId, target.snapshot)]), base)
       pinned = true
       unpinnedReason = null
     } catch (e) {

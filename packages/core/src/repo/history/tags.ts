@@ -4,6 +4,7 @@ import { TAGS_FOLDED_KEY, TAGS_PREFIX, tagKey } from '../../format/keys.js'
 import { decodeName, foldName, validateName } from '../../format/names.js'
 import { decodeTagRecord, encodeTagRecord, type TagRecord } from '../../format/tag-record.js'
 import { type RepoContext, nowIso } from '../read/context.js'
+import { confirmNewRoot } from '../branches/intents.js'
 import { readTag, resolveTarget } from '../branches/resolve-target.js'
 import { readObjects } from '../branches/ref-index.js'
 
@@ -37,6 +38,9 @@ export async function createTag(ctx: RepoContext, name: string, spec: string, op
     const other = got ? decodeTagRecord(key, got.body) : null
     throw new TagExistsError({ name, existing: other?.name ?? name, snapshot: other?.snapshot ?? '' })
   }
+  // The snapshot may be kept by nothing but this tag (history past retention, a snapshot id): a
+  // gc sweep already running could still free it (see gc.ts).
+  await confirmNewRoot(ctx, 'tag', [target.snapshot], () => ctx.store.delete([tagKey(name)]))
   return record
 }
 

@@ -6,6 +6,7 @@ import { validateName } from '../../format/names.js'
 import type { Keyed } from './roots.js'
 import { type RepoContext, nowIso } from '../read/context.js'
 import { resolveTarget } from '../branches/resolve-target.js'
+import { confirmNewRoot } from '../branches/intents.js'
 
 /** Options for placing a hold. */
 export interface HoldOptions {
@@ -31,12 +32,14 @@ export async function hold(ctx: RepoContext, spec: string, opts: HoldOptions = {
       : [snapshotHoldKey(target.snapshot), { target: 'snapshot', snapshot: target.snapshot, createdAt, reason }]
   try {
     await ctx.store.put(key, encodeHoldRecord(record), { ifNoneMatch: '*' })
-    return { key, record }
   } catch (e) {
     if (!isStrataError(e, 'STRATA_CONFLICT')) throw e
     const got = await ctx.store.get(key)
     return got ? { key, record: decodeHoldRecord(key, got.body) } : { key, record }
   }
+  // A held snapshot may be kept by nothing else: a gc sweep already running could still free it.
+  if (record.target === 'snapshot') await confirmNewRoot(ctx, 'hold', [record.snapshot], () => ctx.store.delete([key]))
+  return { key, record }
 }
 
 /**
