@@ -51,7 +51,9 @@ import { nowIso, type RepoContext } from '../read/context.js'
 // the ref written in (d)), and the snapshot is marked. The alternative — gc re-checking its
 // sweep list and fencing late writers by a generation number — would need a conditional write
 // on two keys (the ref and the generation), which no store offers; intents need nothing new.
-// Cross-store stacking uses the same handshake in the base store, with the pin as its intent.
+// Cross-store stacking uses the same handshake in the base store, with the pin as its intent;
+// a tag or a hold of a snapshot uses it with the tag or hold as its intent (and removes it again
+// if the snapshot was freed first).
 // Intents and markers are renewed every INTENT_RENEW_MS; one not renewed for INTENT_TTL_MS
 // belongs to a process that died and is ignored (gc deletes stale intents); an operation whose
 // own intent could not be renewed that long fails before publishing.
