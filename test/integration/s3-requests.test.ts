@@ -97,10 +97,10 @@ describe('requests per operation on S3 (counted by the test proxy)', () => {
     expect(cold).toEqual(expect.objectContaining({ LIST: Math.ceil((refs + 1) / LIST_PAGE), GET: 1 + refs + 1, PUT: 1 }))
   })
 
-  it('strata branch create (the CLI, a new process): 3 requests — the format marker, the source ref, the new ref', async () => {
+  it('strata branch create (the CLI, a new process): 7 requests — the format marker, the source ref, the intent, the look for sweeps, the source ref again, the new ref, removing the intent', async () => {
     assertBuilt()
     const run = await requestsOf(() => strata(['--store', loc.url('store'), 'branch', 'create', 'from-cli', '--json'], { env: s3TestEnv(localTarget(proxy.endpoint)) }))
-    expect(run).toMatchObject({ GET: 2, PUT: 1, LIST: 0, total: 3 })
+    expect(run).toMatchObject({ GET: 3, PUT: 2, LIST: 1, DELETE: 1, total: 7 })
     expect((await repo.getBranch('from-cli')).head).toBe((await repo.getBranch('main')).head)
   })
 })
