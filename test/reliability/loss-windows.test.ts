@@ -231,6 +231,30 @@ for (const target of TARGETS) {
       })
     }
 
+    it('reset vs gc: a reset whose handshake ran before the sweep marker, and whose ref lands after gc read the refs, keeps the snapshot', async () => {
+      const { store, repo, paused, racer } = await world(target.make)
+      await repo.createBranch('b')
+      const old = await repo.commit('b', { writes: [[2, stampedPage(PS, 2, 1, 1)]] })
+      await repo.commit('b', { writes: [[2, stampedPage(PS, 2, 1, 2)]] })
+      // The reset has written its intent, found no sweep and checked the snapshot: held before its ref.
+      const seen = new PausingStore(store)
+      const beforeRef = seen.pauseAt({ match: writes(refKey('b')) })
+      const resetting = outcome((await Repository.open(seen)).reset('b', old.snapshot))
+      await beforeRef.reached
+      // gc writes its marker and is held at its read of the intents, while the intent is still there.
+      const intentsRead = paused.pauseAt({ match: (c) => c.operation === 'list' && c.key === 'intents/' })
+      const collecting = racer.gc(EAGER)
+      await intentsRead.reached
+      // The reset publishes and removes its intent; only then does gc read the intents.
+      beforeRef.release()
+      expect(await resetting).toBe('ok')
+      intentsRead.release()
+      await collecting
+      // gc read the intents before the refs, so it found the intent or the ref the reset wrote.
+      await expectStamp(repo, 'b', 2, 1)
+      await expectSound(store)
+    })
+
     it("stacking on another store's snapshot vs that store's gc: kept, or the create fails with a typed error", async () => {
       const w = await world(target.make)
       const { store } = w

@@ -18,7 +18,7 @@ import { nowIso, type RepoContext } from '../read/context.js'
 // gc works in this order: (1) list the key space once, with each object's lastModified;
 // (2) read every root (refs, tags, holds, pins), remove expired refs, mark; (3) compact; then take
 // `now` for the grace period, write a sweep marker (`sweeps/<uuid>`, renewed while gc runs), and
-// (4) read every root again, mark afresh, and mark what every live intent (`intents/<uuid>`) names;
+// (4) read every live intent (`intents/<uuid>`), then every root again, and mark from both;
 // (5) sweep only objects that were listed in (1), are unmarked after (4) and are older than grace;
 // then remove the marker. The store has compare-and-swap puts but no conditional delete, so every
 // guarantee below is built from those puts and from the order of reads and writes.
@@ -42,13 +42,15 @@ import { nowIso, type RepoContext } from '../read/context.js'
 // the other wrote). The operation (a) writes an intent naming the snapshot, (b) lists the sweep
 // markers and waits until none is live, (c) checks, bypassing caches, that the snapshot and its
 // chain in this store still exist (or that the source ref still names it), (d) writes its ref,
-// (e) removes the intent. gc writes its marker before (4), reads intents in (4), and keeps the
-// marker until the last deletion. Take any gc that would delete the snapshot: its deletions lie
+// (e) removes the intent. gc writes its marker before (4), reads the intents in (4) before the
+// roots, and keeps the marker until the last deletion. Take any gc that would delete the snapshot: its deletions lie
 // inside its marker's lifetime. If (b) ran while the marker existed, the operation waited it out
 // and (c) ran after the deletions and fails with `MissingObjectError` — nothing published. If (b)
 // ran after the marker was removed, the deletions were over before (c): same. If (b) ran before
-// the marker was written, so did (a), so gc's read in (4) finds the intent (or, if (e) already ran,
-// the ref written in (d)), and the snapshot is marked. The alternative — gc re-checking its
+// the marker was written, so did (a), so gc's read of the intents in (4) finds the intent, or (e)
+// already ran, and then so did (d), before gc's read of the roots, which finds the ref: either way
+// the snapshot is marked. (Reading the roots first would lose it when (d) and (e) both fall
+// between the two reads; a test holds gc there.) The alternative — gc re-checking its
 // sweep list and fencing late writers by a generation number — would need a conditional write
 // on two keys (the ref and the generation), which no store offers; intents need nothing new.
 // Cross-store stacking uses the same handshake in the base store, with the pin as its intent;
@@ -236,13 +238,17 @@ export async function gc(ctx: RepoContext, opts: GcOptions = {}): Promise<GcResu
       // The marker is written before the final read of the roots and stays until the sweep ends.
       stopIfAborted()
       marker = await Intent.begin(ctx, 'gc', [], { sweep: true })
+    }
+    // Intents are roots while they are live: what operations in flight are about to publish. They
+    // are read before the roots: an operation removes its intent only after writing its ref, so
+    // an intent gone by now means its ref is already there for the read below to find.
+    stopIfAborted()
+    const intents = await readIntents(ctx.store)
+    if (!dryRun) {
       // Refs that expire between the two reads stay roots this time.
       scan = await readRoots(ctx, { ...rootOpts, expire: false })
       marks = await markRoots(ctx, scan, { onMarked: (n) => (stopIfAborted(), progress('mark', n, snapshotsListed)) })
     }
-    // Intents are roots while they are live: what operations in flight are about to publish.
-    stopIfAborted()
-    const intents = await readIntents(ctx.store)
     const liveIntents = intents.filter((i) => isLive(i.record, now))
     await markSnapshots(ctx, liveIntents.flatMap((i) => i.record.snapshots.map((id) => ({ id, referencedBy: `the ${i.record.operation} intent ${i.key}` }))), marks, { strict: false })
     if (!dryRun) {
