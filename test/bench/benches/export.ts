@@ -13,7 +13,8 @@ const DEPTH = 32
 const PAGES_PER_LEVEL = 64
 
 /**
- * Export of the 256 MiB branch vs `cp` of the same file and vs the sqlite3 shell's `.backup`; export at stacking depth 32 vs depth 1;
+ * Export of the 256 MiB branch vs `cp` of the same file (durable export vs cp + fsync, and
+ * without fsync vs plain cp) and vs the sqlite3 shell's `.backup`; export at stacking depth 32 vs depth 1;
  * export through a store adding 20 ms per request vs 0 ms.
  */
 export async function benchExport(ctx: BenchContext): Promise<BenchRow[]> {
@@ -30,10 +31,18 @@ export async function benchExport(ctx: BenchContext): Promise<BenchRow[]> {
   }
   settle()
 
-  ctx.log(`export: ${RUNS} exports and ${RUNS} cp of ${bytes(imported.bytes)}, interleaved`)
-  const vsCp = await sideBySide(RUNS, () => repo.export('main', out), () => run('cp', [ctx.db256, copy]), clean)
+  // Like with like. A durable export (the default) ends with an fsync before its rename: compare it
+  // with `cp` followed by an fsync of the copy (`sync FILE`), which is what it takes for a copy to
+  // survive a crash. Plain `cp` leaves its 256 MiB dirty in the page cache and returns; set beside
+  // a durable export, it would charge export for the disk writing and cp for none. So the
+  // headline row is export vs cp + fsync, and export with `durable: false` vs plain cp is printed
+  // too, as the second like-with-like pair. `.backup` syncs its output, so it is set beside the
+  // durable export.
+  const cpSynced = (): void => run('sh', ['-c', `cp "${ctx.db256}" "${copy}" && sync "${copy}"`])
+  ctx.log(`export: ${RUNS} durable exports and ${RUNS} cp + fsync of ${bytes(imported.bytes)}, interleaved`)
+  const durable = await sideBySide(RUNS, () => repo.export('main', out), cpSynced, clean)
+  ctx.log(`export: ${RUNS} exports without fsync and ${RUNS} plain cp, interleaved`)
   const noFsync = await sideBySide(RUNS, () => repo.export('main', out, { durable: false }), () => run('cp', [ctx.db256, copy]), clean)
-  const cpSync = await sideBySide(RUNS, () => run('cp', [ctx.db256, copy]), () => run('sh', ['-c', `cp "${ctx.db256}" "${out}" && sync "${out}"`]), clean)
   ctx.log(`export: ${RUNS} exports and ${RUNS} sqlite3 .backup of the same file, interleaved`)
   const vsBackup = await sideBySide(RUNS, () => repo.export('main', out), () => run('sqlite3', [ctx.db256, `.backup '${copy}'`]), clean)
 
@@ -52,21 +61,28 @@ export async function benchExport(ctx: BenchContext): Promise<BenchRow[]> {
   }
   const latency = await sideBySide(RUNS, () => through(20), () => through(0), clean)
 
-  const exp = median(vsCp.a)
-  const cp = median(vsCp.b)
   return [
     row({
       bench: 'export',
-      what: 'export of the 256 MiB branch vs cp of the same file',
-      measured: `${ms(exp)} vs ${ms(cp)} (export without its fsync: ${ms(median(noFsync.a))}; cp + fsync: ${ms(median(cpSync.b))}; median of ${RUNS})`,
-      figure: exp / cp,
+      what: 'durable export of the 256 MiB branch vs cp + fsync of the same file (both on disk when they return)',
+      measured: `${ms(median(durable.a))} vs ${ms(median(durable.b))} (median of ${RUNS})`,
+      figure: median(durable.a) / median(durable.b),
       unit: '×',
       target: { op: '<=', value: 3 },
-      detail: { exportMs: vsCp.a, cpMs: vsCp.b, exportNoFsyncMs: noFsync.a, cpBesideNoFsyncMs: noFsync.b, cpFsyncMs: cpSync.b },
+      detail: { exportMs: durable.a, cpFsyncMs: durable.b },
+    }),
+    row({
+      bench: 'export-nosync',
+      what: 'export without its fsync vs plain cp (both leave the bytes in the page cache)',
+      measured: `${ms(median(noFsync.a))} vs ${ms(median(noFsync.b))} (median of ${RUNS})`,
+      figure: median(noFsync.a) / median(noFsync.b),
+      unit: '×',
+      target: { op: '<=', value: 3 },
+      detail: { exportNoFsyncMs: noFsync.a, cpMs: noFsync.b },
     }),
     row({
       bench: 'export-backup',
-      what: 'sqlite3 .backup of the 256 MiB file vs export of the same database (how many times faster export is)',
+      what: 'sqlite3 .backup of the 256 MiB file vs durable export of the same database (both sync; how many times faster export is)',
       measured: `${ms(median(vsBackup.b))} vs ${ms(median(vsBackup.a))} (median of ${RUNS})`,
       figure: median(vsBackup.b) / median(vsBackup.a),
       unit: '×',
