@@ -228,7 +228,9 @@ export class LocalStore implements ObjectStore {
         const size = Number(st.size)
         const start = range === undefined ? 0 : Math.min(range.offset, size)
         const end = range === undefined ? size : Math.min(size, range.offset + range.length)
-        const body = new Uint8Array(end - start)
+        // Into the caller's buffer when it lends one that fits: a bulk reader (export) then
+        // allocates nothing per read.
+        const body = opts.into && opts.into.byteLength >= end - start ? opts.into.subarray(0, end - start) : new Uint8Array(end - start)
         let done = 0
         while (done < body.length) {
           const { bytesRead } = await handle.read(body, done, body.length - done, start + done)

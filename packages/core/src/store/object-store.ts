@@ -47,6 +47,12 @@ export interface GetOptions {
   range?: ByteRange
   /** Abort the request. */
   signal?: AbortSignal
+  /**
+   * A buffer the caller lends for the bytes, a hint: a store may read into it when it is large
+   * enough (the result's `body` is then a view of it) or ignore it. The caller must not reuse it
+   * while it still uses the result.
+   */
+  into?: Uint8Array
 }
 
 /**

@@ -82,7 +82,7 @@ export async function streamPageRuns(
   target: Target,
   operation: string,
   sink: PageRunSink,
-  opts: OperationOptions & { skipZeroPages?: boolean; windows?: PageWindows },
+  opts: OperationOptions & { skipZeroPages?: boolean; windows?: PageWindows; lendBuffers?: boolean },
 ): Promise<string> {
   // Summed from the recorded hashes while the pages are fetched (each is verified against its hash).
   const summing = resolvedChecksum(t)
@@ -102,6 +102,7 @@ export async function streamPageRuns(
   const fetchOpts = {
     concurrency: ctx.settings.concurrency,
     maxRunBytes: ctx.settings.maxRunBytes,
+    lendBuffers: opts.lendBuffers ?? false,
     ...(opts.signal ? { signal: opts.signal } : {}),
     onPages: (n: number) => opts.onProgress?.({ phase: 'fetch', loaded: (loaded += n), total: t.pageCount }),
   }
@@ -174,7 +175,8 @@ export async function exportSnapshot(ctx: RepoContext, target: Target, outPath: 
         first = i
       }
       flusher?.wrote(body.byteLength)
-    }, { ...opts, skipZeroPages: true }).finally(() => flusher?.settle())
+      // Written (awaited) before the sink returns: the read buffer can serve the next read.
+    }, { ...opts, skipZeroPages: true, lendBuffers: true }).finally(() => flusher?.settle())
     if (flusher) await flusher.finish()
     await fh.close()
     done = true
@@ -281,6 +283,8 @@ export async function exportToSink(ctx: RepoContext, target: Target, write: Byte
     {
       ...opts,
       skipZeroPages: true,
+      // The sink copies each read into the window before it returns.
+      lendBuffers: true,
       windows: {
         pages: Math.max(1, Math.floor((ctx.settings.concurrency * ctx.settings.maxRunBytes) / size)),
         // A fresh buffer per window: zero pages are holes that read as zeros, and the sink may keep the last one.

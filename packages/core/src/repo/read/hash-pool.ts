@@ -14,7 +14,9 @@ import { RUN_CHECKSUM_BYTES, computeRunChecksums, runChecksumsWith, type RunChec
  * The bytes reach a worker through shared memory: each job copies its read into a free slot (a
  * `SharedArrayBuffer`, reused), so nothing is allocated per read and no worker ever holds
  * garbage buffers — memory stays at one slot per read in flight. The caller's buffer is never
- * handed over: a store may share it with other readers.
+ * handed over: a store may share it with other readers. Bytes that are already in shared memory
+ * (a buffer a bulk reader lent the store, see `FetchOptions.lendBuffers`) skip the copy: the
+ * worker reads them where they are.
  */
 
 /** Reads of at least this many bytes are hashed by the pool. */
@@ -94,15 +96,16 @@ const { parentPort } = require('node:worker_threads')
 const { hash } = require('node:crypto')
 const hashReadWith = ${hashReadWith.toString()}
 const runChecksumsWith = ${runChecksumsWith.toString()}
-parentPort.on('message', ({ id, slot, length, job, runBytes }) => {
-  const view = new Uint8Array(slot, 0, length)
+parentPort.on('message', ({ id, slot, offset, length, job, runBytes }) => {
+  const view = new Uint8Array(slot, offset, length)
   const r = job ? hashReadWith(hash, view, job) : { hashes: runChecksumsWith(hash, view, runBytes), pagesByRun: 0 }
   parentPort.postMessage({ id, ...r }, [r.hashes.buffer])
 })
 `
 
 interface Job {
-  slot: SharedArrayBuffer
+  /** The pooled slot the bytes were copied into; null for a caller's shared buffer, never recycled. */
+  slot: SharedArrayBuffer | null
   resolve(r: PageHashesOfRun): void
   reject(e: unknown): void
 }
@@ -133,12 +136,16 @@ class HashPool {
   hash(body: Uint8Array, work: { job: ReadHashJob } | { runBytes: number }): Promise<PageHashesOfRun> {
     const w = this.#pick()
     const id = this.#nextId++
-    const slot = this.#slot(body.byteLength)
-    new Uint8Array(slot, 0, body.byteLength).set(body)
+    // Bytes already in shared memory (a buffer the caller lent the store) are hashed where they
+    // are; other bytes are copied into a pooled slot.
+    const lent = body.buffer instanceof SharedArrayBuffer ? body.buffer : null
+    const slot = lent ?? this.#slot(body.byteLength)
+    const offset = lent ? body.byteOffset : 0
+    if (!lent) new Uint8Array(slot, 0, body.byteLength).set(body)
     return new Promise((resolve, reject) => {
-      w.jobs.set(id, { slot, resolve, reject })
+      w.jobs.set(id, { slot: lent ? null : slot, resolve, reject })
       this.#started(w)
-      w.worker.postMessage({ id, slot, length: body.byteLength, ...work })
+      w.worker.postMessage({ id, slot, offset, length: body.byteLength, ...work })
     })
   }
 
@@ -160,7 +167,7 @@ class HashPool {
     if (!job) return undefined
     w.jobs.delete(id)
     if (w.jobs.size === 0) w.worker.unref()
-    this.#freeSlots.push(job.slot)
+    if (job.slot) this.#freeSlots.push(job.slot)
     if (--this.#jobs === 0) {
       this.#idleTimer = setTimeout(() => (this.#freeSlots.length = 0), IDLE_RELEASE_MS)
       this.#idleTimer.unref()
