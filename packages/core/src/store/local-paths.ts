@@ -1,5 +1,5 @@
-import { statSync } from 'node:fs'
-import { mkdir } from 'node:fs/promises'
+import { constants as fsc, statSync } from 'node:fs'
+import { mkdir, open } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { FileError, type FileProblem } from '../errors/index.js'
 
@@ -75,5 +75,20 @@ export async function makeDirectory(dir: string): Promise<void> {
   } catch (e) {
     // Made meanwhile by someone else: that is as good.
     if ((e as { code?: unknown }).code !== 'EEXIST' || kind(dir) !== 'dir') throw e
+  }
+}
+
+/**
+ * fsync a directory so a rename or link into it survives a crash. A filesystem that cannot fsync
+ * a directory (EINVAL, ENOTSUP, EPERM) is no error: its renames are as durable as they get.
+ */
+export async function syncDir(dir: string): Promise<void> {
+  const handle = await open(dir, fsc.O_RDONLY | (fsc.O_DIRECTORY ?? 0))
+  try {
+    await handle.sync()
+  } catch (e) {
+    if (!(e instanceof Error && ['EINVAL', 'ENOTSUP', 'EPERM'].includes((e as NodeJS.ErrnoException).code ?? ''))) throw e
+  } finally {
+    await handle.close()
   }
 }

@@ -16,7 +16,7 @@ import {
 } from '../errors/index.js'
 import { BRANCHES_PREFIX, SEGMENTS_PREFIX, SNAPSHOTS_PREFIX } from '../format/keys.js'
 import { isValidKey, validateKey, validatePrefix, validatePutOptions } from './keys.js'
-import { fileErrorFrom, makeDirectory } from './local-paths.js'
+import { fileErrorFrom, makeDirectory, syncDir } from './local-paths.js'
 import type { GetOptions, GetResult, ObjectInfo, ObjectStore, PutOptions } from './object-store.js'
 
 /** Top-level directory of in-flight temporary files. Reserved: no key may start with it. */
@@ -768,19 +768,6 @@ async function lstatOrNull(file: string): Promise<BigIntStats | null> {
   } catch (e) {
     if (hasCode(e, 'ENOENT', 'ENOTDIR')) return null
     throw e
-  }
-}
-
-/** fsync a directory so a rename or link into it survives a crash. */
-async function syncDir(dir: string): Promise<void> {
-  const handle = await fs.open(dir, fsc.O_RDONLY | (fsc.O_DIRECTORY ?? 0))
-  try {
-    await handle.sync()
-  } catch (e) {
-    // Some filesystems cannot fsync a directory; their renames are as durable as they get.
-    if (!hasCode(e, 'EINVAL', 'ENOTSUP', 'EPERM')) throw e
-  } finally {
-    await handle.close()
   }
 }
 

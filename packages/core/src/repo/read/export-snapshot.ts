@@ -5,7 +5,7 @@ import { ChecksumMismatchError, InvalidArgumentError } from '../../errors/index.
 import { PAGE_HASH_BYTES, hashAtEqual, hashPage, toHex } from '../../format/hash.js'
 import type { PageNo } from '../../format/page.js'
 import type { SnapshotId } from '../../format/ids.js'
-import { fileErrorFrom } from '../../store/local-paths.js'
+import { fileErrorFrom, syncDir } from '../../store/local-paths.js'
 import type { OperationOptions } from './progress.js'
 import { pageHashOf, type ResolvedTable } from './chain.js'
 import { fetchPageRuns, type PageRunSink, type PageSink } from './page-fetcher.js'
@@ -18,7 +18,7 @@ export interface ExportOptions extends OperationOptions {
   /** Replace an existing file (and remove its stale `-wal`, `-shm` and `-journal`). Default false. */
   overwrite?: boolean
   /**
-   * fsync the file before it appears under its name. Default true. A scratch copy that is never
+   * fsync the file before it appears under its name, and its directory after. Default true. A scratch copy that is never
    * reopened after a crash (a live branch's working file) can skip it: the fsync of a large
    * file costs about as much as writing it.
    */
@@ -144,8 +144,9 @@ export async function readDatabase(ctx: RepoContext, target: Target, opts: Opera
  * Write the resolved pages of `target` to `outPath` as a plain SQLite file. Pages are fetched in
  * parallel (coalesced ranged reads) and written in place as they arrive, so memory stays bounded
  * by the fetch window, not the database. Every page is checked against its hash and the whole
- * file against the snapshot's checksum. The file appears atomically (temp file, fsync, rename);
- * on any failure nothing is left behind. The bytes are exactly the stored ones, header included
+ * file against the snapshot's checksum. The file appears atomically (temp file, fsync, rename,
+ * then an fsync of its directory so that the name survives a crash too); on any failure before
+ * the rename nothing is left behind. The bytes are exactly the stored ones, header included
  * (a database stored in WAL mode exports in WAL mode).
  */
 export async function exportSnapshot(ctx: RepoContext, target: Target, outPath: string, opts: ExportOptions): Promise<ExportResult> {
@@ -182,6 +183,8 @@ export async function exportSnapshot(ctx: RepoContext, target: Target, outPath: 
     done = true
     if (existing) await Promise.all(['-wal', '-shm', '-journal'].map((s) => rm(outPath + s, { force: true })))
     await rename(tmp, outPath)
+    // The name, too, must survive a crash once a durable export has returned.
+    if (flusher) await syncDir(dirname(outPath))
     return {
       path: outPath,
       snapshot: target.snapshot,
