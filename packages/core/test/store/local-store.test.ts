@@ -53,6 +53,19 @@ describe('LocalStore', () => {
     await dir.cleanup()
   })
 
+  it('reads into a lent buffer that fits, and into its own when the lent one is too small', async () => {
+    const bytes = Uint8Array.from({ length: 1000 }, (_, i) => i % 251)
+    await store.put('segments/a', bytes)
+    const into = new Uint8Array(new SharedArrayBuffer(512)).fill(0xee)
+    const got = await store.get('segments/a', { range: { offset: 100, length: 300 }, into })
+    expect(got!.body.buffer).toBe(into.buffer)
+    expect(Buffer.from(got!.body).equals(Buffer.from(bytes.subarray(100, 400)))).toBe(true)
+    expect(into[300]).toBe(0xee)
+    const whole = await store.get('segments/a', { into })
+    expect(whole!.body.buffer).not.toBe(into.buffer)
+    expect(Buffer.from(whole!.body).equals(Buffer.from(bytes))).toBe(true)
+  })
+
   describe('opening', () => {
     it('accepts a path, a file: URL string or a URL, and reports a file: URL', async () => {
       expect(store.url).toBe(pathToFileURL(root).href)

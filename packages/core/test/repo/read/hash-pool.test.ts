@@ -48,6 +48,21 @@ describe('hashRead', () => {
     expect(Buffer.from(view).equals(Buffer.from(large))).toBe(true)
   })
 
+  it('hashes bytes already in shared memory where they lie, at any offset, and still finds a damaged page', async () => {
+    const size = 4096
+    const pages = Array.from({ length: 40 }, (_, i) => (1 + i) as PageNo)
+    const plain = randomFillSync(new Uint8Array(pages.length * size))
+    const shared = new Uint8Array(new SharedArrayBuffer(plain.byteLength + 2 * size), size, plain.byteLength)
+    shared.set(plain)
+    expect(await hashRead(shared, perPage(plain, size, pages))).toEqual(expected(plain, size, pages))
+    shared[7 * size + 5]! ^= 0x80
+    const got = await hashRead(shared, withRuns(plain, size, pages, 16 * size))
+    const wrong = pages.filter((_, i) => !Buffer.from(got.hashes.subarray(i * PAGE_HASH_BYTES, (i + 1) * PAGE_HASH_BYTES)).equals(Buffer.from(expected(plain, size, pages).hashes.subarray(i * PAGE_HASH_BYTES, (i + 1) * PAGE_HASH_BYTES))))
+    expect(wrong).toEqual([8])
+    // The two runs that do not hold page 8 vouched for their pages with one hash each.
+    expect(got.pagesByRun).toBe(24)
+  })
+
   for (const where of ['in place', 'on a worker thread'] as const) {
     it(`verifies whole runs with one hash each and names a damaged page by its own hash (${where})`, async () => {
       const size = 1024

@@ -52,6 +52,34 @@ describe('fetchPages', () => {
     }
   })
 
+  it('with lent buffers, reads land in at most `concurrency` recycled shared buffers, every page verified', async () => {
+    const t = await tempRepo()
+    try {
+      const base = syntheticDb(SIZE, PAGES)
+      await t.repo.importDatabase(await writeDb(t.dir, 'base.sqlite', base))
+      const table = await t.repo.resolve((await t.repo.getBranch('main')).head)
+      const buffers = new Set<ArrayBufferLike>()
+      let reads = 0
+      const seen: number[] = []
+      await fetchPageRuns(table, async ({ pages, body }) => {
+        reads++
+        expect(body.buffer).toBeInstanceOf(SharedArrayBuffer)
+        buffers.add(body.buffer)
+        await new Promise((r) => setTimeout(r, 1))
+        // Still the bytes of this read: no other read wrote into the buffer meanwhile.
+        pages.forEach((p, i) => {
+          seen.push(p)
+          expect(Buffer.from(body.subarray(i * SIZE, (i + 1) * SIZE)).equals(Buffer.from(base.subarray((p - 1) * SIZE, p * SIZE)))).toBe(true)
+        })
+      }, { concurrency: 2, maxRunBytes: 64 * 1024, lendBuffers: true })
+      expect(reads).toBeGreaterThan(4)
+      expect(buffers.size).toBeLessThanOrEqual(2)
+      expect(seen.sort((a, b) => a - b)).toEqual(Array.from({ length: PAGES }, (_, i) => i + 1))
+    } finally {
+      await t.cleanup()
+    }
+  })
+
   it('reads at most twice the bytes of a sparse page list, and no bridge wider than 32 slots', async () => {
     const t = await tempRepo()
     try {
