@@ -167,6 +167,7 @@ export async function exportSnapshot(ctx: RepoContext, target: Target, outPath: 
     // pages stay holes that read as zeros.
     await fh.truncate(t.pageCount * size)
     const flusher = opts.durable !== false ? new BackgroundFlush(fh) : null
+    // Every write is awaited before the sink returns, so the fetcher may recycle the read buffer.
     const expected = await streamPageRuns(ctx, t, target, 'export', async ({ pages, body }) => {
       // One write per run of consecutive pages: per-page writes cost more than the copying.
       let first = 0
@@ -176,7 +177,6 @@ export async function exportSnapshot(ctx: RepoContext, target: Target, outPath: 
         first = i
       }
       flusher?.wrote(body.byteLength)
-      // Written (awaited) before the sink returns: the read buffer can serve the next read.
     }, { ...opts, skipZeroPages: true, lendBuffers: true }).finally(() => flusher?.settle())
     if (flusher) await flusher.finish()
     await fh.close()
