@@ -1,6 +1,7 @@
 import { FREELIST_OWNER, OTHER_OWNER, type OwnerType, type PageOwners } from './page-owners.js'
 import { MAX_ROWID, MIN_ROWID, childOf, childrenOf, freelistHeader, isInterior, isTableTree, parseBtreePage, rowidOf, u32, type BtreePage } from './btree-page.js'
 import type { PageSource } from './page-source.js'
+import { indexCellKey, type KeyValue, type TextEncoding } from './record-key.js'
 
 /** One b-tree of a database: a table or index with its root page (`sqlite_schema` is root 1). */
 export interface BtreeRoot {
@@ -9,6 +10,14 @@ export interface BtreeRoot {
   rootpage: number
   /** A WITHOUT ROWID table: its b-tree is an index b-tree keyed by the primary key. */
   withoutRowid: boolean
+  /** A WITHOUT ROWID table: how many primary-key columns start each record of its b-tree. */
+  keyColumns?: number
+}
+
+/** A run of primary keys of a WITHOUT ROWID table in b-tree order, both ends inclusive; null: unbounded. */
+export interface KeyRange {
+  from: KeyValue[] | null
+  to: KeyValue[] | null
 }
 
 /** A run of rowids, both ends inclusive. */
@@ -28,6 +37,14 @@ export interface ChangedOwners {
    * differ. Sorted, disjoint.
    */
   ranges: Map<string, RowidRange[]>
+  /**
+   * Per WITHOUT ROWID table (by name): the primary keys its differing leaves hold (first to last
+   * cell) and those its differing interior pages cover (between the separators around them).
+   * Unmerged: comparing keys needs the columns' collations.
+   */
+  keyRanges: Map<string, KeyRange[]>
+  /** WITHOUT ROWID tables whose differing pages yield no key range, and why. */
+  keyFailures: Map<string, string>
   /**
    * Pages asked about that are in no b-tree's search path and not on the freelist: overflow
    * pages, pointer-map pages, or pages of an index b-tree this walk could not place. Their owner
@@ -91,6 +108,7 @@ export async function changedOwners(source: PageSource, roots: readonly BtreeRoo
   const tableRoots = roots.filter((r) => r.type === 'table' && !r.withoutRowid)
   const indexRoots = roots.filter((r) => r.type === 'index' || r.withoutRowid)
 
+  const rootKeys: BtreeRoot[] = []
   const tableTargets = new Map<number, bigint>()
   const indexTargets = new Set<number>()
   const left = new Set<number>()
@@ -99,6 +117,8 @@ export async function changedOwners(source: PageSource, roots: readonly BtreeRoo
     const bp = parsed(source, p)
     if (root && bp) {
       place(p, root, MIN_ROWID, MAX_ROWID, isTableTree(bp))
+      // A WITHOUT ROWID table's root covers every key.
+      if (root.withoutRowid && !isTableTree(bp)) rootKeys.push(root)
       continue
     }
     if (!bp || bp.cells.length === 0) left.add(p)
@@ -151,27 +171,74 @@ export async function changedOwners(source: PageSource, roots: readonly BtreeRoo
 
   await source.load(followers)
 
-  // Index trees: walk interior levels, nearest root first, until every index page is placed.
+  // Index trees: walk interior levels, nearest root first, until every index page is placed;
+  // a WITHOUT ROWID table's walk keeps, per page, the separators around it (its key bounds).
+  const keyRanges = new Map<string, KeyRange[]>(rootKeys.map((r) => [r.name, [{ from: null, to: null }]]))
+  const keyFailures = new Map<string, string>()
+  let format: { usable: number; encoding: TextEncoding } | null = null
+  const keyAt = async (page: Uint8Array, bp: BtreePage, i: number, r: BtreeRoot): Promise<KeyValue[] | null> => {
+    if (!format) {
+      await source.load([1])
+      const h = source.page(1)!
+      const enc = u32(h, 56)
+      format = { usable: source.pageSize - h[20]!, encoding: (enc === 2 || enc === 3 ? enc : 1) as TextEncoding }
+    }
+    const key = indexCellKey(page, bp, i, r.keyColumns!, format.usable, format.encoding)
+    if (typeof key === 'string') {
+      keyFailures.set(r.name, key)
+      return null
+    }
+    return key
+  }
+  const addKeys = (r: BtreeRoot, range: KeyRange): void => {
+    let list = keyRanges.get(r.name)
+    if (!list) keyRanges.set(r.name, (list = []))
+    list.push(range)
+  }
+  type Bound = { page: Uint8Array; bp: BtreePage; i: number } | null
+  const placeIndex = async (p: number, r: BtreeRoot, lo: Bound, hi: Bound): Promise<void> => {
+    place(p, r, MIN_ROWID, MAX_ROWID, false)
+    if (!r.withoutRowid || r.keyColumns === undefined) return
+    const page = source.page(p)
+    const bp = page ? parseBtreePage(p, page) : null
+    if (!page || !bp) return
+    if (!isInterior(bp)) {
+      if (bp.cells.length === 0) return
+      const from = await keyAt(page, bp, 0, r)
+      const to = await keyAt(page, bp, bp.cells.length - 1, r)
+      if (from && to) addKeys(r, { from, to })
+      return
+    }
+    // An interior page: every key it can send anywhere, separators included.
+    const from = lo ? await keyAt(lo.page, lo.bp, lo.i, r) : null
+    const to = hi ? await keyAt(hi.page, hi.bp, hi.i, r) : null
+    if ((lo && !from) || (hi && !to)) return
+    addKeys(r, { from, to })
+  }
   for (const r of nearestFirst(indexRoots, indexTargets.size ? Math.min(...indexTargets) : 0, hits)) {
     if (indexTargets.size === 0) break
-    let level = [r.rootpage]
+    let level: { p: number; lo: Bound; hi: Bound }[] = [{ p: r.rootpage, lo: null, hi: null }]
     for (let depth = 0; level.length > 0 && indexTargets.size > 0 && depth < 64; depth++) {
-      await source.load(level)
-      const children: number[] = []
-      for (const p of level) {
+      await source.load(level.map((l) => l.p))
+      const children: typeof level = []
+      for (const { p, lo, hi } of level) {
         const page = source.page(p)
         const bp = page ? parseBtreePage(p, page) : null
         if (!page || !bp || !isInterior(bp)) continue
-        for (const c of childrenOf(page, bp)) {
-          if (indexTargets.delete(c)) place(c, r, MIN_ROWID, MAX_ROWID, false)
-          children.push(c)
+        const kids = childrenOf(page, bp)
+        for (let i = 0; i < kids.length; i++) {
+          const c = kids[i]!
+          const cLo = i > 0 ? { page, bp, i: i - 1 } : lo
+          const cHi = i < bp.cells.length ? { page, bp, i } : hi
+          if (indexTargets.delete(c)) await placeIndex(c, r, cLo, cHi)
+          children.push({ p: c, lo: cLo, hi: cHi })
         }
       }
       // Every child of one level is at the same height: read one to know whether they are leaves.
       if (children.length === 0) break
-      await source.load([children[0]!])
-      const probe = source.page(children[0]!)
-      const probed = probe ? parseBtreePage(children[0]!, probe) : null
+      await source.load([children[0]!.p])
+      const probe = source.page(children[0]!.p)
+      const probed = probe ? parseBtreePage(children[0]!.p, probe) : null
       level = probed && isInterior(probed) ? children : []
     }
   }
@@ -197,7 +264,7 @@ export async function changedOwners(source: PageSource, roots: readonly BtreeRoo
   }
   const ranges = new Map<string, RowidRange[]>()
   for (const [name, list] of bounds) ranges.set(name, mergeRanges(list))
-  return { owners: { pageCount: source.pageCount, names, types, owner }, ranges, unresolved: unresolved.sort((a, b) => a - b) }
+  return { owners: { pageCount: source.pageCount, names, types, owner }, ranges, keyRanges, keyFailures, unresolved: unresolved.sort((a, b) => a - b) }
 }
 
 /**

@@ -1,4 +1,6 @@
 import type BetterSqlite3 from 'better-sqlite3'
+import type { KeyRange } from './changed-owners.js'
+import type { KeyValue } from './record-key.js'
 import { plainValue, quoteId, rowidAlias, tableColumns, type ColumnInfo, type SqlValue } from './sql-catalog.js'
 
 /**
@@ -7,11 +9,12 @@ import { plainValue, quoteId, rowidAlias, tableColumns, type ColumnInfo, type Sq
  */
 export type RowDiffMethod = 'ranges' | 'full'
 
-/** Rows to compare: those whose rowid (read through `alias`) lies in one of `ranges` (inclusive). */
-export interface RowScope {
-  alias: string
-  ranges: readonly { from: bigint; to: bigint }[]
-}
+/**
+ * Rows to compare: those whose rowid (read through `alias`) lies in one of `ranges`, or, for a
+ * WITHOUT ROWID table, whose primary key (the columns `key`, compared as a row value) lies in one
+ * of `keyRanges`. Both ends inclusive.
+ */
+export type RowScope = { alias: string; ranges: readonly { from: bigint; to: bigint }[] } | { key: readonly string[]; keyRanges: readonly KeyRange[] }
 
 /** One added, removed or changed row. */
 export interface RowChange {
@@ -109,17 +112,17 @@ export function tableRowDiff(
   }
   const differs = (n: string): string => `(typeof(${colX(n)}) IS NOT typeof(${colY(n)}) OR +${colX(n)} IS NOT +${colY(n)} COLLATE BINARY)`
   const anyDiffers = names.map(differs).join(' OR ')
-  const { ranges, inScope } = scopeSql(scope)
+  const { ranges, inScope, params } = scopeSql(scope)
   const onlyIn = (from: string, self: 'x' | 'y', other: string, otherAlias: 'x' | 'y'): string =>
     `FROM ${ranges}${from} AS ${self} WHERE ${inScope(self)}NOT EXISTS (SELECT 1 FROM ${other} AS ${otherAlias} WHERE ${match})`
   const fromAdded = onlyIn(qb, 'y', qa, 'x')
   const fromRemoved = onlyIn(qa, 'x', qb, 'y')
   const fromChanged = `FROM ${ranges}${qa} AS x JOIN ${qb} AS y ON ${match} WHERE ${inScope('x')}(${anyDiffers})`
-  const count = (from: string): number => Number((db.prepare(`SELECT count(*) AS n ${from}`).get() as { n: number }).n)
+  const count = (from: string): number => Number((db.prepare(`SELECT count(*) AS n ${from}`).get(...params) as { n: number }).n)
   const counts = { added: count(fromAdded), removed: count(fromRemoved), changed: count(fromChanged) }
 
   const keyOf = (values: readonly unknown[]): Record<string, SqlValue> => Object.fromEntries(key.map((k, i) => [k, plainValue(values[i])]))
-  const list = (sql: string): unknown[][] => (maxRows > 0 ? (db.prepare(sql).safeIntegers(true).raw(true).all(maxRows) as unknown[][]) : [])
+  const list = (sql: string): unknown[][] => (maxRows > 0 ? (db.prepare(sql).safeIntegers(true).raw(true).all(maxRows, ...params) as unknown[][]) : [])
   const sideRows = (from: string, t: 'x' | 'y', cols: readonly ColumnInfo[]): RowChange[] => {
     const k = keyExpr(t)
     return list(`SELECT ${[...k, ...cols.map((c) => `${t}.${quoteId(c.name)}`)].join(', ')} ${from} ORDER BY ${k.join(', ')} LIMIT ?`).map((r) => {
@@ -142,20 +145,40 @@ export function tableRowDiff(
   })
   const rows = { added: sideRows(fromAdded, 'y', colsB), removed: sideRows(fromRemoved, 'x', colsA), changed }
   const truncated = counts.added > rows.added.length || counts.removed > rows.removed.length || counts.changed > rows.changed.length
-  const how = scope ? { method: 'ranges' as const, ranges: scope.ranges.length, fullReason: null } : { method: 'full' as const, ranges: null, fullReason }
+  const how = scope ? { method: 'ranges' as const, ranges: 'alias' in scope ? scope.ranges.length : scope.keyRanges.length, fullReason: null } : { method: 'full' as const, ranges: null, fullReason }
   return { table, keyKind, key, note: null, ...counts, rows, truncated, ...how }
 }
 
 /**
- * SQL that limits a query to `scope`: `ranges` goes before the scoped table in FROM (the ranges
- * drive the loop — CROSS JOIN keeps them outermost — each a rowid range scan), `inScope(alias)`
- * starts its WHERE clause. Both empty without a scope.
+ * SQL that limits a query to `scope`: `ranges` goes before the scoped table in FROM (rowid
+ * ranges drive the loop — CROSS JOIN keeps them outermost — each a rowid range scan),
+ * `inScope(alias)` starts its WHERE clause, and `params` are bound after any other anonymous
+ * parameter (key ranges: one named parameter per bound, each range an OR term the planner
+ * searches the primary key for). All empty without a scope.
  */
-export function scopeSql(scope: RowScope | null): { ranges: string; inScope: (alias: string) => string } {
-  if (!scope) return { ranges: '', inScope: () => '' }
-  // Integers only: safe inline, and one statement however many ranges.
-  const json = `[${scope.ranges.map((r) => `[${r.from},${r.to}]`).join(',')}]`
-  return { ranges: `json_each('${json}') AS r CROSS JOIN `, inScope: (t) => `${t}.${scope.alias} BETWEEN r.value->>0 AND r.value->>1 AND ` }
+export function scopeSql(scope: RowScope | null): { ranges: string; inScope: (alias: string) => string; params: unknown[] } {
+  if (!scope) return { ranges: '', inScope: () => '', params: [] }
+  if ('alias' in scope) {
+    // Integers only: safe inline, and one statement however many ranges.
+    const json = `[${scope.ranges.map((r) => `[${r.from},${r.to}]`).join(',')}]`
+    return { ranges: `json_each('${json}') AS r CROSS JOIN `, inScope: (t) => `${t}.${scope.alias} BETWEEN r.value->>0 AND r.value->>1 AND `, params: [] }
+  }
+  if (scope.keyRanges.length === 0) return { ranges: '', inScope: () => '0 AND ', params: [] }
+  const named: Record<string, unknown> = {}
+  const bind = (values: readonly KeyValue[], name: string): string => {
+    values.forEach((v, i) => (named[`${name}_${i}`] = v instanceof Uint8Array ? Buffer.from(v) : v))
+    return `(${values.map((_, i) => `@${name}_${i}`).join(', ')})`
+  }
+  const bounds = scope.keyRanges.map((r, i) => ({ from: r.from && bind(r.from, `kf${i}`), to: r.to && bind(r.to, `kt${i}`) }))
+  return {
+    ranges: '',
+    inScope: (t) => {
+      const cols = `(${scope.key.map((k) => `${t}.${quoteId(k)}`).join(', ')})`
+      const terms = bounds.map((b) => [b.from && `${cols} >= ${b.from}`, b.to && `${cols} <= ${b.to}`].filter(Boolean).join(' AND '))
+      return `(${terms.map((x) => `(${x})`).join(' OR ')}) AND `
+    },
+    params: [named],
+  }
 }
 
 function primaryKey(cols: readonly ColumnInfo[]): string[] {

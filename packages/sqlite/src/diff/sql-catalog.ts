@@ -81,3 +81,25 @@ export function plainValue(v: unknown): SqlValue {
   if (typeof v === 'bigint') return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v
   return v as SqlValue
 }
+
+/** A primary-key column of a WITHOUT ROWID table as its b-tree sorts it. */
+export interface KeyColumn {
+  name: string
+  /** The collation the b-tree sorts it by. */
+  collation: string
+  /** Sorted descending. */
+  desc: boolean
+}
+
+/**
+ * The primary-key columns of `table` in `schema`, in key order, when it is a WITHOUT ROWID table
+ * (its b-tree is keyed by them); null for any other table.
+ */
+export function withoutRowidKey(db: BetterSqlite3.Database, schema: string, table: string): KeyColumn[] | null {
+  const listed = db.prepare('SELECT wr FROM pragma_table_list WHERE schema = ? AND name = ?').get(schema, table) as { wr: number } | undefined
+  if (!listed || listed.wr === 0) return null
+  const index = db.prepare("SELECT name FROM pragma_index_list(?, ?) WHERE origin = 'pk'").get(table, schema) as { name: string } | undefined
+  if (!index) return null
+  const cols = db.prepare('SELECT name, coll, "desc" FROM pragma_index_xinfo(?, ?) WHERE key = 1 ORDER BY seqno').all(index.name, schema) as { name: string; coll: string; desc: number }[]
+  return cols.map((c) => ({ name: c.name, collation: c.coll, desc: c.desc !== 0 }))
+}

@@ -106,7 +106,7 @@ export function mergeTableRows(
   const match = (x: string, y: string): string => key.sql.map((k) => `${x}.${k} = ${y}.${k}`).join(' AND ')
   const keyOf = (alias: string): string => key.sql.map((k, i) => `${alias}.${k} AS k${i}`).join(', ')
   const compared = names.filter((n) => inB.has(n) || inT.has(n))
-  const { ranges, inScope } = scopeSql(schemas.base === null ? null : scope)
+  const { ranges, inScope, params } = scopeSql(schemas.base === null ? null : scope)
   const delta =
     schemas.base === null
       ? `SELECT ${keyOf('t')} FROM ${qt(schemas.theirs)} AS t`
@@ -128,7 +128,7 @@ export function mergeTableRows(
     .prepare(`WITH d AS (${delta}) SELECT ${[...dk, sb.cols, so.cols, st.cols].join(', ')} FROM d${sb.join}${so.join}${st.join} ORDER BY ${dk.join(', ')}`)
     .safeIntegers(true)
     .raw(true)
-    .all() as unknown[][]
+    .all(...params) as unknown[][]
 
   const result: TableMergeResult = { table, keyKind: key.kind, key: key.names, sourceChanges: rows.length, inserted: 0, updated: 0, deleted: 0, renumbered: [], conflicts: 0 }
   const apply = new Applier(db, table, schemas.ours, key, colsO)
