@@ -29,6 +29,11 @@ async function expectSameAsExhaustive(a: string, b: string): Promise<DiffResult>
 }
 
 const N = 3000
+const WM = 150
+
+/** A key of each storage class, and texts equal but for case, for a NOCASE key column without affinity. */
+const mixedKey = (i: number, kind: number): number | string | Buffer =>
+  [i, i + 0.25, `Name${String(i).padStart(3, '0')}`, `name${String(i).padStart(3, '0')}`, Buffer.from([i & 0xff, 0xfe])][kind]!
 
 beforeAll(async () => {
   t = await makeRepo()
@@ -43,6 +48,10 @@ beforeAll(async () => {
       CREATE TABLE rr (v, w);
       CREATE INDEX rr_v ON rr(v);
       CREATE TABLE ro (id INTEGER PRIMARY KEY, b BLOB);
+      CREATE TABLE wm (a COLLATE NOCASE, b, v, PRIMARY KEY (a, b)) WITHOUT ROWID;
+      CREATE TABLE wd (k TEXT, v, PRIMARY KEY (k DESC)) WITHOUT ROWID;
+      CREATE TABLE wc (k TEXT, v, PRIMARY KEY (k COLLATE NOCASE)) WITHOUT ROWID;
+      CREATE TABLE wk (k BLOB PRIMARY KEY, v) WITHOUT ROWID;
     `)
     const ri = db.prepare('INSERT INTO ri VALUES (?, ?, ?)')
     for (let i = 1; i <= N; i++) ri.run(i * 10, `row ${i} ${'x'.repeat(i % 50)}`, i % 97)
@@ -53,6 +62,15 @@ beforeAll(async () => {
     const ro = db.prepare('INSERT INTO ro VALUES (?, ?)')
     // Blobs past a 4 KiB page spill to overflow pages.
     for (let i = 1; i <= 80; i++) ro.run(i, blobFor(i, i % 4 === 0 ? 9000 : 300))
+    const wm = db.prepare('INSERT OR IGNORE INTO wm VALUES (?, ?, ?)')
+    for (let i = 1; i <= WM; i++) for (let kind = 0; kind < 5; kind++) wm.run(mixedKey(i, kind), kind, `v${i}`)
+    for (const table of ['wd', 'wc']) {
+      const ins = db.prepare(`INSERT OR IGNORE INTO ${table} VALUES (?, ?)`)
+      for (let i = 1; i <= 400; i++) ins.run(`${i % 2 ? 'K' : 'k'}${String(i).padStart(4, '0')}`, `v${i}`)
+    }
+    // Keys past a quarter page spill to overflow pages.
+    const wk = db.prepare('INSERT INTO wk VALUES (?, ?)')
+    for (let i = 1; i <= 30; i++) wk.run(blobFor(i, 3000), i)
   })()
   db.close()
   await repo.importDatabase(path)
@@ -70,6 +88,9 @@ const edit = fc.oneof(
   fc.record({ kind: fc.constant('ri-index-only' as const) }),
   fc.record({ kind: fc.constant('rw-update' as const), at: fc.integer({ min: 1, max: 800 }) }),
   fc.record({ kind: fc.constant('rw-insert' as const), at: fc.integer({ min: 0, max: 900 }) }),
+  fc.record({ kind: fc.constant('wm-update' as const), at: fc.integer({ min: 1, max: WM }), key: fc.integer({ min: 0, max: 4 }) }),
+  fc.record({ kind: fc.constant('wm-insert' as const), at: fc.integer({ min: 0, max: WM + 20 }), key: fc.integer({ min: 0, max: 4 }), b: fc.integer({ min: 0, max: 2 }) }),
+  fc.record({ kind: fc.constant('wm-delete' as const), at: fc.integer({ min: 1, max: WM }), key: fc.integer({ min: 0, max: 4 }) }),
   fc.record({ kind: fc.constant('rr-update' as const), at: fc.integer({ min: 1, max: 1500 }), v: fc.integer({ min: 0, max: 20 }) }),
   fc.record({ kind: fc.constant('rr-delete' as const), at: fc.integer({ min: 1, max: 1500 }) }),
   fc.record({ kind: fc.constant('ro-blob' as const), at: fc.integer({ min: 1, max: 90 }), size: fc.constantFrom(9000, 300, 12000), seed: fc.integer({ min: 1, max: 1000 }) }),
@@ -98,6 +119,15 @@ function apply(db: Database.Database, edits: readonly Edit[]): void {
       case 'rw-insert':
         db.prepare('INSERT OR REPLACE INTO rw VALUES (?, ?)').run(`k${String(e.at).padStart(5, '0')}x`, 'inserted')
         break
+      case 'wm-update':
+        db.prepare("UPDATE wm SET v = v || '!' WHERE a = ?").run(mixedKey(e.at, e.key))
+        break
+      case 'wm-insert':
+        db.prepare('INSERT OR REPLACE INTO wm VALUES (?, ?, ?)').run(mixedKey(e.at, e.key), e.b, 'inserted')
+        break
+      case 'wm-delete':
+        db.prepare('DELETE FROM wm WHERE a = ?').run(mixedKey(e.at, e.key))
+        break
       case 'rr-update':
         db.prepare('UPDATE rr SET v = ? WHERE rowid = ?').run(e.v, e.at)
         break
@@ -116,6 +146,7 @@ describe('row diff from page ranges', () => {
   it('equals the whole-table comparison on random edits at both ends and in the middle', async () => {
     let run = 0
     let ranged = 0
+    let keyRanged = 0
     await fc.assert(
       fc.asyncProperty(fc.array(edit, { minLength: 1, maxLength: 12 }), fc.array(edit, { maxLength: 4 }), async (left, right) => {
         run++
@@ -127,9 +158,16 @@ describe('row diff from page ranges', () => {
         const d = await expectSameAsExhaustive(y, x)
         await expectSameAsExhaustive(x, y)
         if (d.rows!.some((r) => r.method === 'ranges')) ranged++
+        // WITHOUT ROWID tables with ascending keys by their columns' collations use key ranges,
+        // unless a root page changed (every key may then have moved).
+        for (const r of d.rows!.filter((r) => r.table === 'rw' || r.table === 'wm')) {
+          if (r.method === 'full') expect(r.fullReason).toMatch(/root page differs/)
+          else keyRanged++
+        }
       }),
       { numRuns: 12 },
     )
+    expect(keyRanged).toBeGreaterThan(0)
     // Most runs really compare ranges (not everything fell back to whole tables).
     expect(ranged).toBeGreaterThan(run / 2)
   })
@@ -194,5 +232,31 @@ describe('row diff from page ranges', () => {
     await write('blob', (db) => void db.prepare('UPDATE ro SET b = ? WHERE id = 8').run(blobFor(999, 9000)))
     const d = await expectSameAsExhaustive('main', 'blob')
     expect(byTable(d).ro).toMatchObject({ changed: 1, method: 'full', fullReason: expect.stringMatching(/overflow/) })
+  })
+
+  it('a WITHOUT ROWID table with mixed storage classes under NOCASE compares only the key ranges that changed', async () => {
+    await repo.createBranch('mixed')
+    await write('mixed', (db) => {
+      // Lower-case keys sort among upper-case ones: under BINARY a leaf's first and last key would bound other rows.
+      // Values keep their length, so no leaf splits and the root stays as it was.
+      for (let i = 5; i <= WM; i += 10) db.prepare('UPDATE wm SET v = upper(v) WHERE a = ? AND b = 3').run(`NAME${String(i).padStart(3, '0')}`)
+      db.prepare('DELETE FROM wm WHERE a = ?').run(Buffer.from([71, 0xfe]))
+      db.prepare('INSERT INTO wm VALUES (?, ?, ?)').run(70.5, 1, 'new')
+    })
+    const d = await expectSameAsExhaustive('main', 'mixed')
+    expect(byTable(d).wm).toMatchObject({ method: 'ranges', changed: WM / 10, removed: 1, added: 1, fullReason: null })
+    expect(byTable(d).wm!.rows.changed[0]!.key).toEqual({ a: 'name005', b: 3 })
+  })
+
+  it('WITHOUT ROWID keys a row-value range cannot follow are compared whole, with the reason', async () => {
+    await repo.createBranch('keys')
+    await write('keys', (db) => {
+      for (const t of ['wd', 'wc']) db.prepare(`UPDATE ${t} SET v = 'changed' WHERE k = ?`).run('k0200')
+      db.prepare('DELETE FROM wk WHERE k = ?').run(blobFor(7, 3000))
+    })
+    const d = await expectSameAsExhaustive('main', 'keys')
+    expect(byTable(d).wd).toMatchObject({ method: 'full', changed: 1, fullReason: expect.stringMatching(/sorts k DESC/) })
+    expect(byTable(d).wc).toMatchObject({ method: 'full', changed: 1, fullReason: expect.stringMatching(/other collations than its columns/) })
+    expect(byTable(d).wk).toMatchObject({ method: 'full', removed: 1, fullReason: expect.stringMatching(/overflow page/) })
   })
 })

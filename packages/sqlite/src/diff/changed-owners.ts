@@ -1,7 +1,7 @@
 import { FREELIST_OWNER, OTHER_OWNER, type OwnerType, type PageOwners } from './page-owners.js'
 import { MAX_ROWID, MIN_ROWID, childOf, childrenOf, freelistHeader, isInterior, isTableTree, parseBtreePage, rowidOf, u32, type BtreePage } from './btree-page.js'
 import type { PageSource } from './page-source.js'
-import { indexCellKey, type KeyValue, type TextEncoding } from './record-key.js'
+import { indexCellExtent, indexCellKey, type KeyValue, type TextEncoding } from './record-key.js'
 
 /** One b-tree of a database: a table or index with its root page (`sqlite_schema` is root 1). */
 export interface BtreeRoot {
@@ -117,7 +117,7 @@ export async function changedOwners(source: PageSource, roots: readonly BtreeRoo
     const bp = parsed(source, p)
     if (root && bp) {
       place(p, root, MIN_ROWID, MAX_ROWID, isTableTree(bp))
-      // A WITHOUT ROWID table's root covers every key.
+      // A WITHOUT ROWID table's root: its keys once the walk's helpers are there.
       if (root.withoutRowid && !isTableTree(bp)) rootKeys.push(root)
       continue
     }
@@ -173,17 +173,21 @@ export async function changedOwners(source: PageSource, roots: readonly BtreeRoo
 
   // Index trees: walk interior levels, nearest root first, until every index page is placed;
   // a WITHOUT ROWID table's walk keeps, per page, the separators around it (its key bounds).
-  const keyRanges = new Map<string, KeyRange[]>(rootKeys.map((r) => [r.name, [{ from: null, to: null }]]))
+  const keyRanges = new Map<string, KeyRange[]>()
   const keyFailures = new Map<string, string>()
   let format: { usable: number; encoding: TextEncoding } | null = null
-  const keyAt = async (page: Uint8Array, bp: BtreePage, i: number, r: BtreeRoot): Promise<KeyValue[] | null> => {
+  const fileFormat = async (): Promise<{ usable: number; encoding: TextEncoding }> => {
     if (!format) {
       await source.load([1])
       const h = source.page(1)!
       const enc = u32(h, 56)
       format = { usable: source.pageSize - h[20]!, encoding: (enc === 2 || enc === 3 ? enc : 1) as TextEncoding }
     }
-    const key = indexCellKey(page, bp, i, r.keyColumns!, format.usable, format.encoding)
+    return format
+  }
+  const keyAt = async (page: Uint8Array, bp: BtreePage, i: number, r: BtreeRoot): Promise<KeyValue[] | null> => {
+    const { usable, encoding } = await fileFormat()
+    const key = indexCellKey(page, bp, i, r.keyColumns!, usable, encoding)
     if (typeof key === 'string') {
       keyFailures.set(r.name, key)
       return null
@@ -209,12 +213,31 @@ export async function changedOwners(source: PageSource, roots: readonly BtreeRoo
       if (from && to) addKeys(r, { from, to })
       return
     }
-    // An interior page: every key it can send anywhere, separators included.
+    // An interior page with the same children on the other side: both trees hold the same
+    // pages below it, so only the rows in the separator cells that differ can differ (the
+    // other side's walk adds its own separators). Otherwise every key it can send anywhere.
+    if (other && p <= other.pageCount) {
+      await other.load([p])
+      const theirs = other.page(p)
+      const tp = theirs ? parseBtreePage(p, theirs) : null
+      if (theirs && tp && tp.type === bp.type && sameChildren(page, bp, theirs, tp)) {
+        const usable = (await fileFormat()).usable
+        for (let i = 0; i < bp.cells.length; i++) {
+          const mine = indexCellExtent(page, bp, i, usable)
+          const their = indexCellExtent(theirs, tp, i, usable)
+          if (sameBytes(page.subarray(bp.cells[i]!, mine.cellEnd), theirs.subarray(tp.cells[i]!, their.cellEnd))) continue
+          const key = await keyAt(page, bp, i, r)
+          if (key) addKeys(r, { from: key, to: key })
+        }
+        return
+      }
+    }
     const from = lo ? await keyAt(lo.page, lo.bp, lo.i, r) : null
     const to = hi ? await keyAt(hi.page, hi.bp, hi.i, r) : null
     if ((lo && !from) || (hi && !to)) return
     addKeys(r, { from, to })
   }
+  for (const r of rootKeys) await placeIndex(r.rootpage, r, null, null)
   for (const r of nearestFirst(indexRoots, indexTargets.size ? Math.min(...indexTargets) : 0, hits)) {
     if (indexTargets.size === 0) break
     let level: { p: number; lo: Bound; hi: Bound }[] = [{ p: r.rootpage, lo: null, hi: null }]
@@ -291,6 +314,18 @@ function differingChildren(a: Uint8Array, pa: BtreePage, b: Uint8Array, pb: Btre
     from = to
   }
   return out
+}
+
+/** Whether two interior pages have the same child pointers in the same order. */
+function sameChildren(a: Uint8Array, pa: BtreePage, b: Uint8Array, pb: BtreePage): boolean {
+  if (pa.cells.length !== pb.cells.length) return false
+  const ca = childrenOf(a, pa)
+  const cb = childrenOf(b, pb)
+  return ca.every((c, i) => c === cb[i])
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i])
 }
 
 /** Sorted, overlapping or touching ranges joined. */

@@ -101,7 +101,7 @@ function keyPlan(db: Database.Database, schema: string, table: string, key: read
   const names = key.map((k) => k.name)
   const cols = `(${names.map(quoteId).join(', ')})`
   const marks = `(${names.map(() => '?').join(', ')})`
-  const plan = db.prepare(`EXPLAIN QUERY PLAN SELECT 1 FROM ${quoteId(schema)}.${quoteId(table)} WHERE ${cols} >= ${marks} AND ${cols} <= ${marks}`).all() as { detail: string }[]
+  const plan = db.prepare(`EXPLAIN QUERY PLAN SELECT 1 FROM ${quoteId(schema)}.${quoteId(table)} WHERE ${cols} >= ${marks} AND ${cols} <= ${marks}`).all(...names.flatMap(() => [null, null])) as { detail: string }[]
   const term = names.length === 1 ? `${names[0]}>?` : `(${names.join(',')})>(`
   if (!plan.some((p) => p.detail.includes('USING PRIMARY KEY') && p.detail.includes(term))) {
     return { reason: 'its primary key sorts by other collations than its columns compare with, so key ranges do not follow the b-tree' }
