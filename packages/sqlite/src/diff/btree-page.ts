@@ -80,6 +80,41 @@ export function rowidOf(page: Uint8Array, p: BtreePage, i: number): bigint {
   return varint(page, at).value
 }
 
+/** Where a cell's payload lies: its size, its part on the page, and the first overflow page (0 when it all fits). */
+export interface CellPayload {
+  payloadAt: number
+  size: number
+  /** End of the part on the page. */
+  localEnd: number
+  /** End of the cell (after the overflow page number, when the payload spills). */
+  cellEnd: number
+  overflow: number
+}
+
+/**
+ * The payload of cell `i` of a leaf table page or any index page (`usable`: the page size less
+ * the reserved bytes), by the file format's local-payload rule: up to X bytes on the page (X is
+ * U-35 for table leaves, ((U-12)·64/255)-23 for index pages), else M plus the remainder modulo
+ * U-4 when that fits X, else M (M = ((U-12)·32/255)-23).
+ */
+export function cellPayload(page: Uint8Array, p: BtreePage, i: number, usable: number): CellPayload {
+  let at = p.cells[i]! + (p.type === PAGE_INTERIOR_INDEX ? 4 : 0)
+  const size = varint(page, at)
+  at += size.length
+  if (p.type === PAGE_LEAF_TABLE) at += varint(page, at).length
+  const payload = Number(size.value)
+  const maxLocal = p.type === PAGE_LEAF_TABLE ? usable - 35 : Math.floor(((usable - 12) * 64) / 255) - 23
+  const minLocal = Math.floor(((usable - 12) * 32) / 255) - 23
+  let local = payload
+  if (payload > maxLocal) {
+    const k = minLocal + ((payload - minLocal) % (usable - 4))
+    local = k <= maxLocal ? k : minLocal
+  }
+  const localEnd = at + local
+  const spills = local < payload && localEnd + 4 <= page.length
+  return { payloadAt: at, size: payload, localEnd, cellEnd: localEnd + (local < payload ? 4 : 0), overflow: spills ? u32(page, localEnd) : 0 }
+}
+
 /** SQLite's variable-length integer at `at`: 1–9 bytes, big-endian, two's complement. */
 export function varint(buf: Uint8Array, at: number): { value: bigint; length: number } {
   let v = 0n

@@ -1,7 +1,8 @@
 import { FREELIST_OWNER, OTHER_OWNER, type OwnerType, type PageOwners } from './page-owners.js'
-import { MAX_ROWID, MIN_ROWID, childOf, childrenOf, freelistHeader, isInterior, isTableTree, parseBtreePage, rowidOf, u32, type BtreePage } from './btree-page.js'
+import { MAX_ROWID, MIN_ROWID, cellPayload, childOf, childrenOf, freelistHeader, isInterior, isTableTree, parseBtreePage, rowidOf, u32, type BtreePage } from './btree-page.js'
 import type { PageSource } from './page-source.js'
-import { indexCellExtent, indexCellKey, type KeyValue, type TextEncoding } from './record-key.js'
+import { overflowCells } from './overflow-cells.js'
+import { indexCellKey, type KeyValue, type TextEncoding } from './record-key.js'
 
 /** One b-tree of a database: a table or index with its root page (`sqlite_schema` is root 1). */
 export interface BtreeRoot {
@@ -223,8 +224,8 @@ export async function changedOwners(source: PageSource, roots: readonly BtreeRoo
       if (theirs && tp && tp.type === bp.type && sameChildren(page, bp, theirs, tp)) {
         const usable = (await fileFormat()).usable
         for (let i = 0; i < bp.cells.length; i++) {
-          const mine = indexCellExtent(page, bp, i, usable)
-          const their = indexCellExtent(theirs, tp, i, usable)
+          const mine = cellPayload(page, bp, i, usable)
+          const their = cellPayload(theirs, tp, i, usable)
           if (sameBytes(page.subarray(bp.cells[i]!, mine.cellEnd), theirs.subarray(tp.cells[i]!, their.cellEnd))) continue
           const key = await keyAt(page, bp, i, r)
           if (key) addKeys(r, { from: key, to: key })
@@ -267,13 +268,30 @@ export async function changedOwners(source: PageSource, roots: readonly BtreeRoo
   }
   for (const p of indexTargets) left.add(p)
 
-  const unresolved: number[] = []
+  let unresolved: number[] = []
   if (left.size > 0) {
     const free = await freelist(source)
     for (const p of left) {
       if (free.has(p)) owner[p - 1] = 1
       else unresolved.push(p)
     }
+  }
+  // Overflow pages: the row whose chain holds one is what can differ (a blob rewritten in place
+  // changes only its overflow pages).
+  if (unresolved.length > 0) {
+    const tables = nearestFirst([...tableRoots.filter((r) => r.name !== 'sqlite_schema'), ...indexRoots.filter((r) => r.withoutRowid && r.keyColumns !== undefined)], Math.min(...unresolved), hits)
+    const cells = await overflowCells(source, tables, unresolved, (await fileFormat()).usable, Math.max(OVERFLOW_BUDGET, Math.ceil(source.pageCount / 16)))
+    for (const [p, c] of cells) {
+      owner[p - 1] = ownerNo(c.root)
+      if (!c.root.withoutRowid) {
+        const rowid = rowidOf(c.page, c.bp, c.cell)
+        add(c.root.name, rowid - 1n, rowid)
+      } else {
+        const key = await keyAt(c.page, c.bp, c.cell, c.root)
+        if (key) addKeys(c.root, { from: key, to: key })
+      }
+    }
+    unresolved = unresolved.filter((p) => !cells.has(p))
   }
   // A differing interior page: only the keys it sends to a different child on the two sides.
   if (other && interiors.length > 0) {
@@ -315,6 +333,12 @@ function differingChildren(a: Uint8Array, pa: BtreePage, b: Uint8Array, pb: Btre
   }
   return out
 }
+
+/**
+ * Pages the search for overflow pages' rows may read per side, at least (a sixteenth of the
+ * database when that is more): past it, the rest are left to a whole-database walk.
+ */
+const OVERFLOW_BUDGET = 64
 
 /** Whether two interior pages have the same child pointers in the same order. */
 function sameChildren(a: Uint8Array, pa: BtreePage, b: Uint8Array, pb: BtreePage): boolean {

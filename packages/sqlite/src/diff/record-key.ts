@@ -1,4 +1,4 @@
-import { PAGE_INTERIOR_INDEX, varint, type BtreePage } from './btree-page.js'
+import { cellPayload, varint, type BtreePage } from './btree-page.js'
 
 /** One value of a record as SQLite stored it: NULL, integer, real, text or blob. */
 export type KeyValue = null | bigint | number | string | Uint8Array
@@ -19,7 +19,7 @@ const DECODERS: Record<TextEncoding, { decode(bytes: Uint8Array): string }> = {
  * spills to overflow pages, or its text does not decode in `encoding`.
  */
 export function indexCellKey(page: Uint8Array, p: BtreePage, i: number, columns: number, usable: number, encoding: TextEncoding): KeyValue[] | string {
-  const { payloadAt: at, end } = indexCellExtent(page, p, i, usable)
+  const { payloadAt: at, localEnd: end } = cellPayload(page, p, i, usable)
   if (end > page.length) return 'a key cell runs past its page'
   const headerSize = varint(page, at)
   let h = at + headerSize.length
@@ -51,26 +51,6 @@ export function indexCellKey(page: Uint8Array, p: BtreePage, i: number, columns:
     } else return `a key has the reserved serial type ${type}`
   }
   return out
-}
-
-/**
- * Where the payload of cell `i` of index b-tree page `p` starts, where its part on the page ends
- * (the file format's "local payload" rule), and where the cell ends (after the first overflow
- * page number, when the payload spills).
- */
-export function indexCellExtent(page: Uint8Array, p: BtreePage, i: number, usable: number): { payloadAt: number; end: number; cellEnd: number } {
-  const at = p.cells[i]! + (p.type === PAGE_INTERIOR_INDEX ? 4 : 0)
-  const size = varint(page, at)
-  const payload = Number(size.value)
-  const maxLocal = usable - 35
-  const minLocal = Math.floor(((usable - 12) * 32) / 255) - 23
-  let local = payload
-  if (payload > maxLocal) {
-    const k = minLocal + ((payload - minLocal) % (usable - 4))
-    local = k <= maxLocal ? k : minLocal
-  }
-  const end = at + size.length + local
-  return { payloadAt: at + size.length, end, cellEnd: end + (local < payload ? 4 : 0) }
 }
 
 /** Bytes a value of serial type `t` takes in a record body. */
