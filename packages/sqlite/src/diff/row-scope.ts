@@ -3,6 +3,7 @@ import { MAX_ROWID, MIN_ROWID } from './btree-page.js'
 import { changedOwners, freelist, mergeRanges, type BtreeRoot, type KeyRange, type RowidRange } from './changed-owners.js'
 import { dbstatOwners, type PageOwners } from './page-owners.js'
 import type { PageSource } from './page-source.js'
+import type { KeyValue } from './record-key.js'
 import type { RowScope } from './row-diff.js'
 import { quoteId, rowidAlias, tableColumns, withoutRowidKey, type SchemaObject } from './sql-catalog.js'
 
@@ -106,5 +107,13 @@ function keyPlan(db: Database.Database, schema: string, table: string, key: read
   if (!plan.some((p) => p.detail.includes('USING PRIMARY KEY') && p.detail.includes(term))) {
     return { reason: 'its primary key sorts by other collations than its columns compare with, so key ranges do not follow the b-tree' }
   }
-  return { key: names, keyRanges: ranges }
+  // Identical ranges once (several overflow pages of one row, both sides' copies of a page).
+  const unique = new Map(ranges.map((r) => [`${rangeId(r.from)}..${rangeId(r.to)}`, r]))
+  return { key: names, keyRanges: [...unique.values()] }
+}
+
+/** A string that is equal for equal keys (storage class and value). */
+function rangeId(key: readonly KeyValue[] | null): string {
+  if (!key) return '*'
+  return key.map((v) => (v === null ? 'n' : v instanceof Uint8Array ? `x${Buffer.from(v).toString('hex')}` : typeof v === 'string' ? `s${JSON.stringify(v)}` : `${typeof v === 'bigint' ? 'i' : 'r'}${String(v)}`)).join(',')
 }
