@@ -47,9 +47,10 @@ export interface ChangedOwners {
   /** WITHOUT ROWID tables whose differing pages yield no key range, and why. */
   keyFailures: Map<string, string>
   /**
-   * Pages asked about that are in no b-tree's search path and not on the freelist: overflow
-   * pages, pointer-map pages, or pages of an index b-tree this walk could not place. Their owner
-   * needs a whole-database walk (`dbstat`).
+   * Pages asked about that are in no b-tree's search path, not on the freelist, and not an
+   * overflow page of a table the overflow search (see `overflowCells`) placed within its budget:
+   * overflow pages of indexes or of cells it did not reach, pointer-map pages, or pages of an
+   * index b-tree this walk could not place. Their owner needs a whole-database walk (`dbstat`).
    */
   unresolved: number[]
 }
@@ -62,8 +63,9 @@ export interface ChangedOwners {
  *   around it — which is what {@link ChangedOwners.ranges} collects;
  * - an index b-tree page (an index, or a WITHOUT ROWID table) is found by walking the interior
  *   pages of the index trees, nearest root first, until every such page is placed;
- * - what is left is checked against the freelist (its trunk pages are read); the rest is
- *   {@link ChangedOwners.unresolved}.
+ * - what is left is checked against the freelist (its trunk pages are read); the rest is taken
+ *   for overflow pages and mapped to the row whose chain holds it (see `overflowCells`), which
+ *   gives that row's key as a range; the rest is {@link ChangedOwners.unresolved}.
  * Reads the pages asked about, the interior pages of the paths walked, and the leaf after each
  * table leaf placed (a range scan over a leaf steps onto the next one); page 1 and the
  * freelist's trunks too when some page is left over.

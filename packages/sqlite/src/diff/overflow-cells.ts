@@ -41,25 +41,20 @@ export async function overflowCells(source: PageSource, trees: readonly BtreeRoo
       const c = cellPayload(page, bp, i, usable)
       if (c.overflow === 0) continue
       const length = Math.ceil((c.size - (c.localEnd - c.payloadAt)) / (usable - 4))
-      const hit = [...want].some((t) => t >= c.overflow && t < c.overflow + length)
-      if (hit && (await followChain(c.overflow, length, root, page, bp, i))) continue
+      if ([...want].some((t) => t >= c.overflow && t < c.overflow + length)) await followChain(c.overflow, length, root, page, bp, i)
     }
   }
-  // The chain's pages are usually consecutive: read them as one batch, then follow the links.
-  const followChain = async (first: number, length: number, root: BtreeRoot, page: Uint8Array, bp: BtreePage, cell: number): Promise<boolean> => {
-    await load(Array.from({ length }, (_, k) => first + k))
-    let hit = false
+  // The chain's pages are usually consecutive: read them as one batch (within the budget), then follow the links.
+  const followChain = async (first: number, length: number, root: BtreeRoot, page: Uint8Array, bp: BtreePage, cell: number): Promise<void> => {
+    await load(Array.from({ length: Math.max(1, Math.min(length, budget - read)) }, (_, k) => first + k))
     for (let p = first, k = 0; p !== 0 && k < length && read <= budget; k++) {
-      if (want.delete(p)) {
-        found.set(p, { root, page, bp, cell })
-        hit = true
-      }
+      if (want.delete(p)) found.set(p, { root, page, bp, cell })
+      if (want.size === 0) return
       await load([p])
       const o = source.page(p)
       if (!o) break
       p = u32(o, 0)
     }
-    return hit
   }
   for (const root of trees) {
     if (want.size === 0 || read >= budget) break

@@ -22,9 +22,9 @@ export interface SideOwners {
 
 /**
  * Place `pages` of schema `schema` in their b-trees by walking down from the roots (see
- * `changedOwners`); pages no walk reaches (overflow pages) make this side fall back to `dbstat`
- * over the whole database for the owners, and the tables owning such pages to a whole-table
- * comparison.
+ * `changedOwners`); pages no walk reaches (overflow pages the overflow search did not place) make
+ * this side fall back to `dbstat` over the whole database for the owners, and the tables owning
+ * such pages to a whole-table comparison.
  */
 export async function sideOwners(db: Database.Database, schema: string, source: PageSource, pages: readonly number[], other: PageSource): Promise<SideOwners> {
   const rows = db
@@ -57,10 +57,11 @@ export async function sideOwners(db: Database.Database, schema: string, source: 
 }
 
 /**
- * Which rows of a table can differ between schemas `schemaA` and `schemaB` of `db`: the rowid ranges both sides' differing pages cover, when
- * they are meaningful — the same definition at the same root, the same table (not dropped and
- * created again), a rowid to scan by, every differing page placed, and not every page of the
- * table rewritten. Otherwise the reason for comparing the whole table.
+ * Which rows of a table can differ between schemas `schemaA` and `schemaB` of `db`: the rowid
+ * ranges (or, for a WITHOUT ROWID table, primary-key ranges) both sides' differing pages cover,
+ * when they are meaningful — the same definition at the same root, the same table (not dropped
+ * and created again), a rowid or usable key to scan by, every differing page placed, and not
+ * every page of the table rewritten. Otherwise the reason for comparing the whole table.
  */
 export function rowPlan(db: Database.Database, schemaA: string, a: SchemaObject, schemaB: string, b: SchemaObject, sides: [SideOwners, SideOwners] | null): RowScope | { reason: string } {
   if (!sides) return { reason: 'exhaustive comparison asked for, or the page sizes differ so pages do not line up' }
