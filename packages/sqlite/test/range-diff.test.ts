@@ -240,26 +240,19 @@ describe('row diff from page ranges', () => {
     expect(byTable(d).ro).toMatchObject({ method: 'full', changed: 1, fullReason: expect.stringMatching(/dropped and created again/) })
   })
 
-  it('an overflow page rewritten in place maps back to its row', async () => {
-    await repo.createBranch('blob')
-    // Same size: the overflow pages are rewritten in place.
-    await write('blob', (db) => tailRewrite(db, 'ro', 'id', 8))
-    const d = await expectSameAsExhaustive('main', 'blob')
-    // The database header and the chain's last page: the leaf keeps the blob's first bytes.
-    expect(d.pages.changed).toBe(2)
-    expect(byTable(d).ro).toMatchObject({ changed: 1, method: 'ranges', ranges: 1, fullReason: null })
-    expect(byTable(d).ro!.rows.changed[0]!.key).toEqual({ id: 8 })
-    expect(d.read!.b.pages).toBeLessThan(d.b.pageCount / 4)
-  })
-
-  it('an overflow page of a WITHOUT ROWID table rewritten in place maps back to its key', async () => {
-    await repo.createBranch('wblob')
-    await write('wblob', (db) => tailRewrite(db, 'wb', 'k', 21))
-    const d = await expectSameAsExhaustive('main', 'wblob')
-    expect(d.pages.changed).toBe(2)
-    expect(byTable(d).wb).toMatchObject({ changed: 1, method: 'ranges', ranges: 1, fullReason: null })
-    expect(byTable(d).wb!.rows.changed[0]!.key).toEqual({ k: 21 })
-  })
+  for (const [table, key, id] of [['ro', 'id', 8], ['wb', 'k', 21]] as const) {
+    it(`an overflow page rewritten in place maps back to its row (${table}: ${table === 'wb' ? 'WITHOUT ROWID' : 'rowid'})`, async () => {
+      await repo.createBranch(`blob-${table}`)
+      // Same size: the overflow pages are rewritten in place.
+      await write(`blob-${table}`, (db) => tailRewrite(db, table, key, id))
+      const d = await expectSameAsExhaustive('main', `blob-${table}`)
+      // The database header and the chain's last page: the leaf keeps the blob's first bytes.
+      expect(d.pages.changed).toBe(2)
+      expect(byTable(d)[table]).toMatchObject({ changed: 1, method: 'ranges', ranges: 1, fullReason: null })
+      expect(byTable(d)[table]!.rows.changed[0]!.key).toEqual({ [key]: id })
+      expect(d.read!.b.pages).toBeLessThan(d.b.pageCount / 4)
+    })
+  }
 
   it('a WITHOUT ROWID table with mixed storage classes under NOCASE compares only the key ranges that changed', async () => {
     await repo.createBranch('mixed')
