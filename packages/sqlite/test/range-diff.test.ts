@@ -53,6 +53,7 @@ beforeAll(async () => {
       CREATE TABLE wc (k TEXT, v, PRIMARY KEY (k COLLATE NOCASE)) WITHOUT ROWID;
       CREATE TABLE wk (k BLOB PRIMARY KEY, v) WITHOUT ROWID;
       CREATE TABLE wb (k INTEGER PRIMARY KEY, b BLOB) WITHOUT ROWID;
+      CREATE TABLE wf (k REAL PRIMARY KEY, v) WITHOUT ROWID;
     `)
     const ri = db.prepare('INSERT INTO ri VALUES (?, ?, ?)')
     for (let i = 1; i <= N; i++) ri.run(i * 10, `row ${i} ${'x'.repeat(i % 50)}`, i % 97)
@@ -72,6 +73,9 @@ beforeAll(async () => {
     // Keys past a quarter page spill to overflow pages.
     const wk = db.prepare('INSERT INTO wk VALUES (?, ?)')
     for (let i = 1; i <= 30; i++) wk.run(blobFor(i, 3000), i)
+    // REAL keys with no fraction are stored as integers in the record: the ranges read them so.
+    const wf = db.prepare('INSERT INTO wf VALUES (?, ?)')
+    for (let i = 1; i <= 600; i++) wf.run(i / 2, `v${i}`)
     const wb = db.prepare('INSERT INTO wb VALUES (?, ?)')
     for (let i = 1; i <= 40; i++) wb.run(i, blobFor(i, i % 3 === 0 ? 9000 : 200))
   })()
@@ -254,7 +258,7 @@ describe('row diff from page ranges', () => {
     })
   }
 
-  it('a WITHOUT ROWID table with mixed storage classes under NOCASE compares only the key ranges that changed', async () => {
+  it('WITHOUT ROWID tables with mixed storage classes under NOCASE, and REAL keys stored as integers, compare only the key ranges that changed', async () => {
     await repo.createBranch('mixed')
     await write('mixed', (db) => {
       // Lower-case keys sort among upper-case ones: under BINARY a leaf's first and last key would bound other rows.
@@ -262,10 +266,13 @@ describe('row diff from page ranges', () => {
       for (let i = 5; i <= WM; i += 10) db.prepare('UPDATE wm SET v = upper(v) WHERE a = ? AND b = 3').run(`NAME${String(i).padStart(3, '0')}`)
       db.prepare('DELETE FROM wm WHERE a = ?').run(Buffer.from([71, 0xfe]))
       db.prepare('INSERT INTO wm VALUES (?, ?, ?)').run(70.5, 1, 'new')
+      for (let i = 40; i <= 600; i += 80) db.prepare('UPDATE wf SET v = upper(v) WHERE k = ?').run(i / 2)
     })
     const d = await expectSameAsExhaustive('main', 'mixed')
     expect(byTable(d).wm).toMatchObject({ method: 'ranges', changed: WM / 10, removed: 1, added: 1, fullReason: null })
     expect(byTable(d).wm!.rows.changed[0]!.key).toEqual({ a: 'name005', b: 3 })
+    expect(byTable(d).wf).toMatchObject({ method: 'ranges', changed: 8, fullReason: null })
+    expect(byTable(d).wf!.rows.changed.map((r) => r.key.k)).toEqual([20, 60, 100, 140, 180, 220, 260, 300])
   })
 
   it('WITHOUT ROWID keys a row-value range cannot follow are compared whole, with the reason', async () => {

@@ -93,6 +93,9 @@ const BUILTIN_COLLATIONS = new Set(['BINARY', 'NOCASE', 'RTRIM'])
  * b-tree's order only when every key column sorts ascending by a built-in collation that is also
  * the column's (a `PRIMARY KEY (k COLLATE …)` can differ from `k`'s): the query planner searching
  * the primary key for such a range proves the collations agree, since it uses an index only then.
+ * The bounds are values as stored, so the columns' affinity leaves them as they are (a REAL
+ * stored as an integer compares equal to its real value); key columns hold no NULL (SQLite
+ * enforces NOT NULL on a WITHOUT ROWID table's primary key).
  */
 function keyPlan(db: Database.Database, schema: string, table: string, key: readonly { name: string; collation: string; desc: boolean }[], ranges: KeyRange[]): RowScope | { reason: string } {
   const desc = key.find((k) => k.desc)
