@@ -49,15 +49,16 @@ describe('requests per operation on S3 (counted by the test proxy)', () => {
     await dir.cleanup()
   })
 
-  it('branch create: 6 requests, delete at most 4, the same with 10 branches present as with 40; a one-page commit: at most 5', async () => {
+  it('branch create: 4 requests, delete at most 4, the same with 10 branches present as with 40; a one-page commit: at most 5', async () => {
     const perCount: Record<number, { create: number; del: number }> = {}
     let made = 0
     for (const present of [10, 40]) {
       while (made < present) await repo.createBranch(`b${made++}`)
       const create = await requestsOf(() => repo.createBranch('probe'))
-      // The source's ref; the intent that keeps its head from a concurrent gc, the look for running
-      // sweeps and the source's ref read again; the new ref (it carries the branch's origin); removing the intent.
-      expect(create).toMatchObject({ GET: 2, LIST: 1, PUT: 2, DELETE: 1, total: 6 })
+      // The source's ref; the new ref (create-only; it carries the branch's origin); then the
+      // handshake that keeps the source's head from a concurrent gc: the look for running sweeps
+      // and the source's ref read again.
+      expect(create).toMatchObject({ GET: 2, LIST: 1, PUT: 1, DELETE: 0, total: 4 })
       const commit = await requestsOf(() => repo.commit('probe', { writes: [[2, stampedPage(PAGE_SIZE, 2, 1, present)]] }))
       expect(commit.total).toBeLessThanOrEqual(5)
       const del = await requestsOf(() => repo.deleteBranch('probe'))
@@ -71,11 +72,10 @@ describe('requests per operation on S3 (counted by the test proxy)', () => {
   it('a case twin of an existing branch is refused with one create-only put and one read', async () => {
     await repo.createBranch('Twin')
     const n = await requestsOf(() => expect(repo.createBranch('tWIN')).rejects.toMatchObject({ code: 'STRATA_BRANCH_EXISTS', data: { existing: 'Twin' } }))
-    // The source's ref, the intent and the look for running sweeps (one LIST of `sweeps/`), the
-    // source's ref again, the refused ref, the read naming the owner, removing the intent — and
-    // no listing of refs, however many branches there are.
-    expect(n).toMatchObject({ PUT: 2, DELETE: 1, LIST: 1 })
-    expect(n.GET).toBeLessThanOrEqual(4)
+    // The source's ref, the refused ref and the read naming the owner — no handshake (nothing
+    // was published) and no listing of refs, however many branches there are.
+    expect(n).toMatchObject({ PUT: 1, DELETE: 0, LIST: 0 })
+    expect(n.GET).toBeLessThanOrEqual(3)
     await repo.deleteBranch('Twin')
   })
 
@@ -97,10 +97,10 @@ describe('requests per operation on S3 (counted by the test proxy)', () => {
     expect(cold).toEqual(expect.objectContaining({ LIST: Math.ceil((refs + 1) / LIST_PAGE), GET: 1 + refs + 1, PUT: 1 }))
   })
 
-  it('strata branch create (the CLI, a new process): 7 requests — the format marker, the source ref, the intent, the look for sweeps, the source ref again, the new ref, removing the intent', async () => {
+  it('strata branch create (the CLI, a new process): 5 requests — the format marker, the source ref, the new ref, the look for sweeps, the source ref again', async () => {
     assertBuilt()
     const run = await requestsOf(() => strata(['--store', loc.url('store'), 'branch', 'create', 'from-cli', '--json'], { env: s3TestEnv(localTarget(proxy.endpoint)) }))
-    expect(run).toMatchObject({ GET: 3, PUT: 2, LIST: 1, DELETE: 1, total: 7 })
+    expect(run).toMatchObject({ GET: 3, PUT: 1, LIST: 1, DELETE: 0, total: 5 })
     expect((await repo.getBranch('from-cli')).head).toBe((await repo.getBranch('main')).head)
   })
 })

@@ -231,6 +231,51 @@ for (const target of TARGETS) {
       })
     }
 
+    it('branch from a branch vs gc: a source head that moved on and was freed before the new ref landed fails the create, which leaves no branch', async () => {
+      const { store, repo, racer } = await world(target.make)
+      await repo.createBranch('b')
+      await repo.commit('b', { writes: [[2, stampedPage(PS, 2, 1, 1)]] })
+      // The create has read b's head and is held before its ref.
+      const seen = new PausingStore(store)
+      const beforeRef = seen.pauseAt({ match: writes(refKey('x')) })
+      const creating = outcome((await Repository.open(seen)).createBranch('x', { from: 'b' }))
+      await beforeRef.reached
+      // b moves on, and gc frees the head the create read (nothing else keeps it).
+      await repo.commit('b', { writes: [[2, stampedPage(PS, 2, 1, 2)]] })
+      await racer.gc(EAGER)
+      beforeRef.release()
+      // The ref landed, the source no longer names its snapshot and the chain is gone: undone.
+      expect(await creating).toBe('STRATA_MISSING_OBJECT')
+      expect((await repo.listBranches()).map((b) => b.name)).not.toContain('x')
+      await expectStamp(repo, 'b', 2, 2)
+      await expectSound(store)
+    })
+
+    it('branch from a branch vs gc: a create whose ref lands while gc is held before its final read keeps the head', async () => {
+      const { store, repo, paused, racer } = await world(target.make)
+      await repo.createBranch('b')
+      await repo.commit('b', { writes: [[2, stampedPage(PS, 2, 1, 1)]] })
+      const seen = new PausingStore(store)
+      const beforeRef = seen.pauseAt({ match: writes(refKey('x')) })
+      const creating = outcome((await Repository.open(seen)).createBranch('x', { from: 'b' }))
+      await beforeRef.reached
+      await repo.commit('b', { writes: [[2, stampedPage(PS, 2, 1, 2)]] })
+      // gc has written its marker and is held before its read of the intents and roots.
+      const intentsRead = paused.pauseAt({ match: (c) => c.operation === 'list' && c.key === 'intents/' })
+      const collecting = racer.gc(EAGER)
+      await intentsRead.reached
+      // The create's ref lands (it is held again at its look for sweeps); then gc reads the roots.
+      const lookForSweeps = seen.pauseAt({ match: (c) => c.operation === 'list' && c.key === 'sweeps/' })
+      beforeRef.release()
+      await lookForSweeps.reached
+      intentsRead.release()
+      await collecting
+      lookForSweeps.release()
+      expect(await creating).toBe('ok')
+      await expectStamp(repo, 'x', 2, 1)
+      await expectSound(store)
+    })
+
     it('reset vs gc: a reset whose handshake ran before the sweep marker, and whose ref lands after gc read the refs, keeps the snapshot', async () => {
       const { store, repo, paused, racer } = await world(target.make)
       await repo.createBranch('b')

@@ -8,8 +8,8 @@ import { originOf, type Ref } from '../../format/ref.js'
 import type { SnapshotId } from '../../format/ids.js'
 import type { Target } from '../read/chain.js'
 import { nowIso, type RepoContext } from '../read/context.js'
-import { withSnapshotsProtected } from './intents.js'
-import { createRef, listRefs, moveRef, readRef, requireRef } from './refs.js'
+import { confirmNewRoot, withSnapshotsProtected } from './intents.js'
+import { createRef, listRefs, moveRef, readRef, removeRef, requireRef } from './refs.js'
 
 /** What stacking on another store's snapshot produced, reported with the new branch. */
 export interface CrossStoreSource {
@@ -87,10 +87,18 @@ export async function addBranch(ctx: RepoContext, name: string, source: Target &
     origin: originOf(record),
   }
   // The source snapshot may be reachable from nothing else by now (a snapshot id, a tag deleted
-  // since, a branch moved on): an intent keeps a concurrent gc from freeing it (see gc.ts).
+  // since, a branch moved on), so a concurrent gc could free it (see gc.ts). From a branch, the
+  // new ref itself is the root of the handshake: written first, then running sweeps are waited
+  // out and the source ref, read again, still naming the snapshot proves it was kept (else its
+  // chain is checked, and the ref removed again if gc freed it). From anything else, an intent.
   const sourceBranch = source.crossStore ? null : source.branch
-  const stillReferenced = sourceBranch === null ? undefined : async () => (await readRef(ctx.store, sourceBranch))?.ref.head === source.snapshot
-  await withSnapshotsProtected(ctx, 'branch create', [source.snapshot], () => createRef(ctx.store, ref), stillReferenced ? { stillReferenced } : {})
+  if (sourceBranch !== null) {
+    const version = await createRef(ctx.store, ref)
+    const stillReferenced = async (): Promise<boolean> => (await readRef(ctx.store, sourceBranch))?.ref.head === source.snapshot
+    await confirmNewRoot(ctx, 'branch create', [source.snapshot], () => removeRef(ctx.store, { ref, version }, nowIso(ctx)), ctx.handle, { stillReferenced })
+  } else {
+    await withSnapshotsProtected(ctx, 'branch create', [source.snapshot], () => createRef(ctx.store, ref))
+  }
   return source.crossStore ? { ...toBranchInfo(ref, record), crossStore: source.crossStore } : toBranchInfo(ref, record)
 }
 

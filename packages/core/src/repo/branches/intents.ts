@@ -221,14 +221,23 @@ export async function protectSnapshots(ctx: RepoContext, operation: string, snap
 }
 
 /**
- * For an operation that has just written a lasting root naming `snapshots` (a tag, a hold, a pin
- * in a base store): the root plays the intent's part in the handshake. Wait out any running gc
- * sweep, then check that the snapshots still exist; if a sweep freed them first, run `undo`
- * (remove the root, which would name nothing) and fail with `MissingObjectError`.
+ * For an operation that has just written a lasting root naming `snapshots` (a branch's ref, a
+ * tag, a hold, a pin in a base store): the root plays the intent's part in the handshake. Wait out
+ * any running gc sweep, then check that the snapshots still exist (`stillReferenced` first, as in
+ * {@link ProtectOptions}); if a sweep freed them first, run `undo` (remove the root, which would
+ * name nothing) and fail with `MissingObjectError`.
  */
-export async function confirmNewRoot(ctx: RepoContext, operation: string, snapshots: readonly SnapshotId[], undo: () => Promise<void>, handle: StoreHandle = ctx.handle): Promise<void> {
+export async function confirmNewRoot(
+  ctx: RepoContext,
+  operation: string,
+  snapshots: readonly SnapshotId[],
+  undo: () => Promise<void>,
+  handle: StoreHandle = ctx.handle,
+  opts: Pick<ProtectOptions, 'stillReferenced'> = {},
+): Promise<void> {
   await awaitSweeps({ store: handle.store, now: ctx.now }, operation)
   try {
+    if (opts.stillReferenced && (await opts.stillReferenced())) return
     await assertStillStored(ctx, handle, snapshots)
   } catch (e) {
     if (isStrataError(e, 'STRATA_MISSING_OBJECT')) await undo().catch(() => {})

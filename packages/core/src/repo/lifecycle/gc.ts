@@ -53,6 +53,13 @@ import { nowIso, type RepoContext } from '../read/context.js'
 // between the two reads; a test holds gc there.) The alternative — gc re-checking its
 // sweep list and fencing late writers by a generation number — would need a conditional write
 // on two keys (the ref and the generation), which no store offers; intents need nothing new.
+// A branch created from another branch uses its new ref as the intent: (d) comes first, then (b),
+// then (c) re-reads the source ref. A gc whose marker came after (b) reads the refs after (d) and
+// finds the new ref. Any other gc ended its deletions before (c); had it freed the snapshot, it
+// read the source ref while that named something else, and the source could only have come back
+// to the snapshot by a reset or create that itself found the snapshot kept — so a source ref still
+// naming it at (c) proves it was kept; otherwise the chain is checked and, if gc freed it, the
+// new ref is removed again and the create fails. Four requests instead of six.
 // Cross-store stacking uses the same handshake in the base store, with the pin as its intent;
 // a tag or a hold of a snapshot uses it with the tag or hold as its intent (and removes it again
 // if the snapshot was freed first).
