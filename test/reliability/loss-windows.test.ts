@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { Repository, isStrataError, type ObjectStore, type SnapshotId } from '@strata/core'
+import { Repository, StoreError, isStrataError, type ObjectStore, type SnapshotId } from '@strata/core'
 import { refKey, snapshotKey } from '@strata/core/engine'
-import { FaultyStore, localStoreFixture, tempDir } from '@strata/core/testing'
+import { FaultyStore, InterceptingStore, localStoreFixture, tempDir, type StoreCall } from '@strata/core/testing'
 import { syntheticDb, writeDb } from './support/databases.js'
 import { stampedPage } from './support/pages.js'
 import { PausingStore, writes } from './support/pausing-store.js'
@@ -248,6 +248,23 @@ for (const target of TARGETS) {
       expect(await creating).toBe('STRATA_MISSING_OBJECT')
       expect((await repo.listBranches()).map((b) => b.name)).not.toContain('x')
       await expectStamp(repo, 'b', 2, 2)
+      await expectSound(store)
+    })
+
+    it('branch from a branch: a create whose look for sweeps fails with a store error leaves no branch', async () => {
+      const { store, repo } = await world(target.make)
+      await repo.createBranch('b')
+      const failing = new (class extends InterceptingStore {
+        protected intercept<T>(call: StoreCall, forward: () => Promise<T>): Promise<T> {
+          if (call.operation === 'list' && call.key === 'sweeps/') {
+            return Promise.reject(new StoreError({ operation: 'list', key: call.key, store: 'test', retryable: false }))
+          }
+          return forward()
+        }
+      })(store)
+      expect(await outcome((await Repository.open(failing)).createBranch('x', { from: 'b' }))).toBe('STRATA_STORE_ERROR')
+      expect((await repo.listBranches()).map((b) => b.name)).not.toContain('x')
+      await repo.createBranch('x', { from: 'b' }) // the name is free again at once
       await expectSound(store)
     })
 

@@ -1,5 +1,5 @@
 import pLimit from 'p-limit'
-import { InvalidArgumentError, ProtectedBranchError } from '../../errors/index.js'
+import { InvalidArgumentError, ProtectedBranchError, isStrataError } from '../../errors/index.js'
 import { decodeBranchRecord, type BranchRecord } from '../../format/branch-record.js'
 import { newBranchId } from '../../format/ids.js'
 import { branchKey } from '../../format/keys.js'
@@ -95,7 +95,15 @@ export async function addBranch(ctx: RepoContext, name: string, source: Target &
   if (sourceBranch !== null) {
     const version = await createRef(ctx.store, ref)
     const stillReferenced = async (): Promise<boolean> => (await readRef(ctx.store, sourceBranch))?.ref.head === source.snapshot
-    await confirmNewRoot(ctx, 'branch create', [source.snapshot], () => removeRef(ctx.store, { ref, version }, nowIso(ctx)), ctx.handle, { stillReferenced })
+    const undo = (): Promise<void> => removeRef(ctx.store, { ref, version }, nowIso(ctx))
+    try {
+      await confirmNewRoot(ctx, 'branch create', [source.snapshot], undo, ctx.handle, { stillReferenced })
+    } catch (e) {
+      // A create that fails leaves no branch: also when the wait or the check could not finish
+      // (confirmNewRoot itself removes the ref only when the snapshot is gone).
+      if (!isStrataError(e, 'STRATA_MISSING_OBJECT')) await undo().catch(() => {})
+      throw e
+    }
   } else {
     await withSnapshotsProtected(ctx, 'branch create', [source.snapshot], () => createRef(ctx.store, ref))
   }
