@@ -4,7 +4,7 @@ import { refKey, snapshotKey } from '@strata/core/engine'
 import { FaultyStore, InterceptingStore, localStoreFixture, tempDir, type StoreCall } from '@strata/core/testing'
 import { syntheticDb, writeDb } from './support/databases.js'
 import { stampedPage } from './support/pages.js'
-import { PausingStore, writes } from './support/pausing-store.js'
+import { PausingStore, writes, type Pause } from './support/pausing-store.js'
 import { TARGETS } from './support/targets.js'
 
 // The windows in which a racing operation could lose a commit or a snapshot, each forced open
@@ -85,6 +85,21 @@ async function raceSweep(
   looked.release()
   await collecting
   return { old, result: await running, first }
+}
+
+/**
+ * Branch `b` with one commit; a create of `x` from it (through `seen`) that has read b's head and
+ * is held before writing its ref; then b moves on, so nothing but the create names that head.
+ */
+async function createHeldAfterSourceMoved(w: Awaited<ReturnType<typeof world>>): Promise<{ seen: PausingStore; beforeRef: Pause; creating: Promise<string> }> {
+  await w.repo.createBranch('b')
+  await w.repo.commit('b', { writes: [[2, stampedPage(PS, 2, 1, 1)]] })
+  const seen = new PausingStore(w.store)
+  const beforeRef = seen.pauseAt({ match: writes(refKey('x')) })
+  const creating = outcome((await Repository.open(seen)).createBranch('x', { from: 'b' }))
+  await beforeRef.reached
+  await w.repo.commit('b', { writes: [[2, stampedPage(PS, 2, 1, 2)]] })
+  return { seen, beforeRef, creating }
 }
 
 for (const target of TARGETS) {
@@ -232,16 +247,10 @@ for (const target of TARGETS) {
     }
 
     it('branch from a branch vs gc: a source head that moved on and was freed before the new ref landed fails the create, which leaves no branch', async () => {
-      const { store, repo, racer } = await world(target.make)
-      await repo.createBranch('b')
-      await repo.commit('b', { writes: [[2, stampedPage(PS, 2, 1, 1)]] })
-      // The create has read b's head and is held before its ref.
-      const seen = new PausingStore(store)
-      const beforeRef = seen.pauseAt({ match: writes(refKey('x')) })
-      const creating = outcome((await Repository.open(seen)).createBranch('x', { from: 'b' }))
-      await beforeRef.reached
-      // b moves on, and gc frees the head the create read (nothing else keeps it).
-      await repo.commit('b', { writes: [[2, stampedPage(PS, 2, 1, 2)]] })
+      const w = await world(target.make)
+      const { store, repo, racer } = w
+      const { beforeRef, creating } = await createHeldAfterSourceMoved(w)
+      // gc frees the head the create read (nothing else keeps it).
       await racer.gc(EAGER)
       beforeRef.release()
       // The ref landed, the source no longer names its snapshot and the chain is gone: undone.
@@ -269,14 +278,9 @@ for (const target of TARGETS) {
     })
 
     it('branch from a branch vs gc: a create whose ref lands while gc is held before its final read keeps the head', async () => {
-      const { store, repo, paused, racer } = await world(target.make)
-      await repo.createBranch('b')
-      await repo.commit('b', { writes: [[2, stampedPage(PS, 2, 1, 1)]] })
-      const seen = new PausingStore(store)
-      const beforeRef = seen.pauseAt({ match: writes(refKey('x')) })
-      const creating = outcome((await Repository.open(seen)).createBranch('x', { from: 'b' }))
-      await beforeRef.reached
-      await repo.commit('b', { writes: [[2, stampedPage(PS, 2, 1, 2)]] })
+      const w = await world(target.make)
+      const { store, repo, paused, racer } = w
+      const { seen, beforeRef, creating } = await createHeldAfterSourceMoved(w)
       // gc has written its marker and is held before its read of the intents and roots.
       const intentsRead = paused.pauseAt({ match: (c) => c.operation === 'list' && c.key === 'intents/' })
       const collecting = racer.gc(EAGER)
