@@ -303,9 +303,11 @@ export class LiveBranch {
   }
 
   async #hydrate(branch: string, opts: OperationOptions): Promise<Hydrated> {
-    const info = await this.repo.getBranch(branch)
+    // Lazily, the first pages come with the manifests (on the ref's hint): one round trip less
+    // before the first query.
+    const info = await this.repo.resolveBranch(branch, { firstPages: this.#mode === 'lazy' })
     const target = { snapshot: info.head, branch }
-    const table = await this.repo.resolve(info.head, branch)
+    const table = info.table
     const committed = PageHashes.fromResolved(table)
     let working: WorkingDatabase | null = null
     if (this.#mode === 'lazy') {
@@ -313,7 +315,7 @@ export class LiveBranch {
       if ('unavailable' in plan) this.#warn(`strata: lazy mode unavailable (${plan.unavailable}); reading the whole branch into a working file`)
       else {
         const { concurrency, maxRunBytes } = this.repo.options
-        const { db, lazy, storedFormat } = await openLazyFile(target, table, plan, this.#dir, this.repo.store.url, { ...this.#lazy, concurrency, maxRunBytes }, (path, lazy) => {
+        const { db, lazy, storedFormat } = await openLazyFile(target, table, plan, this.#dir, this.repo.store.url, { ...this.#lazy, concurrency, maxRunBytes, firstPages: info.firstPages }, (path, lazy) => {
           const db = openWal(path)
           translateErrors(db, (e) => lazy.translate(e))
           return db

@@ -1,7 +1,8 @@
 import { CorruptObjectError } from '../errors/index.js'
 import { FieldReader, decodeObject, encodeObject } from './codec.js'
 import type { BranchRecord } from './branch-record.js'
-import { isSnapshotId, type BranchId, type SnapshotId } from './ids.js'
+import { isSegmentId, isSnapshotId, type BranchId, type SegmentId, type SnapshotId } from './ids.js'
+import type { PageNo } from './page.js'
 
 /**
  * A ref: a branch name's current state. `head` is the newest snapshot; `base` is the snapshot
@@ -36,6 +37,34 @@ export interface Ref {
    * listing branches reads the refs alone. Absent on refs written by format 1.x.
    */
   origin?: RefOrigin
+  /**
+   * A hint, never trusted: where the first pages of `head` are stored, so that a reader can fetch
+   * them alongside the manifest instead of after it (see {@link FirstPagesHint}). Absent on refs
+   * written before hints existed, and on refs whose writer did not know where those pages are.
+   */
+  firstPages?: FirstPagesHint
+}
+
+/**
+ * Where the first pages of a snapshot are stored: runs of consecutive pages, each at a byte
+ * range of one segment of the same store. Written by whoever publishes the snapshot as a head;
+ * a reader fetches the runs in parallel with the manifest and keeps a page only if its bytes
+ * hash to the page's hash in the resolved table. A hint for another snapshot than the ref's
+ * head (a ref rewritten by a writer that kept the field), a missing segment or wrong bytes cost
+ * the reader the fetch it would have made anyway, never an error.
+ */
+export interface FirstPagesHint {
+  /** The snapshot the hint describes (the ref's head when it was written). */
+  snapshot: SnapshotId
+  runs: HintedRun[]
+}
+
+/** Pages `first`, `first + 1`, … stored at bytes `[offset, offset + length)` of segment `segment`. */
+export interface HintedRun {
+  segment: SegmentId
+  offset: number
+  length: number
+  first: PageNo
 }
 
 /** Where a branch came from: the immutable part of its branch record, copied into its ref. */
@@ -53,7 +82,11 @@ export function originOf(record: Pick<BranchRecord, 'createdAt' | 'source' | 'so
 
 /** Encode a ref. */
 export function encodeRef(ref: Ref): Uint8Array {
-  return encodeObject('ref', { ...ref })
+  const { firstPages, ...rest } = ref
+  return encodeObject('ref', {
+    ...rest,
+    ...(firstPages ? { firstPages: { snapshot: firstPages.snapshot, runs: firstPages.runs.map((r) => [r.segment, r.offset, r.length, r.first]) } } : {}),
+  })
 }
 
 /** Decode the ref stored at `key`; `CorruptObjectError` on anything malformed. */
@@ -72,6 +105,7 @@ export function decodeRef(key: string, bytes: Uint8Array): Ref {
     if (source !== null && !isSnapshotId(source)) throw new CorruptObjectError({ key, reason: 'origin.source is not a snapshot id' })
     origin = { createdAt: or.string('createdAt'), source, sourceBranch: or.optionalString('sourceBranch') }
   }
+  const firstPages = decodeFirstPages(r.obj.firstPages)
   return {
     name: r.string('name'),
     branchId: r.string('branchId') as BranchId,
@@ -82,5 +116,25 @@ export function decodeRef(key: string, bytes: Uint8Array): Ref {
     ...(movedTo === null ? {} : { movedTo }),
     ...(deletedAt === null ? {} : { deletedAt }),
     ...(origin === null ? {} : { origin }),
+    ...(firstPages === null ? {} : { firstPages }),
   }
+}
+
+/**
+ * The `firstPages` hint of a decoded ref, or null if there is none or it is malformed: a hint is
+ * never a reason to refuse a ref (a hand-edited or damaged one only costs readers the hint).
+ */
+function decodeFirstPages(value: unknown): FirstPagesHint | null {
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Uint8Array) return null
+  const { snapshot, runs } = value as Record<string, unknown>
+  if (typeof snapshot !== 'string' || !isSnapshotId(snapshot) || !Array.isArray(runs)) return null
+  const out: HintedRun[] = []
+  for (const r of runs) {
+    if (!Array.isArray(r) || r.length !== 4) return null
+    const [segment, offset, length, first] = r as unknown[]
+    const uint = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0
+    if (typeof segment !== 'string' || !isSegmentId(segment) || !uint(offset) || !uint(length) || !uint(first) || length === 0 || first === 0) return null
+    out.push({ segment, offset, length, first: first as PageNo })
+  }
+  return { snapshot, runs: out }
 }

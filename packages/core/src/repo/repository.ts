@@ -34,6 +34,7 @@ import { exportSnapshot, exportToSink, readDatabase, type ByteSink, type ExportO
 import type { AllowlistResolver } from './read/fallback-stores.js'
 import type { OperationOptions } from './read/progress.js'
 import { readPage } from './read/read-page.js'
+import { resolveBranch, type ResolvedBranch } from './read/first-pages.js'
 import { commitWithRetry, type CommitWithRetryOptions, type CommitWithRetryResult } from './write/commit-with-retry.js'
 import { commit, type CommitOptions, type CommitResult } from './write/commit.js'
 import { importDatabase, type ImportOptions, type ImportResult } from './write/import-database.js'
@@ -207,6 +208,15 @@ export class Repository {
   /** Resolve every page of snapshot `id` down its chain (see `ChainLoader.resolve`). */
   resolve(id: SnapshotId, branch: string | null = null): Promise<ResolvedTable> {
     return this.ctx.chains.resolve(id, { branch })
+  }
+
+  /**
+   * Resolve branch `name`'s head for reading (see `resolveBranch`): its ref, then its resolved
+   * table; with `firstPages`, also the first pages its ref's hint names, fetched in parallel with
+   * the manifests and verified against the table (null when there is no usable hint).
+   */
+  resolveBranch(name: string, opts: { firstPages?: boolean } = {}): Promise<ResolvedBranch> {
+    return resolveBranch(this.ctx, name, opts)
   }
 
   /** Read page `p` of a branch or snapshot, verified against its hash (see `readPage`). */

@@ -106,16 +106,17 @@ async function openFile(spec: OpenFile): Promise<void> {
   } as unknown as ResolvedTable
   const file: ServedFile = { spec, table, closing: new AbortController(), nextExpected: 0, aheadUntil: 0, streaming: false, aheadInflight: 0, lastMiss: 0, window: spec.minWindow, inflight: new Set(), pending: new Uint8Array(spec.pageCount + 1) }
   files.set(spec.id, file)
-  // Page 1 (and what follows it: the schema, the first roots) before SQLite asks.
+  // Page 1 (and what follows it: the schema, the first roots) before SQLite asks. Pages fetched
+  // on the ref's hint are here already (verified); the open window fetches only the others.
   let stored: { write: number; read: number } | null = null
-  await fetchInto(
-    file,
-    range(1, Math.min(spec.openPages, spec.pageCount)),
-    (page1) => {
-      stored = { write: page1[18]!, read: page1[19]! }
-    },
-    true,
-  )
+  const onPage1 = (page1: Uint8Array): void => {
+    stored = { write: page1[18]!, read: page1[19]! }
+  }
+  const pre = spec.preloaded
+  if (pre) deliver(file, pre.pages, pre.body, pre.storeBytes, pre.requests, onPage1, true)
+  const have = new Set(pre?.pages)
+  const open = range(1, Math.min(spec.openPages, spec.pageCount)).filter((p) => !have.has(p))
+  if (open.length > 0) await fetchInto(file, open, onPage1, true)
   if (!stored) throw new Error('page 1 was not fetched')
   send({ type: 'opened', id: spec.id, storedFormat: stored })
   if (spec.background) void hydrate(file)
@@ -150,25 +151,33 @@ async function fetchInto(file: ServedFile, pages: number[], onPage1?: (page: Uin
   const signals = [file.closing.signal, timeout]
   await fetchPageRuns(
     table,
-    (run: FetchedRun) => {
-      let body = run.body
-      const i1 = run.pages.indexOf(1 as PageNo)
-      if (i1 >= 0) {
-        onPage1?.(body.subarray(i1 * size, (i1 + 1) * size))
-        if (spec.localFormat) {
-          // A copy: the store may share its buffer.
-          body = body.slice()
-          body[i1 * size + 18] = spec.localFormat.write
-          body[i1 * size + 19] = spec.localFormat.read
-        }
-      }
-      if (file.closing.signal.aborted) return
-      writePages(spec.id, run.pages, body, body.byteLength, 1)
-      if (children && spec.prefetchChildren > 0) prefetchChildren(file, run.pages, body)
-    },
+    (run: FetchedRun) => deliver(file, run.pages, run.body, run.body.byteLength, 1, onPage1, children),
     { concurrency: spec.concurrency, maxRunBytes: spec.maxWindow * size, signal: AbortSignal.any(signals) },
     pages.filter((p) => table.level[p - 1] !== LOCK_PAGE_LEVEL) as PageNo[],
   )
+}
+
+/**
+ * Write verified pages into `file` (page `pages[i]` at `body[i × pageSize …]`), counting
+ * `storeBytes` and `requests` as what they cost. Page 1 is shown to `onPage1` as stored, then
+ * gets the local header bytes 18/19; `children`: prefetch those of interior pages among them.
+ */
+function deliver(file: ServedFile, pages: readonly number[], body: Uint8Array, storeBytes: number, requests: number, onPage1: ((page: Uint8Array) => void) | undefined, children: boolean): void {
+  const { spec } = file
+  const size = spec.pageSize
+  const i1 = pages.indexOf(1)
+  if (i1 >= 0) {
+    onPage1?.(body.subarray(i1 * size, (i1 + 1) * size))
+    if (spec.localFormat) {
+      // A copy: the store may share its buffer.
+      body = body.slice()
+      body[i1 * size + 18] = spec.localFormat.write
+      body[i1 * size + 19] = spec.localFormat.read
+    }
+  }
+  if (file.closing.signal.aborted) return
+  writePages(spec.id, pages, body, storeBytes, requests)
+  if (children && spec.prefetchChildren > 0) prefetchChildren(file, pages, body)
 }
 
 function writePages(id: number, pages: readonly number[], body: Uint8Array, storeBytes: number, requests: number): void {

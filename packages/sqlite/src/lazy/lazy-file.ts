@@ -3,8 +3,8 @@ import { closeSync, openSync, ftruncateSync } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import * as core from '@strata/core'
-import { StoreError, type PageNo, type ResolvedTable, type Target } from '@strata/core'
-import { encodeName, locatePage, segmentKey } from '@strata/core/engine'
+import { StoreError, type FirstPages, type PageNo, type ResolvedTable, type Target } from '@strata/core'
+import { HINTED_PAGES, encodeName, locatePage, segmentKey } from '@strata/core/engine'
 import { InvalidStateError } from '../errors/index.js'
 import { removeWorkingFile } from '../file-working-database.js'
 import type { LiveDatabase } from '../sqlite-types.js'
@@ -215,7 +215,8 @@ const VFS_GRACE_MS = 2000
 /**
  * Create the sparse working file of `table` in `dir`, register it with the VFS, have the fetcher
  * serve it (page 1 and the open window are fetched before this returns, page 1 with header bytes
- * 18/19 set to `localFormat`, default WAL) and open it with `openDb`. Writes no page but those.
+ * 18/19 set to `localFormat`, default WAL; `firstPages`, already verified, are written in rather
+ * than fetched) and open it with `openDb`. Writes no page but those.
  * On failure nothing is left behind.
  */
 export async function openLazyFile(
@@ -224,7 +225,7 @@ export async function openLazyFile(
   plan: { recipes: StoreRecipe[]; storeOf: number[] },
   dir: string,
   storeUrl: string,
-  opts: LazyOptions & { concurrency: number; maxRunBytes: number; localFormat?: { write: number; read: number } },
+  opts: LazyOptions & { concurrency: number; maxRunBytes: number; localFormat?: { write: number; read: number }; firstPages?: FirstPages | null },
   openDb: (path: string, lazy: LazyFile) => LiveDatabase | null,
 ): Promise<{ db: LiveDatabase | null; lazy: LazyFile; storedFormat: { write: number; read: number } }> {
   const control = vfsControl() as VfsControl
@@ -263,7 +264,8 @@ export async function openLazyFile(
       },
       stores: plan.recipes,
       localFormat: opts.localFormat ?? { write: 2, read: 2 },
-      openPages: Math.max(1, opts.openPages ?? 12),
+      openPages: Math.max(1, opts.openPages ?? HINTED_PAGES),
+      preloaded: opts.firstPages ? { pages: opts.firstPages.pages, body: opts.firstPages.body, storeBytes: opts.firstPages.storeBytes, requests: opts.firstPages.requests } : null,
       prefetchChildren: Math.max(0, opts.prefetchChildren ?? 32),
       minWindow: Math.max(1, Math.min(opts.minWindow ?? 8, maxWindow)),
       maxWindow,

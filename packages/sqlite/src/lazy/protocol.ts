@@ -50,6 +50,12 @@ export interface OpenFile {
   /** Pages fetched at open from page 1 on (the schema and the first roots). */
   openPages: number
   /**
+   * Pages of the file already fetched and verified (the first pages a ref's hint named, read
+   * alongside the manifest): written in at open as if fetched there, so the open window only
+   * fetches the rest. `storeBytes` and `requests` are what reading them cost, for the statistics.
+   */
+  preloaded: { pages: number[]; body: Uint8Array; storeBytes: number; requests: number } | null
+  /**
    * Prefetch the children of an interior B-tree page fetched at open or on a point-like miss,
    * when it has at most this many (0: never).
    */

@@ -203,6 +203,7 @@ async function writeSnapshot(
   const published = await publishSnapshot(ctx, {
     startedAt,
     branch: current,
+    below: baseTable,
     manifest: {
       pageSize: size,
       pageCount,

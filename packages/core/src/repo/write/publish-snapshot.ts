@@ -4,10 +4,12 @@ import { newBranchId, type SnapshotId } from '../../format/ids.js'
 import { snapshotKey } from '../../format/keys.js'
 import { originOf } from '../../format/ref.js'
 import { encodeManifest, type SnapshotManifest } from '../../format/manifest.js'
-import type { Ref } from '../../format/ref.js'
+import type { FirstPagesHint, Ref } from '../../format/ref.js'
 import { createRef, updateRef, type VersionedRef } from '../branches/refs.js'
 import { RECHECK_AFTER_MS, protectSnapshots } from '../branches/intents.js'
+import type { ResolvedTable } from '../read/chain.js'
 import { nowIso, type RepoContext } from '../read/context.js'
+import { firstPagesHint } from '../read/first-pages.js'
 
 /** The manifest fields a publishing operation decides; branch, parent, time and default author are filled in. */
 export type ManifestContent = Omit<SnapshotManifest, 'formatVersion' | 'branchId' | 'branchName' | 'parent' | 'createdAt' | 'author'> & {
@@ -35,6 +37,12 @@ export interface PublishRequest {
   startedAt?: number
   /** Re-check under an intent however long the operation ran: it reuses objects that were already stored (and may be old). */
   recheck?: boolean
+  /**
+   * The manifest's fallback resolved, if the caller has it: the ref's `firstPages` hint then
+   * also locates first pages the new snapshot does not own. Without it the hint covers the
+   * pages it owns from page 1 on (none if it does not own page 1).
+   */
+  below?: ResolvedTable
 }
 
 /** What {@link publishSnapshot} wrote. */
@@ -52,7 +60,8 @@ export interface Published {
  * The one publish step of every write: encode the manifest, store it create-only, then move the
  * branch's ref to it by compare-and-swap (or create the branch). Segments must already be
  * uploaded, so a crash at any point leaves the ref at a complete snapshot; a lost race throws
- * `ConflictError` and leaves only an unreferenced manifest behind.
+ * `ConflictError` and leaves only an unreferenced manifest behind. The ref written carries the
+ * new head's `firstPages` hint (see `firstPagesHint`), computed here at no request's cost.
  */
 export async function publishSnapshot(ctx: RepoContext, req: PublishRequest): Promise<Published> {
   const createdAt = nowIso(ctx)
@@ -60,34 +69,45 @@ export async function publishSnapshot(ctx: RepoContext, req: PublishRequest): Pr
   const name = current ? current.ref.name : (req.branch as { create: string }).create
   const record: BranchRecord | null = current ? null : { id: newBranchId(), name, createdAt, source: null, sourceBranch: null }
   const { author, ...content } = req.manifest
-  const encoded = encodeManifest({
+  const manifest = {
     ...content,
     branchId: current ? current.ref.branchId : record!.id,
     branchName: name,
     parent: current ? current.ref.head : null,
     author: author ?? ctx.settings.defaultAuthor,
     createdAt,
-  })
+  }
+  const encoded = encodeManifest(manifest)
+  const hint = firstPagesHint(encoded.id, manifest, content.fallback && !content.fallback.store ? (req.below ?? null) : null, ctx.storeId)
   await putManifest(ctx, encoded.id, encoded.bytes)
   const long = req.recheck === true || (req.startedAt !== undefined && ctx.now().getTime() - req.startedAt >= RECHECK_AFTER_MS)
   const intent = long ? await protectSnapshots(ctx, content.operation, [encoded.id], { segments: true }) : null
   try {
-    return await moveOrCreateRef(ctx, req, current, record, encoded)
+    return await moveOrCreateRef(ctx, req, current, record, encoded, hint)
   } finally {
     await intent?.release()
   }
 }
 
-async function moveOrCreateRef(ctx: RepoContext, req: PublishRequest, current: VersionedRef | null, record: BranchRecord | null, encoded: { id: SnapshotId; bytes: Uint8Array }): Promise<Published> {
+async function moveOrCreateRef(
+  ctx: RepoContext,
+  req: PublishRequest,
+  current: VersionedRef | null,
+  record: BranchRecord | null,
+  encoded: { id: SnapshotId; bytes: Uint8Array },
+  hint: FirstPagesHint | null,
+): Promise<Published> {
   const name = current ? current.ref.name : record!.name
   const createdAt = record ? record.createdAt : nowIso(ctx)
   const base = req.base === undefined || req.base === 'keep' ? (current ? current.ref.base : encoded.id) : req.base === 'self' ? encoded.id : req.base
+  const firstPages = hint ? { firstPages: hint } : {}
   let ref: Ref
   if (current) {
-    ref = { ...current.ref, head: encoded.id, base, updatedAt: nowIso(ctx) }
+    const { firstPages: _old, ...kept } = current.ref
+    ref = { ...kept, head: encoded.id, base, updatedAt: nowIso(ctx), ...firstPages }
     await updateRef(ctx.store, ref, current.version)
   } else {
-    ref = { name, branchId: record!.id, head: encoded.id, base, updatedAt: createdAt, expiresAt: null, origin: originOf(record!) }
+    ref = { name, branchId: record!.id, head: encoded.id, base, updatedAt: createdAt, expiresAt: null, origin: originOf(record!), ...firstPages }
     await createRef(ctx.store, ref)
   }
   return { snapshot: encoded.id, previous: current ? current.ref.head : null, manifestBytes: encoded.bytes.byteLength, ref }
