@@ -1,0 +1,84 @@
+import Database from 'better-sqlite3'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { LocalStore, Repository } from '@strata/core'
+import { decodeRef, encodeRef, refKey } from '@strata/core/engine'
+import { openBranch } from '@strata/sqlite'
+import { LatencyStore, SharedRequestLog, dependentRoundTrips, type TimedRequest } from '../bench/lib/latency-store.js'
+
+// Dependent round trips of a cold lazy open + indexed point query, counted on a real local store
+// with latency injected into every request (the main thread's and the fetcher thread's): each
+// request's start and end are recorded, and the longest chain of requests each started after
+// the previous one ended is the number of round trips the query waited for in sequence.
+
+const LATENCY = new URL('../bench/lib/latency-thread-store.mjs', import.meta.url).href
+/** Long enough that requests of one wave never look sequential on a busy machine. */
+const DELAY_MS = 40
+
+let dir: string
+let storeDir: string
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'strata-round-trips-'))
+  // The index is created first, so its root lies in the first pages (as in a database whose
+  // schema was made before its data); 100-byte labels give it three levels with 6,000 rows.
+  const src = join(dir, 'src.db')
+  const db = new Database(src)
+  db.exec(`CREATE TABLE items (id INTEGER PRIMARY KEY, label TEXT NOT NULL); CREATE INDEX items_label ON items(label);`)
+  const ins = db.prepare('INSERT INTO items (id, label) VALUES (?, ?)')
+  db.transaction(() => {
+    for (let i = 1; i <= 6000; i++) ins.run(i, `label ${String(i).padStart(6, '0')} ${'x'.repeat(86)}`)
+  })()
+  const depth = db.prepare("SELECT count(DISTINCT length(path) - length(replace(path, '/', ''))) AS n FROM dbstat WHERE name = 'items_label'").get() as { n: number }
+  expect(depth.n).toBe(3)
+  db.close()
+  storeDir = join(dir, 'store')
+  const repo = await Repository.init(new LocalStore(storeDir))
+  await repo.importDatabase(src)
+})
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true })
+})
+
+/** Open `main` lazily from cold (a fresh repository and cache), run one point query, close; the round trips it took. */
+async function coldPointQuery(run: string): Promise<{ dependent: number; main: number; fetcher: number }> {
+  const main: TimedRequest[] = []
+  const log = new SharedRequestLog()
+  const repo = await Repository.open(new LatencyStore(new LocalStore(storeDir), DELAY_MS, (start, end) => main.push({ start, end })))
+  main.length = 0
+  const live = await openBranch(repo, 'main', {
+    mode: 'lazy',
+    cacheDir: join(dir, `cache-${run}`),
+    lazy: { storeRecipe: () => ({ module: LATENCY, export: 'openLatencyStore', args: [storeDir, DELAY_MS, log.buffer], key: `round-trips-${run}` }) },
+  })
+  try {
+    expect(live.mode).toBe('lazy')
+    expect(live.db.prepare('SELECT id FROM items WHERE label = ?').get(`label ${'004321'} ${'x'.repeat(86)}`)).toEqual({ id: 4321 })
+    expect(live.lazyStats()!.misses).toBe(2) // the index's middle level, then its leaf
+  } finally {
+    await live.close()
+  }
+  const fetcher = log.requests()
+  return { dependent: dependentRoundTrips([...main, ...fetcher]), main: main.length, fetcher: fetcher.length }
+}
+
+describe('a cold lazy point query', () => {
+  it('takes 4 dependent round trips with the ref hint (ref; manifest with the first pages; index level; leaf), 5 without it', async () => {
+    const hinted = await coldPointQuery('hinted')
+    expect(hinted.dependent).toBe(4)
+    // The ref, the manifest and the one hinted run on the main thread.
+    expect(hinted.main).toBe(3)
+
+    // The same ref without its hint (as refs written before hints existed): the first pages are
+    // fetched after the manifest, one round trip later.
+    const store = new LocalStore(storeDir)
+    const got = (await store.get(refKey('main')))!
+    const { firstPages, ...plain } = decodeRef(refKey('main'), got.body)
+    expect(firstPages).toBeDefined()
+    await store.put(refKey('main'), encodeRef(plain), { ifMatch: got.version })
+    const unhinted = await coldPointQuery('unhinted')
+    expect(unhinted.dependent).toBe(5)
+    expect(unhinted.main).toBe(2)
+  })
+})
