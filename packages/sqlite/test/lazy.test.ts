@@ -7,7 +7,7 @@ import { promisify } from 'node:util'
 import Database from 'better-sqlite3'
 import { describe, expect, it } from 'vitest'
 import { isStrataError, type Repository } from '@strata/core'
-import { segmentKey } from '@strata/core/engine'
+import { decodeRef, encodeRef, refKey, segmentKey, type FirstPagesHint } from '@strata/core/engine'
 import { CountingStore } from '@strata/core/testing'
 import { openBranch, type LazyOptions, type LiveBranch } from '../src/index.js'
 import { interiorChildren } from '../src/lazy/btree-page.js'
@@ -60,6 +60,44 @@ describe('a lazy branch', () => {
       const scan = live.lazyStats()!
       expect(scan.misses).toBeLessThan((scan.pagesFetched - point.pagesFetched) / 4)
       await live.close()
+    } finally {
+      await t.cleanup()
+    }
+  })
+
+  it('reads its first pages alongside the manifest on the ref hint; a hint at the wrong run, at a deleted segment or none costs the open window fetch and reads the same', async () => {
+    const t = await repoWithData()
+    try {
+      const stored = (await t.repo.store.get(refKey('main')))!
+      const ref = decodeRef(refKey('main'), stored.body)
+      const good = ref.firstPages!
+      expect(good.snapshot).toBe(ref.head)
+      const { firstPages: _, ...plain } = ref
+      let version = stored.version
+      const withHint = async (firstPages: FirstPagesHint | null): Promise<void> => {
+        version = (await t.repo.store.put(refKey('main'), encodeRef(firstPages ? { ...plain, firstPages } : plain), { ifMatch: version })).version
+      }
+      const run = good.runs[0]!
+      const cases: [string, FirstPagesHint | null, number][] = [
+        ['the hint as written', good, 0],
+        ['the wrong run', { ...good, runs: [{ ...run, offset: run.offset + 4096 }] }, 1],
+        ['a deleted segment', { ...good, runs: [{ ...run, segment: 'e'.repeat(64) as typeof run.segment }] }, 1],
+        ['no hint', null, 1],
+      ]
+      for (const [what, hint, openReads] of cases) {
+        await withHint(hint)
+        const { control, lazy } = controlled(t)
+        const live = await openBranch(t.repo, 'main', { mode: 'lazy', cacheDir: t.cacheDir, lazy: { ...lazy, prefetchChildren: 0 } })
+        try {
+          expect(live.lazyStats(), what).toMatchObject({ present: 12, misses: 0 })
+          // Segment reads of the fetcher thread at open: none when the hint brought the window.
+          expect(Atomics.load(control, 2), what).toBe(openReads)
+          expect(userById(live, 1234), what).toEqual({ id: 1234, email: 'user1234@example.com' })
+          expect(live.db.prepare('PRAGMA quick_check').pluck().get(), what).toBe('ok')
+        } finally {
+          await live.close()
+        }
+      }
     } finally {
       await t.cleanup()
     }
