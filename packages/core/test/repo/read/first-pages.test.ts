@@ -30,7 +30,7 @@ async function firstPagesOf(repo: Repository, spec: string, n: number): Promise<
 }
 
 describe('the firstPages hint of a ref', () => {
-  it('is written by import and by a commit that does not own page 1, locating pages 1…12 in the segments that hold them', async () => {
+  it('is written by import, copied by branch create and written by a commit that does not own page 1, locating pages 1…12 in the segments that hold them', async () => {
     const t = await tempRepo()
     try {
       await t.repo.importDatabase(await writeDb(t.dir, 'db.sqlite', syntheticDb(SIZE, 40)))
@@ -40,7 +40,9 @@ describe('the firstPages hint of a ref', () => {
 
       // A commit that changes page 5 only: the hint reads pages 1-4 and 6-12 from the base's
       // segment and page 5 from the commit's own.
+      // A branch created from main starts at main's head: it copies main's hint.
       await t.repo.createBranch('dev', { from: 'main' })
+      expect((await readStoredRef(t.store, 'dev')).ref.firstPages).toEqual(imported.firstPages)
       await t.repo.commit('dev', { writes: [[5, testPage(SIZE, 0xee, 5)]] })
       const dev = (await readStoredRef(t.store, 'dev')).ref
       const runs = dev.firstPages!.runs
