@@ -34,7 +34,7 @@ import { exportSnapshot, exportToSink, readDatabase, type ByteSink, type ExportO
 import type { AllowlistResolver } from './read/fallback-stores.js'
 import type { OperationOptions } from './read/progress.js'
 import { readPage } from './read/read-page.js'
-import { resolveBranch, type ResolvedBranch } from './read/first-pages.js'
+import { resolveBranch, type ResolvedBranch } from './branches/resolve-branch.js'
 import { commitWithRetry, type CommitWithRetryOptions, type CommitWithRetryResult } from './write/commit-with-retry.js'
 import { commit, type CommitOptions, type CommitResult } from './write/commit.js'
 import { importDatabase, type ImportOptions, type ImportResult } from './write/import-database.js'

@@ -2,13 +2,10 @@ import { hashAtEqual, hashPage } from '../../format/hash.js'
 import type { SnapshotId } from '../../format/ids.js'
 import { segmentKey } from '../../format/keys.js'
 import type { SnapshotManifest } from '../../format/manifest.js'
-import { validateName } from '../../format/names.js'
 import type { PageNo } from '../../format/page.js'
 import type { FirstPagesHint, HintedRun } from '../../format/ref.js'
 import type { ObjectStore } from '../../store/object-store.js'
-import { requireRef } from '../branches/refs.js'
 import { LOCK_PAGE_LEVEL, locatePage, pageHashOf, type ResolvedTable } from './chain.js'
-import type { RepoContext } from './context.js'
 
 /**
  * Pages a ref's hint covers from page 1 on: the header and schema, and in a small database the
@@ -116,28 +113,4 @@ export function verifyHintedPages(t: ResolvedTable, hint: FirstPagesHint, bodies
   const out = new Uint8Array(pages.length * size)
   pages.forEach((p, i) => out.set(found.get(p)!, i * size))
   return { pages, body: out, storeBytes, requests: bodies.length }
-}
-
-/** A branch resolved for reading (see {@link resolveBranch}). */
-export interface ResolvedBranch {
-  head: SnapshotId
-  base: SnapshotId
-  table: ResolvedTable
-  /** The first pages fetched on the ref's hint and verified, or null (not asked, no hint, nothing verified). */
-  firstPages: FirstPages | null
-}
-
-/**
- * Resolve branch `name` for reading: its ref (`BranchNotFoundError` if there is none, or it is
- * being renamed), then its head's chain of manifests and — with `firstPages`, in parallel with
- * them — the first pages the ref's hint names, verified against the resolved table. So a cold
- * reader has the header and schema pages when the manifest arrives, one round trip earlier than
- * if it asked for them after. A hint that is absent, stale or wrong changes nothing but that.
- */
-export async function resolveBranch(ctx: RepoContext, name: string, opts: { firstPages?: boolean } = {}): Promise<ResolvedBranch> {
-  validateName(name)
-  const { ref } = await requireRef(ctx.store, name)
-  const hint = opts.firstPages && ref.firstPages?.snapshot === ref.head ? ref.firstPages : null
-  const [table, bodies] = await Promise.all([ctx.chains.resolve(ref.head, { branch: name }), hint ? fetchHintedRuns(ctx.store, hint) : null])
-  return { head: ref.head, base: ref.base, table, firstPages: hint && bodies ? verifyHintedPages(table, hint, bodies) : null }
 }
