@@ -4,7 +4,7 @@ import { defaultCacheRoot, workingDirectory } from './cache-dir.js'
 import type { CapturedChanges, ChangeTracker, ChangeTrackerFactory } from './change-tracker.js'
 import { InvalidStateError, UncommittedChangesError } from './errors/index.js'
 import { FileWorkingDatabase, hydrateFile, openWal } from './file-working-database.js'
-import { lazyPlan, openLazyFile, prewarmLazy, type LazyOptions, type LazyStats } from './lazy/lazy-file.js'
+import { DEFAULT_LAZY_TIMEOUT_MS, lazyPlan, openLazyFile, prewarmLazy, type LazyOptions, type LazyStats } from './lazy/lazy-file.js'
 import { translateErrors } from './lazy/translate-errors.js'
 import { LiveBranches, type OverwriteOptions, type SwitchOptions, type SwitchResult } from './live-branches.js'
 import type { LiveCommitOptions, LiveCommitResult } from './live-commit.js'
@@ -304,8 +304,10 @@ export class LiveBranch {
 
   async #hydrate(branch: string, opts: OperationOptions): Promise<Hydrated> {
     // Lazily, the first pages come with the manifests (on the ref's hint): one round trip less
-    // before the first query.
-    const info = await this.repo.resolveBranch(branch, { firstPages: this.#mode === 'lazy' })
+    // before the first query. The hinted fetch has the deadline of any lazy fetch; past it, the
+    // fetcher thread reads those pages itself.
+    const lazy = this.#mode === 'lazy'
+    const info = await this.repo.resolveBranch(branch, lazy ? { firstPages: true, signal: AbortSignal.timeout(this.#lazy.timeoutMs ?? DEFAULT_LAZY_TIMEOUT_MS) } : {})
     const target = { snapshot: info.head, branch }
     const table = info.table
     const committed = PageHashes.fromResolved(table)

@@ -34,7 +34,7 @@ import { exportSnapshot, exportToSink, readDatabase, type ByteSink, type ExportO
 import type { AllowlistResolver } from './read/fallback-stores.js'
 import type { OperationOptions } from './read/progress.js'
 import { readPage } from './read/read-page.js'
-import { resolveBranch, type ResolvedBranch } from './branches/resolve-branch.js'
+import { resolveBranch, type ResolveBranchOptions, type ResolvedBranch } from './branches/resolve-branch.js'
 import { commitWithRetry, type CommitWithRetryOptions, type CommitWithRetryResult } from './write/commit-with-retry.js'
 import { commit, type CommitOptions, type CommitResult } from './write/commit.js'
 import { importDatabase, type ImportOptions, type ImportResult } from './write/import-database.js'
@@ -215,7 +215,7 @@ export class Repository {
    * table; with `firstPages`, also the first pages its ref's hint names, fetched in parallel with
    * the manifests and verified against the table (null when there is no usable hint).
    */
-  resolveBranch(name: string, opts: { firstPages?: boolean } = {}): Promise<ResolvedBranch> {
+  resolveBranch(name: string, opts: ResolveBranchOptions = {}): Promise<ResolvedBranch> {
     return resolveBranch(this.ctx, name, opts)
   }
 

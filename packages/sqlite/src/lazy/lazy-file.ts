@@ -14,6 +14,9 @@ import { recipeOf } from './store-recipe.js'
 import { vfsControl, type VfsControl, type VfsFileStats } from './vfs-extension.js'
 import { ENTRY_POINT } from '@strata/vfs'
 
+/** How long a lazy fetch may take before it fails, unless `LazyOptions.timeoutMs` says otherwise. */
+export const DEFAULT_LAZY_TIMEOUT_MS = 30_000
+
 /** Options of lazy mode (`openBranch(repo, name, { mode: 'lazy', lazy })`). */
 export interface LazyOptions {
   /**
@@ -240,7 +243,7 @@ export async function openLazyFile(
   } finally {
     closeSync(fd)
   }
-  const timeoutMs = opts.timeoutMs ?? 30_000
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_LAZY_TIMEOUT_MS
   const id = randomInt(1, 2 ** 31)
   let lazy: LazyFile | null = null
   try {

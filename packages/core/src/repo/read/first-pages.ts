@@ -67,15 +67,16 @@ export interface FirstPages {
 
 /**
  * Fetch the runs of `hint`, all at once. Each answer is the run's bytes, or null for a run that
- * could not be read (a deleted segment, a store error): a hint is never worth an error.
+ * could not be read (a deleted segment, a store error, `signal` aborted): a hint is never worth
+ * an error.
  */
-export function fetchHintedRuns(store: ObjectStore, hint: FirstPagesHint): Promise<(Uint8Array | null)[]> {
+export function fetchHintedRuns(store: ObjectStore, hint: FirstPagesHint, signal?: AbortSignal): Promise<(Uint8Array | null)[]> {
   let total = 0
   for (const r of hint.runs) total += r.length
   if (total > MAX_HINTED_BYTES) return Promise.resolve([])
   return Promise.all(
     hint.runs.map((r) =>
-      store.get(segmentKey(r.segment), { range: { offset: r.offset, length: r.length } }).then(
+      store.get(segmentKey(r.segment), { range: { offset: r.offset, length: r.length }, ...(signal ? { signal } : {}) }).then(
         (got) => (got && got.body.byteLength >= r.length ? got.body.subarray(0, r.length) : null),
         () => null,
       ),
