@@ -68,7 +68,7 @@ describe('the firstPages hint of a ref', () => {
     }
   })
 
-  it('a stale hint (for another head) is not fetched; one pointing at the wrong bytes, a deleted segment or a short range yields no page; none is an error', async () => {
+  it('a stale hint (for another head) is not fetched; one pointing at the wrong bytes, a deleted segment or a short range yields no page, nor does one given up on; none is an error', async () => {
     const t = await tempRepo()
     try {
       await t.repo.importDatabase(await writeDb(t.dir, 'db.sqlite', syntheticDb(SIZE, 40)))
@@ -105,6 +105,12 @@ describe('the firstPages hint of a ref', () => {
       // A segment that does not exist.
       await editRef(t.store, 'main', withHint({ ...good, runs: [{ ...good.runs[0]!, segment: 'e'.repeat(64) as FirstPagesHint['runs'][0]['segment'] }] }))
       await expectFallbackPath('no such segment', 1)
+
+      // The right hint, given up on (its deadline passed): the ref and manifest still resolve.
+      await editRef(t.store, 'main', withHint(good))
+      const abandoned = await (await Repository.open(t.store)).resolveBranch('main', { firstPages: true, signal: AbortSignal.abort() })
+      expect(abandoned.firstPages).toBeNull()
+      expect(abandoned.table.pageCount).toBe(40)
 
       // Part right, part wrong: the right pages are kept, the wrong ones left to the reader.
       const run = good.runs[0]!
