@@ -36,18 +36,25 @@ beforeAll(async () => {
   storeDir = join(dir, 'store')
   const repo = await Repository.init(new LocalStore(storeDir))
   await repo.importDatabase(src)
+  // A branch stacked on main with a commit of its own: a chain of two manifests.
+  await repo.createBranch('dev', { from: 'main' })
+  const dev = await openBranch(repo, 'dev', { mode: 'file', cacheDir: join(dir, 'cache-setup') })
+  dev.db.prepare('UPDATE items SET label = ? WHERE id = 5000').run(`label 005000 ${'y'.repeat(86)}`)
+  expect((await dev.commit({ message: 'one row' })).changed).toBe(true)
+  await dev.close()
+  expect((await repo.resolve((await repo.getBranch('dev')).head)).levels).toHaveLength(2)
 })
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true })
 })
 
-/** Open `main` lazily from cold (a fresh repository and cache), run one point query, close; the round trips it took. */
-async function coldPointQuery(run: string): Promise<{ dependent: number; main: number; fetcher: number }> {
+/** Open `branch` lazily from cold (a fresh repository and cache), run one point query, close; the round trips it took. */
+async function coldPointQuery(branch: string, run: string): Promise<{ dependent: number; main: number; fetcher: number }> {
   const main: TimedRequest[] = []
   const log = new SharedRequestLog()
   const repo = await Repository.open(new LatencyStore(new LocalStore(storeDir), DELAY_MS, (start, end) => main.push({ start, end })))
   main.length = 0
-  const live = await openBranch(repo, 'main', {
+  const live = await openBranch(repo, branch, {
     mode: 'lazy',
     cacheDir: join(dir, `cache-${run}`),
     lazy: { storeRecipe: () => ({ module: LATENCY, export: 'openLatencyStore', args: [storeDir, DELAY_MS, log.buffer], key: `round-trips-${run}` }) },
@@ -63,22 +70,38 @@ async function coldPointQuery(run: string): Promise<{ dependent: number; main: n
   return { dependent: dependentRoundTrips([...main, ...fetcher]), main: main.length, fetcher: fetcher.length }
 }
 
+/** Remove the read hint from the ref of `branch` (as refs written before hints existed). */
+async function dropHint(branch: string): Promise<void> {
+  const store = new LocalStore(storeDir)
+  const got = (await store.get(refKey(branch)))!
+  const { readHint, ...plain } = decodeRef(refKey(branch), got.body)
+  expect(readHint).toBeDefined()
+  await store.put(refKey(branch), encodeRef(plain), { ifMatch: got.version })
+}
+
 describe('a cold lazy point query', () => {
   it('takes 4 dependent round trips with the ref hint (ref; manifest with the first pages; index level; leaf), 5 without it', async () => {
-    const hinted = await coldPointQuery('hinted')
+    const hinted = await coldPointQuery('main', 'main-hinted')
     expect(hinted.dependent).toBe(4)
     // The ref, the manifest and the one hinted run on the main thread.
     expect(hinted.main).toBe(3)
 
-    // The same ref without its hint (as refs written before hints existed): the first pages are
-    // fetched after the manifest, one round trip later.
-    const store = new LocalStore(storeDir)
-    const got = (await store.get(refKey('main')))!
-    const { firstPages, ...plain } = decodeRef(refKey('main'), got.body)
-    expect(firstPages).toBeDefined()
-    await store.put(refKey('main'), encodeRef(plain), { ifMatch: got.version })
-    const unhinted = await coldPointQuery('unhinted')
+    // Without the hint, the first pages are fetched after the manifest, one round trip later.
+    await dropHint('main')
+    const unhinted = await coldPointQuery('main', 'main-unhinted')
     expect(unhinted.dependent).toBe(5)
     expect(unhinted.main).toBe(2)
+  })
+
+  it('on a stacked branch, also 4: the hint lists the chain, so both manifests come at once (6 without it)', async () => {
+    const hinted = await coldPointQuery('dev', 'dev-hinted')
+    expect(hinted.dependent).toBe(4)
+    // The ref, two manifests and the hinted runs (pages 1-12 all in main's first segment run).
+    expect(hinted.main).toBe(4)
+
+    await dropHint('dev')
+    const unhinted = await coldPointQuery('dev', 'dev-unhinted')
+    expect(unhinted.dependent).toBe(6)
+    expect(unhinted.main).toBe(3)
   })
 })

@@ -7,7 +7,7 @@ import { promisify } from 'node:util'
 import Database from 'better-sqlite3'
 import { describe, expect, it } from 'vitest'
 import { isStrataError, type Repository } from '@strata/core'
-import { decodeRef, encodeRef, refKey, segmentKey, type FirstPagesHint } from '@strata/core/engine'
+import { decodeRef, encodeRef, refKey, segmentKey, type ReadHint } from '@strata/core/engine'
 import { CountingStore } from '@strata/core/testing'
 import { openBranch, type LazyOptions, type LiveBranch } from '../src/index.js'
 import { interiorChildren } from '../src/lazy/btree-page.js'
@@ -70,15 +70,15 @@ describe('a lazy branch', () => {
     try {
       const stored = (await t.repo.store.get(refKey('main')))!
       const ref = decodeRef(refKey('main'), stored.body)
-      const good = ref.firstPages!
+      const good = ref.readHint!
       expect(good.snapshot).toBe(ref.head)
-      const { firstPages: _, ...plain } = ref
+      const { readHint: _, ...plain } = ref
       let version = stored.version
-      const withHint = async (firstPages: FirstPagesHint | null): Promise<void> => {
-        version = (await t.repo.store.put(refKey('main'), encodeRef(firstPages ? { ...plain, firstPages } : plain), { ifMatch: version })).version
+      const withHint = async (readHint: ReadHint | null): Promise<void> => {
+        version = (await t.repo.store.put(refKey('main'), encodeRef(readHint ? { ...plain, readHint } : plain), { ifMatch: version })).version
       }
       const run = good.runs[0]!
-      const cases: [string, FirstPagesHint | null, number][] = [
+      const cases: [string, ReadHint | null, number][] = [
         ['the hint as written', good, 0],
         ['the wrong run', { ...good, runs: [{ ...run, offset: run.offset + 4096 }] }, 1],
         ['a deleted segment', { ...good, runs: [{ ...run, segment: 'e'.repeat(64) as typeof run.segment }] }, 1],

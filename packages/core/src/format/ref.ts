@@ -38,24 +38,27 @@ export interface Ref {
    */
   origin?: RefOrigin
   /**
-   * A hint, never trusted: where the first pages of `head` are stored, so that a reader can fetch
-   * them alongside the manifest instead of after it (see {@link FirstPagesHint}). Absent on refs
-   * written before hints existed, and on refs whose writer did not know where those pages are.
+   * A hint, never trusted: the snapshots below `head` and where its first pages are stored, so a
+   * reader can fetch them alongside the head's manifest instead of one after another (see
+   * {@link ReadHint}). Absent on refs written before hints existed.
    */
-  firstPages?: FirstPagesHint
+  readHint?: ReadHint
 }
 
 /**
- * Where the first pages of a snapshot are stored: runs of consecutive pages, each at a byte
- * range of one segment of the same store. Written by whoever publishes the snapshot as a head;
- * a reader fetches the runs in parallel with the manifest and keeps a page only if its bytes
- * hash to the page's hash in the resolved table. A hint for another snapshot than the ref's
- * head (a ref rewritten by a writer that kept the field), a missing segment or wrong bytes cost
- * the reader the fetch it would have made anyway, never an error.
+ * What a cold reader of a ref's head fetches right after the ref, all at once: the manifests of
+ * the head's chain and the runs of its first pages. Written by whoever publishes the head; never
+ * trusted: a reader uses the hint only when `snapshot` is the ref's head, follows the chain by the
+ * manifests' own fallback pointers (a manifest is named by the hash of its bytes), and keeps a
+ * hinted page only if its bytes hash to the page's hash in the resolved table. A stale or wrong
+ * hint, or a missing object, costs the reader only the fetches it would have made without one.
  */
-export interface FirstPagesHint {
+export interface ReadHint {
   /** The snapshot the hint describes (the ref's head when it was written). */
   snapshot: SnapshotId
+  /** The snapshots of its chain below it in this store, in order: its fallback, that one's, … */
+  fallbacks: SnapshotId[]
+  /** Where its pages 1, 2, … are stored: runs of consecutive pages. */
   runs: HintedRun[]
 }
 
@@ -66,6 +69,9 @@ export interface HintedRun {
   length: number
   first: PageNo
 }
+
+/** The most fallbacks a hint lists (a reader ignores a hint with more). */
+export const MAX_HINTED_FALLBACKS = 16
 
 /** Where a branch came from: the immutable part of its branch record, copied into its ref. */
 export interface RefOrigin {
@@ -82,10 +88,10 @@ export function originOf(record: Pick<BranchRecord, 'createdAt' | 'source' | 'so
 
 /** Encode a ref. */
 export function encodeRef(ref: Ref): Uint8Array {
-  const { firstPages, ...rest } = ref
+  const { readHint, ...rest } = ref
   return encodeObject('ref', {
     ...rest,
-    ...(firstPages ? { firstPages: { snapshot: firstPages.snapshot, runs: firstPages.runs.map((r) => [r.segment, r.offset, r.length, r.first]) } } : {}),
+    ...(readHint ? { readHint: { snapshot: readHint.snapshot, fallbacks: readHint.fallbacks, runs: readHint.runs.map((r) => [r.segment, r.offset, r.length, r.first]) } } : {}),
   })
 }
 
@@ -105,7 +111,7 @@ export function decodeRef(key: string, bytes: Uint8Array): Ref {
     if (source !== null && !isSnapshotId(source)) throw new CorruptObjectError({ key, reason: 'origin.source is not a snapshot id' })
     origin = { createdAt: or.string('createdAt'), source, sourceBranch: or.optionalString('sourceBranch') }
   }
-  const firstPages = decodeFirstPages(r.obj.firstPages)
+  const readHint = decodeReadHint(r.obj.readHint)
   return {
     name: r.string('name'),
     branchId: r.string('branchId') as BranchId,
@@ -116,18 +122,19 @@ export function decodeRef(key: string, bytes: Uint8Array): Ref {
     ...(movedTo === null ? {} : { movedTo }),
     ...(deletedAt === null ? {} : { deletedAt }),
     ...(origin === null ? {} : { origin }),
-    ...(firstPages === null ? {} : { firstPages }),
+    ...(readHint === null ? {} : { readHint }),
   }
 }
 
 /**
- * The `firstPages` hint of a decoded ref, or null if there is none or it is malformed: a hint is
- * never a reason to refuse a ref (a hand-edited or damaged one only costs readers the hint).
+ * The `readHint` of a decoded ref, or null if there is none or it is malformed: a hint is never a
+ * reason to refuse a ref (a hand-edited or damaged one only costs readers the hint).
  */
-function decodeFirstPages(value: unknown): FirstPagesHint | null {
+function decodeReadHint(value: unknown): ReadHint | null {
   if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Uint8Array) return null
-  const { snapshot, runs } = value as Record<string, unknown>
-  if (typeof snapshot !== 'string' || !isSnapshotId(snapshot) || !Array.isArray(runs)) return null
+  const { snapshot, fallbacks, runs } = value as Record<string, unknown>
+  if (typeof snapshot !== 'string' || !isSnapshotId(snapshot) || !Array.isArray(fallbacks) || !Array.isArray(runs)) return null
+  if (fallbacks.length > MAX_HINTED_FALLBACKS || !fallbacks.every((f): f is SnapshotId => typeof f === 'string' && isSnapshotId(f))) return null
   const out: HintedRun[] = []
   for (const r of runs) {
     if (!Array.isArray(r) || r.length !== 4) return null
@@ -136,5 +143,5 @@ function decodeFirstPages(value: unknown): FirstPagesHint | null {
     if (typeof segment !== 'string' || !isSegmentId(segment) || !uint(offset) || !uint(length) || !uint(first) || length === 0 || first === 0) return null
     out.push({ segment, offset, length, first: first as PageNo })
   }
-  return { snapshot, runs: out }
+  return { snapshot, fallbacks, runs: out }
 }

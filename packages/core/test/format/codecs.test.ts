@@ -11,7 +11,7 @@ import { decodeManifest, encodeManifest, manifestId, type SnapshotManifest } fro
 import { buildPageTable, type PageEntry } from '../../src/format/page-table.js'
 import type { PageNo, PageSize } from '../../src/format/page.js'
 import { decodePinRecord, encodePinRecord, type PinRecord } from '../../src/format/pin-record.js'
-import { decodeRef, encodeRef, type FirstPagesHint, type Ref } from '../../src/format/ref.js'
+import { decodeRef, encodeRef, type ReadHint, type Ref } from '../../src/format/ref.js'
 import { decodeStoreMarker, encodeStoreMarker } from '../../src/format/store-marker.js'
 import { decodeTagRecord, encodeTagRecord, type TagRecord } from '../../src/format/tag-record.js'
 import { FORMAT_VERSION } from '../../src/format/version.js'
@@ -59,8 +59,9 @@ function commonRejections(name: string, encoded: Uint8Array, decode: (bytes: Uin
   })
 }
 
-const hintArb: fc.Arbitrary<FirstPagesHint> = fc.record({
+const hintArb: fc.Arbitrary<ReadHint> = fc.record({
   snapshot: snapshotId,
+  fallbacks: fc.array(snapshotId, { maxLength: 16 }),
   runs: fc.array(fc.record({ segment: segmentId, offset: fc.nat(), length: fc.integer({ min: 1, max: 1 << 20 }), first: fc.integer({ min: 1, max: 1000 }) as fc.Arbitrary<PageNo> }), { minLength: 0, maxLength: 4 }),
 })
 const refArb: fc.Arbitrary<Ref> = fc
@@ -72,9 +73,9 @@ const refArb: fc.Arbitrary<Ref> = fc
     updatedAt: iso,
     expiresAt: fc.option(iso, { nil: null }),
     movedTo: fc.option(text, { nil: undefined }),
-    firstPages: fc.option(hintArb, { nil: undefined }),
+    readHint: fc.option(hintArb, { nil: undefined }),
   })
-  .map(({ movedTo, firstPages, ...r }) => ({ ...r, ...(movedTo === undefined ? {} : { movedTo }), ...(firstPages === undefined ? {} : { firstPages }) }))
+  .map(({ movedTo, readHint, ...r }) => ({ ...r, ...(movedTo === undefined ? {} : { movedTo }), ...(readHint === undefined ? {} : { readHint }) }))
 const branchArb: fc.Arbitrary<BranchRecord> = fc.record({ id: branchId, name: text, createdAt: iso, source: fc.option(snapshotId, { nil: null }), sourceBranch: fc.option(text, { nil: null }) })
 const tagArb: fc.Arbitrary<TagRecord> = fc.record({ name: text, snapshot: snapshotId, createdAt: iso, message: text })
 const holdArb: fc.Arbitrary<HoldRecord> = fc.oneof(
@@ -111,14 +112,21 @@ describe('record codecs reject malformed fields', () => {
     expectCode(() => decodeRef('refs/x', tampered(encodeRef(ref), (m) => void (m.base = 42))), 'STRATA_CORRUPT_OBJECT')
     expectCode(() => decodeRef('refs/x', tampered(encodeRef(ref), (m) => void delete m.name)), 'STRATA_CORRUPT_OBJECT')
   })
-  it('a ref with a malformed firstPages hint reads as a ref without one (a hint is never a reason to refuse a ref)', () => {
-    const { firstPages: _, ...plain } = ref
-    const hint = { snapshot: 'a'.repeat(32), runs: [['b'.repeat(64), 0, 4096, 1]] }
-    expect(decodeRef('refs/x', tampered(encodeRef(plain), (m) => void (m.firstPages = hint))).firstPages).toEqual({ snapshot: hint.snapshot, runs: [{ segment: 'b'.repeat(64), offset: 0, length: 4096, first: 1 }] })
+  it('a ref with a malformed read hint reads as a ref without one (a hint is never a reason to refuse a ref)', () => {
+    const { readHint: _, ...plain } = ref
+    const hint = { snapshot: 'a'.repeat(32), fallbacks: ['c'.repeat(32)], runs: [['b'.repeat(64), 0, 4096, 1]] }
+    expect(decodeRef('refs/x', tampered(encodeRef(plain), (m) => void (m.readHint = hint))).readHint).toEqual({
+      snapshot: hint.snapshot,
+      fallbacks: hint.fallbacks,
+      runs: [{ segment: 'b'.repeat(64), offset: 0, length: 4096, first: 1 }],
+    })
     const broken: unknown[] = [
       'text',
       [hint],
       { ...hint, snapshot: 'main' },
+      { ...hint, fallbacks: undefined },
+      { ...hint, fallbacks: ['main'] },
+      { ...hint, fallbacks: Array.from({ length: 17 }, () => 'c'.repeat(32)) },
       { ...hint, runs: 'all' },
       { ...hint, runs: [['b'.repeat(64), 0, 4096]] },
       { ...hint, runs: [['b'.repeat(63), 0, 4096, 1]] },
@@ -127,10 +135,10 @@ describe('record codecs reject malformed fields', () => {
       { ...hint, runs: [['b'.repeat(64), 0, 4096, 0]] },
       { ...hint, runs: [['b'.repeat(64), 0.5, 4096, 1]] },
     ]
-    for (const firstPages of broken) expect(decodeRef('refs/x', tampered(encodeRef(plain), (m) => void (m.firstPages = firstPages)))).toEqual(plain)
+    for (const readHint of broken) expect(decodeRef('refs/x', tampered(encodeRef(plain), (m) => void (m.readHint = readHint)))).toEqual(plain)
   })
-  it('a ref with a field this version does not know reads as the ref it was (how older readers of format 2 read a firstPages hint)', () => {
-    const { firstPages: _, ...plain } = ref
+  it('a ref with a field this version does not know reads as the ref it was (how older readers of format 2 read a read hint)', () => {
+    const { readHint: _, ...plain } = ref
     expect(decodeRef('refs/x', tampered(encodeRef(plain), (m) => void (m.laterField = { runs: [[1, 2, 3]] })))).toEqual(plain)
   })
   it('a hold with an unknown target, a pin without its dependent store, a tag on a non-snapshot', () => {

@@ -29,7 +29,7 @@ export interface LazyOptions {
   /**
    * Pages fetched at open from page 1 on (the schema, the first roots). Default 12: under 64 KiB,
    * so a point query never starts core's hashing threads (reads that small are hashed in place),
-   * and the pages a ref's `firstPages` hint covers, which arrive with the manifest.
+   * and the pages a ref's read hint covers, which arrive with the manifest.
    */
   openPages?: number
   /** Read-ahead after a miss, in pages: the first window; sequential misses double it up to the largest. Default 8. */

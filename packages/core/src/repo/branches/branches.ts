@@ -86,7 +86,7 @@ export async function addBranch(ctx: RepoContext, name: string, source: Target &
     expiresAt: ttlMs === undefined ? null : new Date(now.getTime() + ttlMs).toISOString(),
     origin: originOf(record),
     // The source ref's hint describes the same head (and names keys of this store): free to copy.
-    ...(source.firstPages && !source.crossStore ? { firstPages: source.firstPages } : {}),
+    ...(source.readHint && !source.crossStore ? { readHint: source.readHint } : {}),
   }
   // The source snapshot may be reachable from nothing else by now (a snapshot id, a tag deleted
   // since, a branch moved on), so a concurrent gc could free it (see gc.ts). From a branch, the

@@ -24,15 +24,19 @@ export interface ResolveBranchOptions {
 
 /**
  * Resolve branch `name` for reading: its ref (`BranchNotFoundError` if there is none, or it is
- * being renamed), then its head's chain of manifests and — with `firstPages`, in parallel with
- * them — the first pages the ref's hint names, verified against the resolved table. So a cold
- * reader has the header and schema pages when the manifest arrives, one round trip earlier than
- * if it asked for them after. A hint that is absent, stale or wrong changes nothing but that.
+ * being renamed), then, all at once, the manifests of its head's chain the ref's read hint lists
+ * and — with `firstPages` — the first pages it locates, verified against the resolved table. So a
+ * cold reader has the whole chain and the header and schema pages one round trip after the ref,
+ * however deep the chain. A hint that is absent, stale or wrong changes nothing but that.
  */
 export async function resolveBranch(ctx: RepoContext, name: string, opts: ResolveBranchOptions = {}): Promise<ResolvedBranch> {
   validateName(name)
   const { ref } = await requireRef(ctx.store, name)
-  const hint = opts.firstPages && ref.firstPages?.snapshot === ref.head ? ref.firstPages : null
-  const [table, bodies] = await Promise.all([ctx.chains.resolve(ref.head, { branch: name }), hint ? fetchHintedRuns(ctx.store, hint, opts.signal) : null])
+  const hint = ref.readHint?.snapshot === ref.head ? ref.readHint : null
+  const resolving = ctx.chains.resolve(ref.head, { branch: name })
+  // The chain's manifests at once: the walk down its fallback pointers finds each one loaded or
+  // on its way. A wrong id costs one read; a failed load is the walk's to report, if it needs it.
+  for (const id of hint?.fallbacks ?? []) ctx.chains.manifest(id).catch(() => {})
+  const [table, bodies] = await Promise.all([resolving, hint && opts.firstPages ? fetchHintedRuns(ctx.store, hint, opts.signal) : null])
   return { head: ref.head, base: ref.base, table, firstPages: hint && bodies ? verifyHintedPages(table, hint, bodies) : null }
 }

@@ -7,7 +7,7 @@ import {
 } from '../../errors/index.js'
 import { PAGE_HASH_BYTES } from '../../format/hash.js'
 import type { SnapshotId } from '../../format/ids.js'
-import type { FirstPagesHint } from '../../format/ref.js'
+import type { ReadHint } from '../../format/ref.js'
 import { snapshotKey } from '../../format/keys.js'
 import { decodeManifest, type Fallback, type SnapshotManifest } from '../../format/manifest.js'
 import { lockBytePage, type PageCount, type PageNo, type PageSize } from '../../format/page.js'
@@ -93,7 +93,7 @@ export interface Target {
   /** The branch, when the spec named one. */
   branch: string | null
   /** That branch's ref hint for `snapshot`, if it has one (a branch created from it copies it). */
-  firstPages?: FirstPagesHint
+  readHint?: ReadHint
 }
 
 /**

@@ -3,12 +3,12 @@ import type { SnapshotId } from '../../format/ids.js'
 import { segmentKey } from '../../format/keys.js'
 import type { SnapshotManifest } from '../../format/manifest.js'
 import type { PageNo } from '../../format/page.js'
-import type { FirstPagesHint, HintedRun } from '../../format/ref.js'
+import { MAX_HINTED_FALLBACKS, type HintedRun, type ReadHint } from '../../format/ref.js'
 import type { ObjectStore } from '../../store/object-store.js'
 import { LOCK_PAGE_LEVEL, locatePage, pageHashOf, type ResolvedTable } from './chain.js'
 
 /**
- * Pages a ref's hint covers from page 1 on: the header and schema, and in a small database the
+ * Pages a ref's read hint covers from page 1 on: the header and schema, and in a small database the
  * first roots — what a lazy open reads before the first query (its default open window).
  */
 export const HINTED_PAGES = 12
@@ -20,18 +20,29 @@ const MAX_HINTED_RUNS = 4
 const MAX_HINTED_BYTES = 1024 * 1024
 
 /**
- * The `firstPages` hint for snapshot `snapshot` with manifest `m`: where its pages 1…
- * {@link HINTED_PAGES} are stored, in at most {@link MAX_HINTED_RUNS} runs. Pages `m` owns are
- * located in its own segments; the others in `below`, its fallback's resolved table, when the
- * caller has it and the page lives in the store `home` (a hint names keys of the ref's store).
- * The hint stops at the first page it cannot locate; null if that is page 1.
+ * The read hint of snapshot `snapshot` with manifest `m`, to go into the ref that makes it a head.
+ * `fallbacks`: the snapshots of its chain in the store `home`, from its fallback down (to the first
+ * one in another store) — all of them when the caller passes `below`, the fallback's resolved
+ * table, else only the fallback. `runs`: where its pages 1…{@link HINTED_PAGES} are stored, in at
+ * most {@link MAX_HINTED_RUNS} runs: pages `m` owns in its own segments, the others where `below`
+ * says, if they live in `home` (a hint names keys of the ref's store); the runs stop at the first
+ * page they cannot locate. Null if there is nothing to hint.
  */
-export function firstPagesHint(
+export function readHintFor(
   snapshot: SnapshotId,
-  m: Pick<SnapshotManifest, 'pageSize' | 'pageCount' | 'segments' | 'pages'>,
+  m: Pick<SnapshotManifest, 'pageSize' | 'pageCount' | 'segments' | 'pages' | 'fallback'>,
   below: ResolvedTable | null,
   home: string,
-): FirstPagesHint | null {
+): ReadHint | null {
+  const fb = m.fallback && (!m.fallback.store || m.fallback.store.id === home) ? m.fallback.snapshot : null
+  if (below && below.snapshot !== fb) below = null
+  const fallbacks: SnapshotId[] = []
+  if (below) {
+    for (const l of below.levels) {
+      if (l.store.id !== home || fallbacks.length === MAX_HINTED_FALLBACKS) break
+      fallbacks.push(l.id)
+    }
+  } else if (fb) fallbacks.push(fb)
   const runs: HintedRun[] = []
   const { pageNos } = m.pages
   let e = 0
@@ -52,7 +63,7 @@ export function firstPagesHint(
     else if (runs.length < MAX_HINTED_RUNS) runs.push({ segment: where.segment, offset, length: m.pageSize, first: p as PageNo })
     else break
   }
-  return runs.length > 0 ? { snapshot, runs } : null
+  return runs.length > 0 || fallbacks.length > 0 ? { snapshot, fallbacks, runs } : null
 }
 
 /** First pages of a snapshot fetched on a hint and verified: page `pages[i]` is `body[i × pageSize …]`. */
@@ -70,7 +81,7 @@ export interface FirstPages {
  * could not be read (a deleted segment, a store error, `signal` aborted): a hint is never worth
  * an error.
  */
-export function fetchHintedRuns(store: ObjectStore, hint: FirstPagesHint, signal?: AbortSignal): Promise<(Uint8Array | null)[]> {
+export function fetchHintedRuns(store: ObjectStore, hint: ReadHint, signal?: AbortSignal): Promise<(Uint8Array | null)[]> {
   let total = 0
   for (const r of hint.runs) total += r.length
   if (total > MAX_HINTED_BYTES) return Promise.resolve([])
@@ -91,7 +102,7 @@ export function fetchHintedRuns(store: ObjectStore, hint: FirstPagesHint, signal
  * another page — is left out, and the reader fetches those pages as it would without a hint.
  * Null if no page passes.
  */
-export function verifyHintedPages(t: ResolvedTable, hint: FirstPagesHint, bodies: readonly (Uint8Array | null)[]): FirstPages | null {
+export function verifyHintedPages(t: ResolvedTable, hint: ReadHint, bodies: readonly (Uint8Array | null)[]): FirstPages | null {
   if (hint.snapshot !== t.snapshot) return null
   const size = t.pageSize
   const found = new Map<number, Uint8Array>()

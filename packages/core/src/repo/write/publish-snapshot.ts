@@ -4,12 +4,12 @@ import { newBranchId, type SnapshotId } from '../../format/ids.js'
 import { snapshotKey } from '../../format/keys.js'
 import { originOf } from '../../format/ref.js'
 import { encodeManifest, type SnapshotManifest } from '../../format/manifest.js'
-import type { FirstPagesHint, Ref } from '../../format/ref.js'
+import type { ReadHint, Ref } from '../../format/ref.js'
 import { createRef, updateRef, type VersionedRef } from '../branches/refs.js'
 import { RECHECK_AFTER_MS, protectSnapshots } from '../branches/intents.js'
 import type { ResolvedTable } from '../read/chain.js'
 import { nowIso, type RepoContext } from '../read/context.js'
-import { firstPagesHint } from '../read/first-pages.js'
+import { readHintFor } from '../read/first-pages.js'
 
 /** The manifest fields a publishing operation decides; branch, parent, time and default author are filled in. */
 export type ManifestContent = Omit<SnapshotManifest, 'formatVersion' | 'branchId' | 'branchName' | 'parent' | 'createdAt' | 'author'> & {
@@ -38,9 +38,9 @@ export interface PublishRequest {
   /** Re-check under an intent however long the operation ran: it reuses objects that were already stored (and may be old). */
   recheck?: boolean
   /**
-   * The manifest's fallback resolved, if the caller has it: the ref's `firstPages` hint then
-   * also locates first pages the new snapshot does not own. Without it the hint covers the
-   * pages it owns from page 1 on (none if it does not own page 1).
+   * The manifest's fallback resolved, if the caller has it: the ref's read hint then lists the
+   * whole chain and also locates first pages the new snapshot does not own. Without it the hint
+   * names the fallback alone and the pages the snapshot owns from page 1 on.
    */
   below?: ResolvedTable
 }
@@ -61,7 +61,7 @@ export interface Published {
  * branch's ref to it by compare-and-swap (or create the branch). Segments must already be
  * uploaded, so a crash at any point leaves the ref at a complete snapshot; a lost race throws
  * `ConflictError` and leaves only an unreferenced manifest behind. The ref written carries the
- * new head's `firstPages` hint (see `firstPagesHint`), computed here at no request's cost.
+ * new head's read hint (see `readHintFor`), computed here at no request's cost.
  */
 export async function publishSnapshot(ctx: RepoContext, req: PublishRequest): Promise<Published> {
   const createdAt = nowIso(ctx)
@@ -78,7 +78,7 @@ export async function publishSnapshot(ctx: RepoContext, req: PublishRequest): Pr
     createdAt,
   }
   const encoded = encodeManifest(manifest)
-  const hint = firstPagesHint(encoded.id, manifest, content.fallback && !content.fallback.store ? (req.below ?? null) : null, ctx.storeId)
+  const hint = readHintFor(encoded.id, manifest, req.below ?? null, ctx.storeId)
   await putManifest(ctx, encoded.id, encoded.bytes)
   const long = req.recheck === true || (req.startedAt !== undefined && ctx.now().getTime() - req.startedAt >= RECHECK_AFTER_MS)
   const intent = long ? await protectSnapshots(ctx, content.operation, [encoded.id], { segments: true }) : null
@@ -95,19 +95,19 @@ async function moveOrCreateRef(
   current: VersionedRef | null,
   record: BranchRecord | null,
   encoded: { id: SnapshotId; bytes: Uint8Array },
-  hint: FirstPagesHint | null,
+  hint: ReadHint | null,
 ): Promise<Published> {
   const name = current ? current.ref.name : record!.name
   const createdAt = record ? record.createdAt : nowIso(ctx)
   const base = req.base === undefined || req.base === 'keep' ? (current ? current.ref.base : encoded.id) : req.base === 'self' ? encoded.id : req.base
-  const firstPages = hint ? { firstPages: hint } : {}
+  const readHint = hint ? { readHint: hint } : {}
   let ref: Ref
   if (current) {
-    const { firstPages: _old, ...kept } = current.ref
-    ref = { ...kept, head: encoded.id, base, updatedAt: nowIso(ctx), ...firstPages }
+    const { readHint: _old, ...kept } = current.ref
+    ref = { ...kept, head: encoded.id, base, updatedAt: nowIso(ctx), ...readHint }
     await updateRef(ctx.store, ref, current.version)
   } else {
-    ref = { name, branchId: record!.id, head: encoded.id, base, updatedAt: createdAt, expiresAt: null, origin: originOf(record!), ...firstPages }
+    ref = { name, branchId: record!.id, head: encoded.id, base, updatedAt: createdAt, expiresAt: null, origin: originOf(record!), ...readHint }
     await createRef(ctx.store, ref)
   }
   return { snapshot: encoded.id, previous: current ? current.ref.head : null, manifestBytes: encoded.bytes.byteLength, ref }

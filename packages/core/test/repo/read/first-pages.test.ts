@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { CountingStore } from '@strata/core/testing'
 import { refKey, segmentKey } from '../../../src/format/keys.js'
-import { decodeRef, encodeRef, type FirstPagesHint, type Ref } from '../../../src/format/ref.js'
+import { decodeRef, encodeRef, type ReadHint, type Ref } from '../../../src/format/ref.js'
 import { HINTED_PAGES } from '../../../src/repo/read/first-pages.js'
 import { Repository } from '../../../src/repo/repository.js'
 import type { ObjectStore } from '../../../src/store/object-store.js'
@@ -29,24 +29,25 @@ async function firstPagesOf(repo: Repository, spec: string, n: number): Promise<
   return out
 }
 
-describe('the firstPages hint of a ref', () => {
+describe('the read hint of a ref', () => {
   it('is written by import, copied by branch create and written by a commit that does not own page 1, locating pages 1…12 in the segments that hold them', async () => {
     const t = await tempRepo()
     try {
       await t.repo.importDatabase(await writeDb(t.dir, 'db.sqlite', syntheticDb(SIZE, 40)))
       const imported = (await readStoredRef(t.store, 'main')).ref
-      expect(imported.firstPages).toEqual({ snapshot: imported.head, runs: [{ segment: expect.any(String), offset: 0, length: HINTED_PAGES * SIZE, first: 1 }] })
-      const baseSegment = imported.firstPages!.runs[0]!.segment
+      expect(imported.readHint).toEqual({ snapshot: imported.head, fallbacks: [], runs: [{ segment: expect.any(String), offset: 0, length: HINTED_PAGES * SIZE, first: 1 }] })
+      const baseSegment = imported.readHint!.runs[0]!.segment
 
       // A commit that changes page 5 only: the hint reads pages 1-4 and 6-12 from the base's
       // segment and page 5 from the commit's own.
       // A branch created from main starts at main's head: it copies main's hint.
       await t.repo.createBranch('dev', { from: 'main' })
-      expect((await readStoredRef(t.store, 'dev')).ref.firstPages).toEqual(imported.firstPages)
+      expect((await readStoredRef(t.store, 'dev')).ref.readHint).toEqual(imported.readHint)
       await t.repo.commit('dev', { writes: [[5, testPage(SIZE, 0xee, 5)]] })
       const dev = (await readStoredRef(t.store, 'dev')).ref
-      const runs = dev.firstPages!.runs
-      expect(dev.firstPages!.snapshot).toBe(dev.head)
+      const runs = dev.readHint!.runs
+      expect(dev.readHint!.snapshot).toBe(dev.head)
+      expect(dev.readHint!.fallbacks).toEqual([imported.head])
       expect(runs.map((r) => [r.first, r.length / SIZE])).toEqual([[1, 4], [5, 1], [6, 7]])
       expect(runs[0]!.segment).toBe(baseSegment)
       expect(runs[1]!.segment).not.toBe(baseSegment)
@@ -72,7 +73,7 @@ describe('the firstPages hint of a ref', () => {
     const t = await tempRepo()
     try {
       await t.repo.importDatabase(await writeDb(t.dir, 'db.sqlite', syntheticDb(SIZE, 40)))
-      const good = (await readStoredRef(t.store, 'main')).ref.firstPages!
+      const good = (await readStoredRef(t.store, 'main')).ref.readHint!
       const expectFallbackPath = async (what: string, segmentReads: number): Promise<void> => {
         const counting = new CountingStore(t.store)
         const repo = await Repository.open(counting)
@@ -82,9 +83,9 @@ describe('the firstPages hint of a ref', () => {
         expect(r.table.pageCount, what).toBe(40)
         expect(counting.log.filter((c) => c.key.startsWith('segments/')).length, what).toBe(segmentReads)
       }
-      const withHint = (hint: FirstPagesHint | undefined) => (ref: Ref): Ref => {
-        const { firstPages: _, ...rest } = ref
-        return hint ? { ...rest, firstPages: hint } : rest
+      const withHint = (hint: ReadHint | undefined) => (ref: Ref): Ref => {
+        const { readHint: _, ...rest } = ref
+        return hint ? { ...rest, readHint: hint } : rest
       }
 
       // Shifted by one page: every page's bytes are another page's, so none verifies.
@@ -97,13 +98,13 @@ describe('the firstPages hint of a ref', () => {
       await editRef(t.store, 'main', withHint({ ...good, runs: [{ ...good.runs[0]!, offset: 1 << 20 }] }))
       await expectFallbackPath('past the end', 1)
       // For another snapshot: not even fetched.
-      await editRef(t.store, 'main', withHint({ ...good, snapshot: 'f'.repeat(32) as FirstPagesHint['snapshot'] }))
+      await editRef(t.store, 'main', withHint({ ...good, snapshot: 'f'.repeat(32) as ReadHint['snapshot'] }))
       await expectFallbackPath('stale', 0)
       // Absent (a ref written before hints existed).
       await editRef(t.store, 'main', withHint(undefined))
       await expectFallbackPath('absent', 0)
       // A segment that does not exist.
-      await editRef(t.store, 'main', withHint({ ...good, runs: [{ ...good.runs[0]!, segment: 'e'.repeat(64) as FirstPagesHint['runs'][0]['segment'] }] }))
+      await editRef(t.store, 'main', withHint({ ...good, runs: [{ ...good.runs[0]!, segment: 'e'.repeat(64) as ReadHint['runs'][0]['segment'] }] }))
       await expectFallbackPath('no such segment', 1)
 
       // The right hint, given up on (its deadline passed): the ref and manifest still resolve.
@@ -137,7 +138,7 @@ describe('the firstPages hint of a ref', () => {
       await t.repo.createBranch('dev', { from: 'main' })
       await t.repo.commit('dev', { writes: [[1, syntheticDb(SIZE, 40, () => 0x42).subarray(0, SIZE)]] })
       const dev = (await readStoredRef(t.store, 'dev')).ref
-      expect(dev.firstPages!.snapshot).toBe(dev.head)
+      expect(dev.readHint!.snapshot).toBe(dev.head)
       // A ref rewritten by a writer that keeps the field but moves the head (or a hand edit):
       // the hint no longer describes the head, and readers ignore it.
       const main = (await readStoredRef(t.store, 'main')).ref
