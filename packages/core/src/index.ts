@@ -57,7 +57,7 @@ export type { Progress, ProgressListener, OperationOptions } from './repo/read/p
 export type { ChainLevel, FallbackStoreResolver, ResolvedTable, StoreHandle, Target } from './repo/read/chain.js'
 export { AllowlistResolver, openFileStore, type AllowlistOptions, type BaseLocation, type StoreOpener } from './repo/read/fallback-stores.js'
 export type { PageChanges } from './repo/read/compare-tables.js'
-export type { FirstPages } from './repo/read/first-pages.js'
+export type { FirstPages } from './repo/read/read-hint.js'
 export type { ResolveBranchOptions, ResolvedBranch } from './repo/branches/resolve-branch.js'
 export type { ByteSink, ExportOptions, ExportResult, StreamExportResult } from './repo/read/export-snapshot.js'
 export type { BranchInfo, CreateBranchOptions, CrossStoreSource } from './repo/branches/branches.js'

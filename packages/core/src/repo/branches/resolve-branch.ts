@@ -2,7 +2,7 @@ import type { SnapshotId } from '../../format/ids.js'
 import { validateName } from '../../format/names.js'
 import type { ResolvedTable } from '../read/chain.js'
 import type { RepoContext } from '../read/context.js'
-import { fetchHintedRuns, verifyHintedPages, type FirstPages } from '../read/first-pages.js'
+import { fetchHintedRuns, verifyHintedPages, type FirstPages } from '../read/read-hint.js'
 import { requireRef } from './refs.js'
 
 /** A branch resolved for reading (see {@link resolveBranch}). */

@@ -9,7 +9,7 @@ import { createRef, updateRef, type VersionedRef } from '../branches/refs.js'
 import { RECHECK_AFTER_MS, protectSnapshots } from '../branches/intents.js'
 import type { ResolvedTable } from '../read/chain.js'
 import { nowIso, type RepoContext } from '../read/context.js'
-import { readHintFor } from '../read/first-pages.js'
+import { readHintFor } from '../read/read-hint.js'
 
 /** The manifest fields a publishing operation decides; branch, parent, time and default author are filled in. */
 export type ManifestContent = Omit<SnapshotManifest, 'formatVersion' | 'branchId' | 'branchName' | 'parent' | 'createdAt' | 'author'> & {
