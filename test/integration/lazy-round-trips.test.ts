@@ -79,29 +79,31 @@ async function dropHint(branch: string): Promise<void> {
   await store.put(refKey(branch), encodeRef(plain), { ifMatch: got.version })
 }
 
+const CASES = [
+  {
+    branch: 'main',
+    title: 'takes 4 dependent round trips with the ref hint (ref; manifest with the first pages; index level; leaf), 5 without it (the first pages after the manifest)',
+    // Main-thread requests: the ref, the manifest and the one hinted run; without: ref and manifest.
+    hinted: { dependent: 4, main: 3 },
+    unhinted: { dependent: 5, main: 2 },
+  },
+  {
+    branch: 'dev',
+    title: 'on a stacked branch, also 4: the hint lists the chain, so both manifests come at once (6 without it)',
+    // The ref, two manifests and the hinted run (pages 1-12 all lie in main's first segment run).
+    hinted: { dependent: 4, main: 4 },
+    unhinted: { dependent: 6, main: 3 },
+  },
+]
+
 describe('a cold lazy point query', () => {
-  it('takes 4 dependent round trips with the ref hint (ref; manifest with the first pages; index level; leaf), 5 without it', async () => {
-    const hinted = await coldPointQuery('main', 'main-hinted')
-    expect(hinted.dependent).toBe(4)
-    // The ref, the manifest and the one hinted run on the main thread.
-    expect(hinted.main).toBe(3)
-
-    // Without the hint, the first pages are fetched after the manifest, one round trip later.
-    await dropHint('main')
-    const unhinted = await coldPointQuery('main', 'main-unhinted')
-    expect(unhinted.dependent).toBe(5)
-    expect(unhinted.main).toBe(2)
-  })
-
-  it('on a stacked branch, also 4: the hint lists the chain, so both manifests come at once (6 without it)', async () => {
-    const hinted = await coldPointQuery('dev', 'dev-hinted')
-    expect(hinted.dependent).toBe(4)
-    // The ref, two manifests and the hinted runs (pages 1-12 all in main's first segment run).
-    expect(hinted.main).toBe(4)
-
-    await dropHint('dev')
-    const unhinted = await coldPointQuery('dev', 'dev-unhinted')
-    expect(unhinted.dependent).toBe(6)
-    expect(unhinted.main).toBe(3)
-  })
+  for (const c of CASES) {
+    it(c.title, async () => {
+      const hinted = await coldPointQuery(c.branch, `${c.branch}-hinted`)
+      expect({ dependent: hinted.dependent, main: hinted.main }).toEqual(c.hinted)
+      await dropHint(c.branch)
+      const unhinted = await coldPointQuery(c.branch, `${c.branch}-unhinted`)
+      expect({ dependent: unhinted.dependent, main: unhinted.main }).toEqual(c.unhinted)
+    })
+  }
 })
