@@ -18,7 +18,7 @@ export async function resolveTarget(ctx: RepoContext, spec: string): Promise<Tar
   try {
     validateName(spec)
     const r = await readRef(ctx.store, spec)
-    if (r) return { snapshot: r.ref.head, branch: spec, ...(r.ref.readHint ? { readHint: r.ref.readHint } : {}) }
+    if (r) return { snapshot: r.ref.head, branch: spec, ...(r.ref.readHint?.snapshot === r.ref.head ? { readHint: r.ref.readHint } : {}) }
     const tag = await readTag(ctx.store, spec)
     if (tag) return { snapshot: tag.record.snapshot, branch: null }
   } catch (e) {
