@@ -6,7 +6,7 @@
       'target_name': 'strata_vfs',
       'type': 'loadable_module',
       'product_extension': 'node',
-      'sources': ['src/strata_vfs.c'],
+      'sources': ['src/strata_vfs.c', 'src/strata_emit.c'],
       'include_dirs': [
         "<!(node -p \"require('path').join(require('path').dirname(require.resolve('better-sqlite3/package.json')), 'deps', 'sqlite3')\")",
       ],
