@@ -68,6 +68,18 @@ export class OutputSink {
     if (this.#failure) throw this.#failure
   }
 
+  /**
+   * {@link flush}, then wait until the stream has handed everything written to it to the OS,
+   * so that what is next written straight to its file descriptor comes after it.
+   */
+  async settle(): Promise<void> {
+    await this.flush()
+    if (this.closed || ((this.#stream as { writableLength?: number }).writableLength ?? 0) === 0) return
+    // Write callbacks run in order: this one runs once every earlier chunk has been written.
+    await new Promise<void>((resolve) => this.#stream.write('', () => resolve()))
+    if (this.#failure) throw this.#failure
+  }
+
   /** Stop listening to the stream's errors. */
   dispose(): void {
     this.#stream.off('error', this.#onError)

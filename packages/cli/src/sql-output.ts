@@ -22,6 +22,13 @@ export interface ResultWriter {
   begin(statement: number, columns: readonly string[]): void
   /** One row, its values in column order. */
   row(values: readonly unknown[]): void
+  /**
+   * The format, when the rows of a result may be written by `StatementRun.emit` instead of
+   * {@link row} (same bytes); null for the table and the `--json` document.
+   */
+  readonly native: 'csv' | 'tsv' | 'json' | 'jsonl' | null
+  /** `count` rows of the open result were written by `StatementRun.emit` instead of {@link row}. */
+  emitted(count: number): void
   /** The result set is complete. */
   end(): void
   /** The script ended: close whatever the format still has open (`fields` end the `--json` document). */
@@ -60,9 +67,9 @@ export function resultWriter(format: SqlFormat, out: (text: string) => void, doc
     case 'table':
       return new TableWriter(out)
     case 'csv':
-      return new DelimitedWriter(out, ',', csvText)
+      return new DelimitedWriter(out, ',', csvText, 'csv')
     case 'tsv':
-      return new DelimitedWriter(out, '\t', tsvText)
+      return new DelimitedWriter(out, '\t', tsvText, 'tsv')
     case 'json':
       return new JsonArrayWriter(out)
     case 'jsonl':
@@ -91,7 +98,10 @@ class DelimitedWriter implements ResultWriter {
     private readonly sep: string,
     /** Quotes or escapes one text value (numbers never need it). */
     private readonly text: (s: string) => string,
+    readonly native: 'csv' | 'tsv',
   ) {}
+
+  emitted(): void {}
 
   begin(_statement: number, columns: readonly string[]): void {
     this.out(columns.map(this.text).join(this.sep) + '\n')
@@ -118,7 +128,12 @@ class JsonArrayWriter implements ResultWriter {
   #keys: readonly string[] = []
   /** Rows of the open result; -1 when none is open. */
   #rows = -1
+  readonly native = 'json'
   constructor(private readonly out: (text: string) => void) {}
+
+  emitted(count: number): void {
+    this.#rows += count
+  }
 
   begin(_statement: number, columns: readonly string[]): void {
     this.#keys = objectKeys(columns)
@@ -144,7 +159,10 @@ class JsonArrayWriter implements ResultWriter {
 /** One JSON object per row, one per line, for every result set. */
 class JsonLinesWriter implements ResultWriter {
   #keys: readonly string[] = []
+  readonly native = 'jsonl'
   constructor(private readonly out: (text: string) => void) {}
+
+  emitted(): void {}
 
   begin(_statement: number, columns: readonly string[]): void {
     this.#keys = objectKeys(columns)
@@ -176,10 +194,15 @@ class DocumentWriter implements ResultWriter {
   #started = false
   #results = 0
   #rows = -1
+  readonly native = null
   constructor(
     private readonly out: (text: string) => void,
     private readonly branch: string,
   ) {}
+
+  emitted(): void {
+    throw new Error('the --json document is written by JavaScript only')
+  }
 
   /** The document's opening, written with the first result (so a script that fails first leaves stdout empty). */
   #start(): void {
@@ -230,7 +253,12 @@ class TableWriter implements ResultWriter {
   #layout: ((values: readonly unknown[]) => string) | null = null
   #rows = 0
   #results = 0
+  readonly native = null
   constructor(private readonly out: (text: string) => void) {}
+
+  emitted(): void {
+    throw new Error('the table is written by JavaScript only')
+  }
 
   begin(_statement: number, columns: readonly string[]): void {
     if (this.#results++ > 0) this.out('\n')

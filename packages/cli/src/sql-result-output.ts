@@ -29,6 +29,15 @@ export class ResultOutput {
     return new ResultOutput(stdout, { dir, file: createWriteStream(join(dir, 'rows')) })
   }
 
+  /**
+   * The file descriptor rows may be written to directly, bypassing {@link sink} (after
+   * `sink.settle()`): stdout's, when there is no spool file; else null.
+   */
+  get fd(): number | null {
+    const fd = (this.#stdout as { fd?: unknown }).fd
+    return !this.#spool && typeof fd === 'number' ? fd : null
+  }
+
   /** Deliver everything written to stdout (stopping quietly if its reader has gone), and clean up. */
   async publish(): Promise<void> {
     await this.sink.flush()

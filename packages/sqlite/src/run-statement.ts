@@ -1,6 +1,11 @@
 import { randomBytes } from 'node:crypto'
+import { getSystemErrorName } from 'node:util'
 import type BetterSqlite3 from 'better-sqlite3'
+import { EMIT_ENTRY_POINT, extensionPath } from '@strata/vfs'
 import type { LiveDatabase } from './sqlite-types.js'
+
+/** The text formats {@link StatementRun.emit} writes (those of `strata sql --format`). */
+export type EmitFormat = 'csv' | 'tsv' | 'json' | 'jsonl'
 
 /** One statement of user SQL, prepared by {@link runStatement}. */
 export interface StatementRun {
@@ -23,6 +28,19 @@ export interface StatementRun {
    * read {@link rows}. Use one of the two, once.
    */
   push(onRow: (values: unknown[]) => boolean): IterableIterator<unknown> | null
+  /**
+   * Run the statement to its end in native code, writing its rows as text in `format` straight
+   * to file descriptor `fd` (whole buffered chunks with write(2); memory stays bounded): the
+   * fastest way to print a large result. The bytes are those `strata sql`'s JavaScript writers
+   * make of the rows from {@link rows} (no header line; for `json`, `[row` then `,\nrow`
+   * without the closing bracket). Returns the number of rows written, `'closed'` when the
+   * reader of a pipe went away (EPIPE; the statement is stopped), or null when it cannot be
+   * done (the statement writes, or the `@strata/vfs` extension is not available): then use
+   * {@link rows} or {@link push}. Anything already queued for `fd` elsewhere must have reached
+   * it first. Throws SQLite's error when the statement fails (after writing the rows before
+   * it), or an `Error` with the errno `code` when writing fails otherwise.
+   */
+  emit(fd: number, format: EmitFormat): number | 'closed' | null
   /**
    * Rows the statement inserted, updated or deleted (`sqlite3_changes()`, so not counting those
    * of triggers), 0 for statements that are not DML. Valid once {@link rows} is exhausted.
@@ -69,11 +87,46 @@ export function runStatement(db: LiveDatabase, sql: string): StatementRun {
         return (rows ??= stmt.iterate() as IterableIterator<unknown[]>)
       },
       push: (onRow) => (stmt.readonly ? pushRows(db, sql, columns.length, onRow) : null),
+      emit: (fd, format) => (stmt.readonly ? emitRows(db, sql, fd, format) : null),
       changes,
     }
   }
   db.exec(sql)
-  return { columns: null, readonly: stmt.readonly, rows: [][Symbol.iterator](), push: () => null, changes }
+  return { columns: null, readonly: stmt.readonly, rows: [][Symbol.iterator](), push: () => null, emit: () => null, changes }
+}
+
+/** Per connection: the statement that calls the native emitter, or null where it cannot be loaded. */
+const emitters = new WeakMap<LiveDatabase, BetterSqlite3.Statement<[string, string, number], number> | null>()
+
+function emitter(db: LiveDatabase): BetterSqlite3.Statement<[string, string, number], number> | null {
+  let call = emitters.get(db)
+  if (call !== undefined) return call
+  call = null
+  const path = extensionPath()
+  if (path) {
+    try {
+      // A second load of the library the lazy VFS lives in, with the entry point that only
+      // registers strata_emit_rows() on this connection. better-sqlite3 takes the entry point
+      // as a second argument (its typings omit it).
+      ;(db.loadExtension as (path: string, entryPoint: string) => unknown)(path, EMIT_ENTRY_POINT)
+      call = db.prepare<[string, string, number], number>('SELECT strata_emit_rows(?, ?, ?)').pluck()
+    } catch {
+      call = null // an extension built before the emitter existed, or one SQLite refuses: the rows go through JavaScript
+    }
+  }
+  emitters.set(db, call)
+  return call
+}
+
+function emitRows(db: LiveDatabase, sql: string, fd: number, format: EmitFormat): number | 'closed' | null {
+  const call = emitter(db)
+  if (!call) return null
+  const written = call.get(sql, format, fd)
+  if (written === null || written === undefined) return null
+  if (written >= 0) return written
+  const code = getSystemErrorName(written)
+  if (code === 'EPIPE') return 'closed'
+  throw Object.assign(new Error(`${code}: writing the result rows failed`), { code, errno: written, syscall: 'write' })
 }
 
 /** The row function of a connection: a name no user SQL can guess, and where its rows go now. */

@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander'
-import type { LiveBranch, LiveCommitResult, LiveDatabase } from '@strata/sqlite'
+import type { EmitFormat, LiveBranch, LiveCommitResult, LiveDatabase, StatementRun } from '@strata/sqlite'
 import { InvalidArgumentError, isStrataError } from '@strata/core'
 import { CliError } from '../cli-error.js'
 import { examples, nonNegativeInt, type App } from '../app.js'
@@ -7,6 +7,7 @@ import { shortId } from '../render.js'
 import { splitStatements } from '../sql-split.js'
 import { SQL_FORMATS, TABLE_SIZING_ROWS, resultWriter, type ResultWriter, type SqlFormat } from '../sql-output.js'
 import { ResultOutput } from '../sql-result-output.js'
+import type { OutputSink } from '../output-sink.js'
 import { readSqlSource } from '../sql-source.js'
 
 /** The environment variable naming the local cache directory of live branches. */
@@ -232,23 +233,30 @@ async function runScript(
       readOnly &&= run.readonly
       if (run.columns) {
         writer.begin(i + 1, run.columns)
-        // Rows pushed from inside SQLite when the statement allows it (a pause whenever a chunk
-        // of output is ready), else read one by one; leaving either loop stops the statement.
-        const pauses = run.push((row) => {
-          writer.row(row)
-          return sink.full
-        })
-        if (pauses) {
-          for (const _ of pauses) {
-            await sink.flush()
-            if (sink.closed) return { kind: 'output-closed', readOnly: readOnly && restReadOnly(db, statements, i + 1) }
-          }
-        } else {
-          for (const row of run.rows) {
+        // Fastest: native code writes the rows of a read-only statement straight to stdout's file
+        // descriptor, after what is queued so far (the same bytes as the writer would make).
+        const emitted = writer.native && output.fd !== null && run.readonly ? await emitRows(run, writer.native, output.fd, sink) : null
+        if (emitted === 'closed') return { kind: 'output-closed', readOnly: readOnly && restReadOnly(db, statements, i + 1) }
+        if (emitted !== null) writer.emitted(emitted)
+        else {
+          // Rows pushed from inside SQLite when the statement allows it (a pause whenever a chunk
+          // of output is ready), else read one by one; leaving either loop stops the statement.
+          const pauses = run.push((row) => {
             writer.row(row)
-            if (sink.full) {
+            return sink.full
+          })
+          if (pauses) {
+            for (const _ of pauses) {
               await sink.flush()
               if (sink.closed) return { kind: 'output-closed', readOnly: readOnly && restReadOnly(db, statements, i + 1) }
+            }
+          } else {
+            for (const row of run.rows) {
+              writer.row(row)
+              if (sink.full) {
+                await sink.flush()
+                if (sink.closed) return { kind: 'output-closed', readOnly: readOnly && restReadOnly(db, statements, i + 1) }
+              }
             }
           }
         }
@@ -267,6 +275,16 @@ async function runScript(
     })
   }
   return { kind: 'done', changes }
+}
+
+/**
+ * Write the rows of `run` with {@link StatementRun.emit} to `fd`, once everything queued for it
+ * has been written; null when the statement cannot be run that way.
+ */
+async function emitRows(run: StatementRun, format: EmitFormat, fd: number, sink: OutputSink): Promise<number | 'closed' | null> {
+  await sink.settle()
+  if (sink.closed) return 'closed'
+  return run.emit(fd, format)
 }
 
 /** Whether the statements from `from` on would only read (one that does not prepare yet counts as writing). */
