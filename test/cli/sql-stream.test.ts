@@ -9,6 +9,7 @@ import { promisify } from 'node:util'
 import Database from 'better-sqlite3'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { LocalStore, Repository } from '@strata/core'
+import { segmentKey } from '@strata/core/engine'
 import { BIN, assertBuilt, json, strata } from './helpers.js'
 
 // `strata sql` streams result rows: 200,000 rows through the spawned CLI in several formats,
@@ -140,5 +141,52 @@ describe('a reader that closes the pipe early (strata sql … | head -1)', () =>
     expect(r.stderr).toMatch(/the output was closed before the SQL finished; nothing was committed/)
     const after = json<{ id: string }>(await strata(['--store', store, 'show', 'main', '--json']))
     expect(after.id).toBe((before as unknown as { id: string }).id)
+  })
+})
+
+describe('rows written by the native emitter (csv, tsv, json, jsonl)', () => {
+  // Results from native code and from JavaScript (a statement that writes; the header lines),
+  // interleaved: the bytes and their order must be those of the JavaScript writers alone.
+  const SCRIPT = [
+    "SELECT 'first' AS a",
+    'SELECT id, name, version, size FROM packages WHERE id <= 30000',
+    'CREATE TEMP TABLE seen (n)',
+    'INSERT INTO seen SELECT count(*) FROM packages RETURNING n',
+    'SELECT * FROM packages WHERE id < 0',
+    "SELECT 'last' AS \"z,\"\"\", 1.5e300 AS r, x'00ff' AS b, NULL AS n",
+  ].join('; ')
+
+  it('print the results of a script in order, through a pipe and to a file, byte for byte as without the emitter', async () => {
+    for (const format of ['csv', 'tsv', 'json', 'jsonl']) {
+      const args = ['--store', store, 'sql', 'main', SCRIPT, '--format', format, '-q']
+      const native = await strata(args, { env: { STRATA_CACHE_DIR: join(dir, 'cache') } })
+      const js = await strata(args, { env: { STRATA_CACHE_DIR: join(dir, 'cache'), STRATA_VFS_EXTENSION: 'off' } })
+      expect(native.code, native.stderr).toBe(0)
+      expect(js.code, js.stderr).toBe(0)
+      expect(native.stdout.length, format).toBeGreaterThan(30000 * 20)
+      expect(sha(native.stdout), format).toBe(sha(js.stdout))
+      if (format === 'csv') {
+        const file = await measured(args.slice(2), join(dir, 'script.csv'))
+        expect(file.code, file.stderr).toBe(0)
+        expect(sha(file.stdout)).toBe(sha(js.stdout))
+      }
+    }
+  })
+
+  it('stop on a page the store cannot supply, after the rows before it, with the typed error', async () => {
+    const broken = join(dir, 'broken-store')
+    const repo = await Repository.init(new LocalStore(broken))
+    const { snapshot } = await repo.importDatabase(join(dir, 'app.db'))
+    const manifest = await repo.snapshot(snapshot)
+    await repo.close()
+    const last = segmentKey(manifest.segments[manifest.segments.length - 1]!.id)
+    await rm(join(broken, ...last.split('/')))
+    const r = await strata(['--store', broken, 'sql', 'main', QUERY, '--format', 'csv', '-q'], { env: { STRATA_CACHE_DIR: join(dir, 'broken-cache') } })
+    expect(r.code).toBe(1)
+    expect(r.stderr).toContain(last)
+    expect(r.stderr).toMatch(/does not exist in the store \(referenced by snapshot/) // the MissingObjectError, not SQLite's I/O error
+    const expected = shell(['-csv', '-header'], QUERY)
+    expect(r.stdout.split('\n').length).toBeGreaterThan(1000)
+    expect(expected.startsWith(r.stdout)).toBe(true)
   })
 })
