@@ -144,7 +144,7 @@ describe('a reader that closes the pipe early (strata sql … | head -1)', () =>
   })
 })
 
-describe('rows written by the native emitter (csv, tsv, json, jsonl)', () => {
+describe('rows written by the native emitter (csv, tsv, json, jsonl, table)', () => {
   // Results from native code and from JavaScript (a statement that writes; the header lines),
   // interleaved: the bytes and their order must be those of the JavaScript writers alone.
   const SCRIPT = [
@@ -157,7 +157,7 @@ describe('rows written by the native emitter (csv, tsv, json, jsonl)', () => {
   ].join('; ')
 
   it('print the results of a script in order, through a pipe and to a file, byte for byte as without the emitter', async () => {
-    for (const format of ['csv', 'tsv', 'json', 'jsonl']) {
+    for (const format of ['csv', 'tsv', 'json', 'jsonl', 'table']) {
       const args = ['--store', store, 'sql', 'main', SCRIPT, '--format', format, '-q']
       const native = await strata(args, { env: { STRATA_CACHE_DIR: join(dir, 'cache') } })
       const js = await strata(args, { env: { STRATA_CACHE_DIR: join(dir, 'cache'), STRATA_VFS_EXTENSION: 'off' } })

@@ -24,10 +24,13 @@ export interface ResultWriter {
   row(values: readonly unknown[]): void
   /**
    * The format, when the rows of a result may be written by `StatementRun.emit` instead of
-   * {@link row} (same bytes); null for the table and the `--json` document.
+   * {@link row} (same bytes); null for the `--json` document.
    */
-  readonly native: 'csv' | 'tsv' | 'json' | 'jsonl' | null
-  /** `count` rows of the open result were written by `StatementRun.emit` instead of {@link row}. */
+  readonly native: 'csv' | 'tsv' | 'json' | 'jsonl' | 'table' | null
+  /**
+   * `count` rows of the open result were written by `StatementRun.emit` instead of {@link row}
+   * (with what comes with them: a table's header); also after it failed part way.
+   */
   emitted(count: number): void
   /** The result set is complete. */
   end(): void
@@ -253,11 +256,13 @@ class TableWriter implements ResultWriter {
   #layout: ((values: readonly unknown[]) => string) | null = null
   #rows = 0
   #results = 0
-  readonly native = null
+  readonly native = 'table'
   constructor(private readonly out: (text: string) => void) {}
 
-  emitted(): void {
-    throw new Error('the table is written by JavaScript only')
+  emitted(count: number): void {
+    // The header, the rule and the rows are written; what is left is the `(N rows)` line.
+    this.#held = null
+    this.#rows = count
   }
 
   begin(_statement: number, columns: readonly string[]): void {

@@ -8,13 +8,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runStatement, type EmitFormat } from '@strata/sqlite'
 import { resultWriter } from '../src/sql-output.js'
 
-// `strata sql --format csv|tsv|json|jsonl` prints the rows of a read-only statement from native
+// `strata sql --format csv|tsv|json|jsonl|table` prints the rows of a read-only statement from native
 // code (`StatementRun.emit`, the @strata/vfs extension). Its bytes must be exactly those of the
 // JavaScript writers fed with better-sqlite3's values: random tables of text (quotes, commas,
 // newlines, control characters, any code point, and invalid UTF-8), integers near ±2^53 and
-// ±2^63, doubles of every kind, blobs and NULLs, under random column names.
+// ±2^63, doubles of every kind, blobs and NULLs, under random column names; long enough to be
+// cut in a table's cells, and more rows than the table sizes its columns from.
 
-const FORMATS: readonly EmitFormat[] = ['csv', 'tsv', 'json', 'jsonl']
+const FORMATS: readonly EmitFormat[] = ['csv', 'tsv', 'json', 'jsonl', 'table']
 
 let dir = ''
 let files = 0
@@ -66,6 +67,8 @@ const special = fc.constantFrom('"', ',', '\n', '\r', '\t', '\\', '\u0000', '\u0
 const text = fc.oneof(
   fc.string({ unit: 'binary', maxLength: 12 }),
   fc.array(special, { maxLength: 10 }).map((a) => a.join('')),
+  // Around a table cell's limit of 60 UTF-16 units, where a cut may split a pair or an escape.
+  fc.array(fc.oneof(fc.constantFrom('a', '😀', '\r\n', '\t', ' ', '\u3000'), special), { minLength: 55, maxLength: 64 }).map((a) => a.join('')),
 )
 const byte = fc.oneof(fc.integer({ min: 0x80, max: 0xff }), fc.constantFrom(0x00, 0x0a, 0x22, 0x2c, 0x41, 0x5c, 0xc3, 0xa9, 0xed, 0xa0, 0xf0, 0x9f, 0xf4, 0x90, 0xe0))
 const P53 = 2n ** 53n
@@ -93,7 +96,7 @@ const cell: fc.Arbitrary<Cell> = fc.oneof(
   fc.array(byte, { maxLength: 10 }).map((a) => ({ sql: 'CAST(? AS TEXT)', value: Buffer.from(a) })), // invalid UTF-8, as text
   integer.map((value) => ({ sql: '?', value })),
   double.map((value) => ({ sql: '?', value })),
-  fc.uint8Array({ maxLength: 8 }).map((a) => ({ sql: '?', value: Buffer.from(a) })),
+  fc.uint8Array({ maxLength: 40 }).map((a) => ({ sql: '?', value: Buffer.from(a) })),
   fc.constant({ sql: '?', value: null }),
 )
 const columnName = fc.oneof(fc.string({ maxLength: 6 }), fc.array(special, { maxLength: 4 }).map((a) => a.join(''))).filter((s) => !s.includes('\u0000'))
@@ -153,35 +156,82 @@ describe('the native emitter writes the bytes of the JavaScript writers', () => 
     }
   })
 
-  it('writes the rows before an error, then throws the error iterating throws', () => {
+  it('a table sizes its columns from the first rows; later, wider values overflow, as in JavaScript', () => {
     const db = new Database(':memory:')
     try {
-      const sql = "WITH n(i) AS (VALUES (1), (2), (3), (4)) SELECT i, CASE WHEN i > 3 THEN abs(-9223372036854775807 - 1) ELSE 'ok' END AS v FROM n"
-      let jsError: unknown
-      let out = ''
-      const w = resultWriter('csv', (t) => (out += t), null)
-      try {
-        for (const row of runStatement(db, sql).rows) w.row(row)
-      } catch (e) {
-        jsError = e
+      // Rows 1..1000 size the columns; the later ones are wider, negative, text in a numeric column.
+      const sql = `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2500)
+        SELECT i, CASE WHEN i > 1000 THEN -i * 1000 ELSE i END AS "wide number",
+               CASE WHEN i % 700 = 0 THEN printf('%.*c', i % 90, 'w') ELSE 'v' || i END AS t,
+               CASE WHEN i = 1500 THEN 'text' WHEN i % 3 = 0 THEN NULL ELSE i / 7.0 END AS r
+        FROM n`
+      for (const format of FORMATS) expect(nativeOutput(db, sql, format).toString(), format).toBe(jsOutput(db, sql, format).toString())
+    } finally {
+      db.close()
+    }
+  })
+
+  it('a table line is trimmed as String.prototype.trimEnd trims it', () => {
+    const db = new Database(':memory:')
+    try {
+      db.exec('CREATE TABLE w (a, b)')
+      const ins = db.prepare('INSERT INTO w VALUES (?, ?)')
+      // Every character trimEnd removes, and some it keeps (U+180E, U+200B, U+FFFD, U+0085).
+      const ends = [...'\t\u000b\f \u00a0\u1680\u2000\u2005\u200a\u2028\u2029\u202f\u205f\u3000\ufeff\r', '\u180e', '\u200b', '\ufffd', '\u0085', 'x']
+      for (const e of ends) {
+        ins.run('a' + e, 'b' + e + e)
+        ins.run('a', e)
       }
-      const path = join(dir, 'error-out')
-      const fd = openSync(path, 'w')
-      let nativeError: unknown
-      try {
-        runStatement(db, sql).emit(fd, 'csv')
-      } catch (e) {
-        nativeError = e
-      } finally {
-        closeSync(fd)
+      for (const format of FORMATS) expect(nativeOutput(db, 'SELECT a, b FROM w', format).toString(), format).toBe(jsOutput(db, 'SELECT a, b FROM w', format).toString())
+    } finally {
+      db.close()
+    }
+  })
+
+  it('writes the rows before an error, then throws the error iterating throws, and the output closes as in JavaScript', () => {
+    const db = new Database(':memory:')
+    try {
+      for (const failAt of [4, 1500]) {
+        const sql = `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${failAt}) SELECT i, CASE WHEN i >= ${failAt} THEN abs(-9223372036854775807 - 1) ELSE 'ok' END AS v FROM n`
+        for (const format of FORMATS) {
+          let js = ''
+          let jsError: unknown
+          const jw = resultWriter(format, (t) => (js += t), null)
+          const jsRun = runStatement(db, sql)
+          jw.begin(1, jsRun.columns!)
+          try {
+            for (const row of jsRun.rows) jw.row(row)
+          } catch (e) {
+            jsError = e
+            jw.abort('STRATA_SQL_ERROR')
+          }
+
+          let head = ''
+          const nw = resultWriter(format, (t) => (head += t), null)
+          const run = runStatement(db, sql)
+          nw.begin(1, run.columns!)
+          const before = head
+          const path = join(dir, `error-${files++}`)
+          const fd = openSync(path, 'w')
+          let nativeError: unknown
+          try {
+            run.emit(fd, format)
+          } catch (e) {
+            nativeError = e
+            nw.emitted(run.emitted!)
+            nw.abort('STRATA_SQL_ERROR')
+          } finally {
+            closeSync(fd)
+          }
+          expect(run.emitted, format).toBe(failAt - 1)
+          expect(before + readFileSync(path, 'utf8') + head.slice(before.length), `${format}, failing at row ${failAt}`).toBe(js)
+          expect(nativeError).toBeInstanceOf(Database.SqliteError)
+          expect({ code: (nativeError as { code: string }).code, message: (nativeError as Error).message }).toEqual({
+            code: (jsError as { code: string }).code,
+            message: (jsError as Error).message,
+          })
+        }
       }
-      expect(readFileSync(path, 'utf8')).toBe('1,ok\n2,ok\n3,ok\n')
-      expect(readFileSync(path, 'utf8')).toBe(out)
-      expect(nativeError).toBeInstanceOf(Database.SqliteError)
-      expect({ code: (nativeError as { code: string }).code, message: (nativeError as Error).message }).toEqual({
-        code: (jsError as { code: string }).code,
-        message: (jsError as Error).message,
-      })
       expect(db.prepare('SELECT 1 AS x').get()).toEqual({ x: 1 }) // the connection is usable
     } finally {
       db.close()

@@ -5,7 +5,7 @@ import { EMIT_ENTRY_POINT, extensionPath } from '@strata/vfs'
 import type { LiveDatabase } from './sqlite-types.js'
 
 /** The text formats {@link StatementRun.emit} writes (those of `strata sql --format`). */
-export type EmitFormat = 'csv' | 'tsv' | 'json' | 'jsonl'
+export type EmitFormat = 'csv' | 'tsv' | 'json' | 'jsonl' | 'table'
 
 /** One statement of user SQL, prepared by {@link runStatement}. */
 export interface StatementRun {
@@ -32,15 +32,19 @@ export interface StatementRun {
    * Run the statement to its end in native code, writing its rows as text in `format` straight
    * to file descriptor `fd` (whole buffered chunks with write(2); memory stays bounded): the
    * fastest way to print a large result. The bytes are those `strata sql`'s JavaScript writers
-   * make of the rows from {@link rows} (no header line; for `json`, `[row` then `,\nrow`
-   * without the closing bracket). Returns the number of rows written, `'closed'` when the
-   * reader of a pipe went away (EPIPE; the statement is stopped), or null when it cannot be
-   * done (the statement writes, or the `@strata/vfs` extension is not available): then use
-   * {@link rows} or {@link push}. Anything already queued for `fd` elsewhere must have reached
-   * it first. Throws SQLite's error when the statement fails (after writing the rows before
-   * it), or an `Error` with the errno `code` when writing fails otherwise.
+   * make of the rows from {@link rows}, less what those write around the rows: no CSV/TSV
+   * header line; for `json`, `[row` then `,\nrow` without the closing bracket; for `table`, the
+   * header, rule and rows without the `(N rows)` line. Returns the number of rows written,
+   * `'closed'` when the reader of a pipe went away (EPIPE; the statement is stopped), or null
+   * when it cannot be done (the statement writes, or the `@strata/vfs` extension is not
+   * available): then use {@link rows} or {@link push}. Anything already queued for `fd`
+   * elsewhere must have reached it first. Throws SQLite's error when the statement fails (after
+   * writing the rows before it), or an `Error` with the errno `code` when writing fails
+   * otherwise; {@link emitted} then says how many rows were written.
    */
   emit(fd: number, format: EmitFormat): number | 'closed' | null
+  /** The rows {@link emit} wrote, also when it threw; null until it ran (or when it declined). */
+  readonly emitted: number | null
   /**
    * Rows the statement inserted, updated or deleted (`sqlite3_changes()`, so not counting those
    * of triggers), 0 for statements that are not DML. Valid once {@link rows} is exhausted.
@@ -80,6 +84,7 @@ export function runStatement(db: LiveDatabase, sql: string): StatementRun {
     const columns = stmt.columns().map((c) => c.name)
     // Created on first use: an open iterator locks the statement and the connection's function table.
     let rows: IterableIterator<unknown[]> | null = null
+    let emitted: number | null = null
     return {
       columns,
       readonly: stmt.readonly,
@@ -87,21 +92,42 @@ export function runStatement(db: LiveDatabase, sql: string): StatementRun {
         return (rows ??= stmt.iterate() as IterableIterator<unknown[]>)
       },
       push: (onRow) => (stmt.readonly ? pushRows(db, sql, columns.length, onRow) : null),
-      emit: (fd, format) => (stmt.readonly ? emitRows(db, sql, fd, format) : null),
+      emit(fd, format) {
+        if (!stmt.readonly) return null
+        const call = emitter(db)
+        if (!call) return null
+        let declined = false
+        try {
+          const r = emitRows(call, sql, fd, format)
+          declined = r === null
+          return r
+        } finally {
+          if (!declined) emitted = call.written()
+        }
+      },
+      get emitted() {
+        return emitted
+      },
       changes,
     }
   }
   db.exec(sql)
-  return { columns: null, readonly: stmt.readonly, rows: [][Symbol.iterator](), push: () => null, emit: () => null, changes }
+  return { columns: null, readonly: stmt.readonly, rows: [][Symbol.iterator](), push: () => null, emit: () => null, emitted: null, changes }
 }
 
-/** Per connection: the statement that calls the native emitter, or null where it cannot be loaded. */
-const emitters = new WeakMap<LiveDatabase, BetterSqlite3.Statement<[string, string, number], number> | null>()
+/** The native emitter of a connection: `strata_emit_rows()`, and how many rows its last call wrote. */
+interface Emitter {
+  run: BetterSqlite3.Statement<[string, string, number], number | null>
+  written(): number
+}
 
-function emitter(db: LiveDatabase): BetterSqlite3.Statement<[string, string, number], number> | null {
-  let call = emitters.get(db)
-  if (call !== undefined) return call
-  call = null
+/** Per connection: its emitter, or null where the extension cannot be loaded. */
+const emitters = new WeakMap<LiveDatabase, Emitter | null>()
+
+function emitter(db: LiveDatabase): Emitter | null {
+  let e = emitters.get(db)
+  if (e !== undefined) return e
+  e = null
   const path = extensionPath()
   if (path) {
     try {
@@ -109,19 +135,18 @@ function emitter(db: LiveDatabase): BetterSqlite3.Statement<[string, string, num
       // registers strata_emit_rows() on this connection. better-sqlite3 takes the entry point
       // as a second argument (its typings omit it).
       ;(db.loadExtension as (path: string, entryPoint: string) => unknown)(path, EMIT_ENTRY_POINT)
-      call = db.prepare<[string, string, number], number>('SELECT strata_emit_rows(?, ?, ?)').pluck()
+      const written = db.prepare<[], number>('SELECT strata_emit_rows_written()').pluck()
+      e = { run: db.prepare<[string, string, number], number | null>('SELECT strata_emit_rows(?, ?, ?)').pluck(), written: () => written.get()! }
     } catch {
-      call = null // an extension built before the emitter existed, or one SQLite refuses: the rows go through JavaScript
+      e = null // an extension built before the emitter existed, or one SQLite refuses: the rows go through JavaScript
     }
   }
-  emitters.set(db, call)
-  return call
+  emitters.set(db, e)
+  return e
 }
 
-function emitRows(db: LiveDatabase, sql: string, fd: number, format: EmitFormat): number | 'closed' | null {
-  const call = emitter(db)
-  if (!call) return null
-  const written = call.get(sql, format, fd)
+function emitRows(e: Emitter, sql: string, fd: number, format: EmitFormat): number | 'closed' | null {
+  const written = e.run.get(sql, format, fd)
   if (written === null || written === undefined) return null
   if (written >= 0) return written
   const code = getSystemErrorName(written)

@@ -1,10 +1,11 @@
 /*
  * Strata result emitter: runs one read-only query and writes its rows, as text, straight to a
- * file descriptor, for `strata sql --format csv|tsv|json|jsonl`.
+ * file descriptor, for `strata sql --format csv|tsv|json|jsonl|table`.
  *
  *   strata_emit_rows(sql, format, fd) → rows written (>= 0), or -errno when writing to fd
  *                                        failed (-EPIPE: the reader closed the pipe), or NULL
  *                                        when `sql` is not a read-only statement with columns
+ *   strata_emit_rows_written()        → the rows the last call wrote, also when it failed
  *
  * `sql` is prepared on the calling connection (sqlite3_context_db_handle) and stepped to its
  * end; an error while stepping (a lazy page fetch that failed, a constraint in a virtual table…)
@@ -17,10 +18,12 @@
  * - integers (read as bigints there) are decimal; in JSON, beyond ±(2^53-1) they are strings;
  * - reals are printed as JavaScript's Number→String does (shortest round-trip digits, plain
  *   notation for exponents -7 < e < 21, `1e+21`, `-0` → `0`); in JSON, ±Infinity is `null`;
- * - blobs are `x'<hex>'` (CSV, TSV) or `{"$blob":"<hex>"}` (JSON); NULL is empty or `null`.
+ * - blobs are `x'<hex>'` (CSV, TSV) or `{"$blob":"<hex>"}` (JSON); NULL is empty or `null`;
+ * - the table is laid out as render.ts lays it out (see "the aligned table" below).
  *
- * The rows of a `json` result are written as `[row` then `,\nrow`: the caller writes the
- * closing bracket (or `[]` when no row came), as it writes header lines.
+ * What the caller writes itself: the header line of CSV and TSV; the closing `]` of a `json`
+ * result (its rows are written as `[row` then `,\nrow`), or `[]` when no row came; a table's
+ * `(N rows)` line.
  *
  * Output is collected in a fixed buffer and written with write(2) in whole chunks: memory does
  * not grow with the result. A non-blocking descriptor (a pipe Node set to O_NONBLOCK) is waited
@@ -221,7 +224,7 @@ static int jsNumberText(double v, char *out) {
 
 /* ---- text ------------------------------------------------------------------------------- */
 
-enum { F_CSV, F_TSV, F_JSON, F_JSONL };
+enum { F_CSV, F_TSV, F_JSON, F_JSONL, F_TABLE };
 
 /*
  * What an ASCII byte needs, per format: 0 = copy as is. For JSON the escape itself; for TSV the
@@ -452,18 +455,334 @@ static int jsonKeys(sqlite3_stmt *st, int columns, unsigned char **keys, size_t 
   return SQLITE_OK;
 }
 
+/* ---- the aligned table ------------------------------------------------------------------ */
+
+/*
+ * As render.ts's tableLayout() and cellText() and sql-output.ts's TableWriter lay it out: the
+ * columns are sized from the first TABLE_SIZING_ROWS rows (held until then), in UTF-16 code
+ * units as JavaScript's String.length counts them; a column whose held values are all numbers
+ * or NULL is right-aligned; a cell shows text on one line (CR LF and LF as \n, tab as \t), NULL
+ * as NULL, a blob as x'<hex of its first 32 bytes>…', and is cut to 59 units and '…' when
+ * longer than 60; cells are joined by two spaces and each line is trimmed of trailing
+ * whitespace (String.prototype.trimEnd). The header is the column names as they are, and the
+ * rule under it one '-' per unit of width. The caller writes the `(N rows)` line.
+ */
+#define TABLE_SIZING_ROWS 1000 /* sql-output.ts: TABLE_SIZING_ROWS */
+#define CELL_UNITS 60          /* render.ts: cellText(v, max = 60) */
+/* A cell's bytes: at most 59 units of at most 3 bytes each (an astral character is 4 bytes for
+ * 2 units), or 60 units of 3, plus the 3 bytes of '…'. */
+#define CELL_BYTES (CELL_UNITS * 3 + 3)
+
+static const unsigned char ELLIPSIS[3] = { 0xE2, 0x80, 0xA6 }; /* U+2026 */
+
+/* A growable byte buffer; `oom` once an allocation failed (later appends are dropped). */
+typedef struct Buf {
+  unsigned char *p;
+  size_t n, cap;
+  int oom;
+} Buf;
+
+/* Room for `more` bytes at b->p + b->n, or NULL (and b->oom) when memory ran out. */
+static unsigned char *bufRoom(Buf *b, size_t more) {
+  if (b->oom) return 0;
+  if (b->cap - b->n < more) {
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap - b->n < more) {
+      if (cap > ((size_t)1 << 40)) { b->oom = 1; return 0; }
+      cap *= 2;
+    }
+    unsigned char *p = sqlite3_realloc64(b->p, cap);
+    if (!p) { b->oom = 1; return 0; }
+    b->p = p;
+    b->cap = cap;
+  }
+  return b->p + b->n;
+}
+
+static void bufPut(Buf *b, const void *p, size_t len) {
+  unsigned char *at = bufRoom(b, len);
+  if (!at) return;
+  memcpy(at, p, len);
+  b->n += len;
+}
+
+static void bufSpaces(Buf *b, size_t count) {
+  unsigned char *at = bufRoom(b, count);
+  if (!at) return;
+  memset(at, ' ', count);
+  b->n += count;
+}
+
+/*
+ * The next piece of text s[*i..len) as JavaScript sees it, into piece (>= 4 bytes): a well-formed
+ * UTF-8 character as is, an invalid subpart as U+FFFD, and — when `oneLine` — CR LF and LF as
+ * `\n`, tab as `\t`. Returns its length in UTF-16 units; sets *bytes and advances *i.
+ */
+static int nextPiece(const unsigned char *s, size_t len, size_t *i, int oneLine, unsigned char *piece, size_t *bytes) {
+  unsigned char c = s[*i];
+  if (oneLine && (c == '\n' || c == '\t' || (c == '\r' && *i + 1 < len && s[*i + 1] == '\n'))) {
+    piece[0] = '\\';
+    piece[1] = c == '\t' ? 't' : 'n';
+    *bytes = 2;
+    *i += c == '\r' ? 2 : 1;
+    return 2;
+  }
+  if (c < 0x80) { piece[0] = c; *bytes = 1; *i += 1; return 1; }
+  int q = utf8Sequence(s + *i, len - *i);
+  if (q > 0) {
+    memcpy(piece, s + *i, (size_t)q);
+    *bytes = (size_t)q;
+    *i += (size_t)q;
+    return q == 4 ? 2 : 1; /* beyond U+FFFF: a surrogate pair */
+  }
+  memcpy(piece, REPLACEMENT, 3);
+  *bytes = 3;
+  *i += (size_t)-q;
+  return 1;
+}
+
+/*
+ * cellText() of text s[0..len) into out (CELL_BYTES): one line, cut to 59 units and '…' when
+ * longer than 60 units (a surrogate pair cut in half leaves its first half, which Node writes
+ * as U+FFFD; an escape cut in half its backslash). Only the first 61 units are looked at.
+ * Returns the cell's length in units; *outLen its bytes.
+ */
+static int cellText(const unsigned char *s, size_t len, unsigned char *out, size_t *outLen) {
+  size_t i = 0, o = 0, at59 = 0;
+  int units = 0, cut = 0;
+  unsigned char half[3];
+  size_t halfLen = 0;
+  while (i < len) {
+    unsigned char piece[4];
+    size_t bytes;
+    int u = nextPiece(s, len, &i, 1, piece, &bytes);
+    if (units + u > CELL_UNITS) { cut = 1; break; }
+    if (units == CELL_UNITS - 2 && u == 2) {
+      /* This piece holds units 59 and 60: a cut keeps only its first half. */
+      at59 = o;
+      if (piece[0] == '\\') { half[0] = '\\'; halfLen = 1; }
+      else { memcpy(half, REPLACEMENT, 3); halfLen = 3; }
+    }
+    memcpy(out + o, piece, bytes);
+    o += bytes;
+    units += u;
+    if (units == CELL_UNITS - 1) { at59 = o; halfLen = 0; }
+  }
+  if (!cut) { *outLen = o; return units; }
+  o = at59;
+  memcpy(out + o, half, halfLen);
+  o += halfLen;
+  memcpy(out + o, ELLIPSIS, 3);
+  *outLen = o + 3;
+  return CELL_UNITS;
+}
+
+/* cellText() of column i of the current row into out (CELL_BYTES); returns its units. */
+static int tableCell(sqlite3_stmt *st, int i, unsigned char *out, size_t *outLen) {
+  char tmp[80];
+  size_t len = 0;
+  switch (sqlite3_column_type(st, i)) {
+    case SQLITE_INTEGER: len = (size_t)int64Text(sqlite3_column_int64(st, i), tmp); break;
+    case SQLITE_FLOAT: len = (size_t)jsNumberText(sqlite3_column_double(st, i), tmp); break;
+    case SQLITE_TEXT: {
+      const unsigned char *t = sqlite3_column_text(st, i);
+      return cellText(t ? t : (const unsigned char *)"", t ? (size_t)sqlite3_column_bytes(st, i) : 0, out, outLen);
+    }
+    case SQLITE_BLOB: {
+      static const char hex[] = "0123456789abcdef";
+      const unsigned char *b = sqlite3_column_blob(st, i);
+      size_t n = b ? (size_t)sqlite3_column_bytes(st, i) : 0;
+      tmp[len++] = 'x';
+      tmp[len++] = '\'';
+      for (size_t k = 0; k < n && k < 32; k++) {
+        tmp[len++] = hex[b[k] >> 4];
+        tmp[len++] = hex[b[k] & 15];
+      }
+      if (n > 32) { memcpy(tmp + len, ELLIPSIS, 3); len += 3; }
+      tmp[len++] = '\'';
+      break;
+    }
+    default: memcpy(tmp, "NULL", 4); len = 4;
+  }
+  return cellText((const unsigned char *)tmp, len, out, outLen);
+}
+
+/* Whether code point c is white space to String.prototype.trimEnd (WhiteSpace or LineTerminator). */
+static int jsSpace(uint32_t c) {
+  return c == 0x20 || (c >= 0x09 && c <= 0x0D) || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 ||
+         c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000 || c == 0xFEFF;
+}
+
+/* p[0..n) without its trailing JavaScript white space; p is well-formed UTF-8. */
+static size_t trimEnd(const unsigned char *p, size_t n) {
+  while (n > 0) {
+    size_t start = n - 1;
+    while (start > 0 && (p[start] & 0xC0) == 0x80 && n - start < 4) start--;
+    uint32_t c = p[start];
+    if (c >= 0xF0) c &= 0x07; else if (c >= 0xE0) c &= 0x0F; else if (c >= 0xC0) c &= 0x1F;
+    for (size_t k = start + 1; k < n; k++) c = (c << 6) | (p[k] & 0x3F);
+    if (!jsSpace(c)) break;
+    n = start;
+  }
+  return n;
+}
+
+/* One cell as shown in a table: its bytes and width in units. */
+typedef struct Cell {
+  uint32_t off; /* into the held bytes (held rows), or unused */
+  uint16_t len;
+  uint16_t units;
+} Cell;
+
+typedef struct Table {
+  int columns;
+  Buf names;        /* the column names, well-formed */
+  Cell *name;       /* columns */
+  Buf held;         /* the bytes of the held cells */
+  Buf heldCells;    /* Cell[rows × columns] */
+  int heldRows;
+  uint8_t *numeric; /* columns: right-aligned */
+  size_t *width;    /* columns, in units */
+  Buf line;
+  int released;
+} Table;
+
+static int tableInit(Table *t, sqlite3_stmt *st, int columns) {
+  memset(t, 0, sizeof *t);
+  t->columns = columns;
+  t->name = sqlite3_malloc64(sizeof(Cell) * (size_t)columns);
+  t->numeric = sqlite3_malloc64((size_t)columns);
+  t->width = sqlite3_malloc64(sizeof(size_t) * (size_t)columns);
+  if (!t->name || !t->numeric || !t->width) return SQLITE_NOMEM;
+  for (int i = 0; i < columns; i++) {
+    const char *name = sqlite3_column_name(st, i);
+    /* better-sqlite3 names such a column null; JavaScript would print "null" */
+    const unsigned char *s = (const unsigned char *)(name ? name : "null");
+    size_t len = strlen((const char *)s), k = 0, units = 0;
+    if (len > 65535) return SQLITE_TOOBIG; /* not a real case: left to JavaScript */
+    t->name[i].off = (uint32_t)t->names.n;
+    while (k < len) {
+      unsigned char piece[4];
+      size_t bytes;
+      units += (size_t)nextPiece(s, len, &k, 0, piece, &bytes);
+      bufPut(&t->names, piece, bytes);
+    }
+    t->name[i].len = (uint16_t)(t->names.n - t->name[i].off);
+    t->name[i].units = (uint16_t)units;
+    t->numeric[i] = 1;
+    t->width[i] = units;
+  }
+  return t->names.oom ? SQLITE_NOMEM : SQLITE_OK;
+}
+
+static void tableFree(Table *t) {
+  sqlite3_free(t->names.p);
+  sqlite3_free(t->name);
+  sqlite3_free(t->held.p);
+  sqlite3_free(t->heldCells.p);
+  sqlite3_free(t->numeric);
+  sqlite3_free(t->width);
+  sqlite3_free(t->line.p);
+}
+
+/* Hold the current row (sizing the columns). */
+static void tableHold(Table *t, sqlite3_stmt *st) {
+  for (int i = 0; i < t->columns; i++) {
+    unsigned char *cell = bufRoom(&t->held, CELL_BYTES);
+    Cell *c = (Cell *)bufRoom(&t->heldCells, sizeof(Cell));
+    if (!cell || !c) return;
+    size_t len;
+    int units = tableCell(st, i, cell, &len);
+    int type = sqlite3_column_type(st, i);
+    if (type == SQLITE_TEXT || type == SQLITE_BLOB) t->numeric[i] = 0;
+    if ((size_t)units > t->width[i]) t->width[i] = (size_t)units;
+    if (t->held.n > UINT32_MAX - CELL_BYTES) { t->held.oom = 1; return; }
+    c->off = (uint32_t)t->held.n;
+    c->len = (uint16_t)len;
+    c->units = (uint16_t)units;
+    t->held.n += len;
+    t->heldCells.n += sizeof(Cell);
+  }
+  t->heldRows++;
+}
+
+/* Append cell `bytes` (of `units`) of column i to the line, padded to the column's width. */
+static void lineCell(Table *t, int i, const unsigned char *bytes, size_t len, size_t units, int isHeader) {
+  if (i > 0) bufPut(&t->line, "  ", 2);
+  size_t pad = t->width[i] > units ? t->width[i] - units : 0;
+  int right = t->numeric[i] && !isHeader;
+  if (right) bufSpaces(&t->line, pad);
+  bufPut(&t->line, bytes, len);
+  if (!right) bufSpaces(&t->line, pad);
+}
+
+/* Write the line, trimmed, and a newline; start the next. */
+static void lineEnd(Table *t, Out *o) {
+  if (!t->line.oom) {
+    putBytes(o, t->line.p, trimEnd(t->line.p, t->line.n));
+    putByte(o, '\n');
+  }
+  t->line.n = 0;
+}
+
+/* The columns are sized: write the header, the rule and the held rows. */
+static void tableRelease(Table *t, Out *o) {
+  t->released = 1;
+  if (t->heldRows == 0) memset(t->numeric, 0, (size_t)t->columns); /* no rows: every column is left-aligned */
+  for (int i = 0; i < t->columns; i++) lineCell(t, i, t->names.p + t->name[i].off, t->name[i].len, t->name[i].units, 1);
+  lineEnd(t, o);
+  for (int i = 0; i < t->columns; i++) {
+    if (i > 0) putBytes(o, "  ", 2);
+    for (size_t k = 0; k < t->width[i]; k++) putByte(o, '-');
+  }
+  putByte(o, '\n');
+  const Cell *cells = (const Cell *)t->heldCells.p;
+  for (int r = 0; r < t->heldRows; r++) {
+    for (int i = 0; i < t->columns; i++) {
+      const Cell *c = &cells[(size_t)r * (size_t)t->columns + (size_t)i];
+      lineCell(t, i, t->held.p + c->off, c->len, c->units, 0);
+    }
+    lineEnd(t, o);
+  }
+  sqlite3_free(t->held.p);
+  sqlite3_free(t->heldCells.p);
+  memset(&t->held, 0, sizeof t->held);
+  memset(&t->heldCells, 0, sizeof t->heldCells);
+}
+
+/* A row after the sizing rows: written at once. */
+static void tableRow(Table *t, Out *o, sqlite3_stmt *st) {
+  unsigned char cell[CELL_BYTES];
+  for (int i = 0; i < t->columns; i++) {
+    size_t len;
+    int units = tableCell(st, i, cell, &len);
+    lineCell(t, i, cell, len, (size_t)units, 0);
+  }
+  lineEnd(t, o);
+}
+
+static int tableOom(const Table *t) { return t->names.oom || t->held.oom || t->heldCells.oom || t->line.oom; }
+
+/* Per connection: the rows the last call wrote, for strata_emit_rows_written(). */
+typedef struct EmitState {
+  sqlite3_int64 written;
+} EmitState;
+
 static void fnEmitRows(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   (void)argc;
+  EmitState *state = sqlite3_user_data(ctx);
   sqlite3 *db = sqlite3_context_db_handle(ctx);
   const char *sql = (const char *)sqlite3_value_text(argv[0]);
   const char *fmt = (const char *)sqlite3_value_text(argv[1]);
   sqlite3_int64 fd = sqlite3_value_int64(argv[2]);
   int format;
+  state->written = 0;
   if (!sql || !fmt || fd < 0 || fd > INT32_MAX) { sqlite3_result_error(ctx, "strata_emit_rows: bad arguments", -1); return; }
   if (strcmp(fmt, "csv") == 0) format = F_CSV;
   else if (strcmp(fmt, "tsv") == 0) format = F_TSV;
   else if (strcmp(fmt, "json") == 0) format = F_JSON;
   else if (strcmp(fmt, "jsonl") == 0) format = F_JSONL;
+  else if (strcmp(fmt, "table") == 0) format = F_TABLE;
   else { sqlite3_result_error(ctx, "strata_emit_rows: unknown format", -1); return; }
 
   sqlite3_stmt *st = 0;
@@ -481,11 +800,15 @@ static void fnEmitRows(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   }
   unsigned char *keys = 0;
   size_t *keyAt = 0;
-  rc = format == F_JSON || format == F_JSONL ? jsonKeys(st, columns, &keys, &keyAt) : SQLITE_OK;
+  Table table;
+  memset(&table, 0, sizeof table);
+  if (format == F_JSON || format == F_JSONL) rc = jsonKeys(st, columns, &keys, &keyAt);
+  else if (format == F_TABLE) rc = tableInit(&table, st, columns);
   Out *o = rc == SQLITE_OK ? sqlite3_malloc64(sizeof(Out)) : 0;
   if (!o) {
     sqlite3_free(keys);
     sqlite3_free(keyAt);
+    tableFree(&table);
     sqlite3_finalize(st);
     if (rc == SQLITE_TOOBIG) sqlite3_result_null(ctx);
     else sqlite3_result_error_nomem(ctx);
@@ -495,13 +818,21 @@ static void fnEmitRows(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
 
   sqlite3_int64 rows = 0;
   unsigned char sep = format == F_TSV ? '\t' : ',';
-  while (!o->err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+  int oom = 0;
+  while (!o->err && !oom && (rc = sqlite3_step(st)) == SQLITE_ROW) {
     if (format == F_CSV || format == F_TSV) {
       for (int i = 0; i < columns; i++) {
         if (i > 0) putByte(o, sep);
         putDelimitedValue(o, st, i, format);
       }
       putByte(o, '\n');
+    } else if (format == F_TABLE) {
+      if (table.released) tableRow(&table, o, st);
+      else {
+        tableHold(&table, st);
+        if (table.heldRows >= TABLE_SIZING_ROWS) tableRelease(&table, o);
+      }
+      oom = tableOom(&table);
     } else {
       if (format == F_JSON) {
         if (rows == 0) putByte(o, '[');
@@ -516,14 +847,27 @@ static void fnEmitRows(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     }
     rows++;
   }
-  flushOut(o); /* the rows before an error are written, as the JavaScript writers do */
+  /* A table whose rows ended (or failed) before the sizing rows were all read is laid out from
+   * those it has: the rows before an error are written, as the JavaScript writers do. */
+  if (format == F_TABLE && !table.released && !o->err && !oom) {
+    tableRelease(&table, o);
+    oom = tableOom(&table);
+  }
+  flushOut(o);
   int err = o->err;
+  state->written = rows;
   sqlite3_free(o);
   sqlite3_free(keys);
   sqlite3_free(keyAt);
+  tableFree(&table);
   if (err) {
     sqlite3_finalize(st); /* stops the statement */
     sqlite3_result_int64(ctx, -(sqlite3_int64)err);
+    return;
+  }
+  if (oom) {
+    sqlite3_finalize(st);
+    sqlite3_result_error_nomem(ctx);
     return;
   }
   if (rc != SQLITE_DONE) {
@@ -541,6 +885,15 @@ static void fnEmitRows(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   sqlite3_result_int64(ctx, rows);
 }
 
+/* strata_emit_rows_written() → the rows the last strata_emit_rows() call on this connection
+ * wrote, also when it failed (the caller then closes what it opened: a JSON array, a table). */
+static void fnEmitRowsWritten(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  (void)argv;
+  EmitState *state = sqlite3_user_data(ctx);
+  sqlite3_result_int64(ctx, state->written);
+}
+
 /*
  * Entry point for a second load of the same library on a connection that runs user SQL: it
  * registers strata_emit_rows() there (the VFS itself is process-wide and was registered by the
@@ -549,6 +902,13 @@ static void fnEmitRows(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
 __attribute__((visibility("default"))) int sqlite3_strataemit_init(sqlite3 *db, char **errmsg, const sqlite3_api_routines *api) {
   (void)errmsg;
   SQLITE_EXTENSION_INIT2(api);
-  /* DIRECTONLY: never from a trigger or view a database file could bring along. */
-  return sqlite3_create_function(db, "strata_emit_rows", 3, SQLITE_UTF8 | SQLITE_DIRECTONLY, 0, fnEmitRows, 0, 0);
+  EmitState *state = sqlite3_malloc(sizeof(EmitState));
+  if (!state) return SQLITE_NOMEM;
+  state->written = 0;
+  /* DIRECTONLY: never from a trigger or view a database file could bring along. The state is
+   * freed with the function (the connection closes, or the function is replaced). */
+  int flags = SQLITE_UTF8 | SQLITE_DIRECTONLY;
+  int rc = sqlite3_create_function_v2(db, "strata_emit_rows", 3, flags, state, fnEmitRows, 0, 0, sqlite3_free);
+  if (rc == SQLITE_OK) rc = sqlite3_create_function_v2(db, "strata_emit_rows_written", 0, flags, state, fnEmitRowsWritten, 0, 0, 0);
+  return rc;
 }

@@ -235,7 +235,15 @@ async function runScript(
         writer.begin(i + 1, run.columns)
         // Fastest: native code writes the rows of a read-only statement straight to stdout's file
         // descriptor, after what is queued so far (the same bytes as the writer would make).
-        const emitted = writer.native && output.fd !== null && run.readonly ? await emitRows(run, writer.native, output.fd, sink) : null
+        let emitted: number | 'closed' | null = null
+        if (writer.native && output.fd !== null && run.readonly) {
+          try {
+            emitted = await emitRows(run, writer.native, output.fd, sink)
+          } finally {
+            // Also after an error part way: the writer then closes what the rows opened.
+            if (run.emitted !== null) writer.emitted(run.emitted)
+          }
+        }
         if (emitted === 'closed') return { kind: 'output-closed', readOnly: readOnly && restReadOnly(db, statements, i + 1) }
         if (emitted !== null) writer.emitted(emitted)
         else {
