@@ -28,6 +28,16 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true })
 })
 
+/** Run `body` on a new in-memory database, closed after it. */
+function inMemory(body: (db: Database.Database) => void): void {
+  const db = new Database(':memory:')
+  try {
+    body(db)
+  } finally {
+    db.close()
+  }
+}
+
 /** A result printed by the JavaScript writer. */
 function jsOutput(db: Database.Database, sql: string, format: EmitFormat): Buffer {
   let out = ''
@@ -111,9 +121,8 @@ describe('the native emitter writes the bytes of the JavaScript writers', () => 
             rows: fc.array(fc.array(cell, { minLength: width, maxLength: width }), { maxLength: 12 }),
           }),
         ),
-        ({ names, rows }) => {
-          const db = new Database(':memory:')
-          try {
+        ({ names, rows }) =>
+          inMemory((db) => {
             const cols = names.map((_, i) => `c${i}`)
             db.exec(`CREATE TABLE t (${cols.join(', ')})`) // no types, so no affinity changes a value
             for (const r of rows) db.prepare(`INSERT INTO t VALUES (${r.map((c) => c.sql).join(', ')})`).run(...r.map((c) => c.value))
@@ -123,18 +132,14 @@ describe('the native emitter writes the bytes of the JavaScript writers', () => 
               const native = nativeOutput(db, sql, format)
               if (!native.equals(js)) expect({ format, native: native.toString('latin1') }).toEqual({ format, native: js.toString('latin1') })
             }
-          } finally {
-            db.close()
-          }
-        },
+          }),
       ),
       { numRuns: 300 },
     )
   })
 
-  it('for 20,000 random doubles and every power of two, as JavaScript prints numbers', () => {
-    const db = new Database(':memory:')
-    try {
+  it('for 20,000 random doubles and every power of two, as JavaScript prints numbers', () =>
+    inMemory((db) => {
       db.exec('CREATE TABLE d (x)')
       const ins = db.prepare('INSERT INTO d VALUES (?)')
       // At a power of two the gap to the next lower double is half the gap above: there, some
@@ -151,14 +156,10 @@ describe('the native emitter writes the bytes of the JavaScript writers', () => 
         expect(differ.slice(0, 5), format).toEqual([])
         expect(b.length).toBe(a.length)
       }
-    } finally {
-      db.close()
-    }
-  })
+    }))
 
-  it('a table sizes its columns from the first rows; later, wider values overflow, as in JavaScript', () => {
-    const db = new Database(':memory:')
-    try {
+  it('a table sizes its columns from the first rows; later, wider values overflow, as in JavaScript', () =>
+    inMemory((db) => {
       // Rows 1..1000 size the columns; the later ones are wider, negative, text in a numeric column.
       const sql = `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2500)
         SELECT i, CASE WHEN i > 1000 THEN -i * 1000 ELSE i END AS "wide number",
@@ -166,14 +167,10 @@ describe('the native emitter writes the bytes of the JavaScript writers', () => 
                CASE WHEN i = 1500 THEN 'text' WHEN i % 3 = 0 THEN NULL ELSE i / 7.0 END AS r
         FROM n`
       for (const format of FORMATS) expect(nativeOutput(db, sql, format).toString(), format).toBe(jsOutput(db, sql, format).toString())
-    } finally {
-      db.close()
-    }
-  })
+    }))
 
-  it('a table line is trimmed as String.prototype.trimEnd trims it', () => {
-    const db = new Database(':memory:')
-    try {
+  it('a table line is trimmed as String.prototype.trimEnd trims it', () =>
+    inMemory((db) => {
       db.exec('CREATE TABLE w (a, b)')
       const ins = db.prepare('INSERT INTO w VALUES (?, ?)')
       // Every character trimEnd removes, and some it keeps (U+180E, U+200B, U+FFFD, U+0085).
@@ -183,14 +180,10 @@ describe('the native emitter writes the bytes of the JavaScript writers', () => 
         ins.run('a', e)
       }
       for (const format of FORMATS) expect(nativeOutput(db, 'SELECT a, b FROM w', format).toString(), format).toBe(jsOutput(db, 'SELECT a, b FROM w', format).toString())
-    } finally {
-      db.close()
-    }
-  })
+    }))
 
-  it('writes the rows before an error, then throws the error iterating throws, and the output closes as in JavaScript', () => {
-    const db = new Database(':memory:')
-    try {
+  it('writes the rows before an error, then throws the error iterating throws, and the output closes as in JavaScript', () =>
+    inMemory((db) => {
       for (const failAt of [4, 1500]) {
         const sql = `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${failAt}) SELECT i, CASE WHEN i >= ${failAt} THEN abs(-9223372036854775807 - 1) ELSE 'ok' END AS v FROM n`
         for (const format of FORMATS) {
@@ -233,14 +226,10 @@ describe('the native emitter writes the bytes of the JavaScript writers', () => 
         }
       }
       expect(db.prepare('SELECT 1 AS x').get()).toEqual({ x: 1 }) // the connection is usable
-    } finally {
-      db.close()
-    }
-  })
+    }))
 
-  it('declines a statement that writes; its rows come from iterating', () => {
-    const db = new Database(':memory:')
-    try {
+  it('declines a statement that writes; its rows come from iterating', () =>
+    inMemory((db) => {
       db.exec('CREATE TABLE t (a)')
       const fd = openSync(join(dir, 'declined'), 'w')
       try {
@@ -250,8 +239,5 @@ describe('the native emitter writes the bytes of the JavaScript writers', () => 
       }
       expect(readFileSync(join(dir, 'declined'), 'utf8')).toBe('')
       expect(db.prepare('SELECT count(*) AS n FROM t').get()).toEqual({ n: 0 }) // not run by emit
-    } finally {
-      db.close()
-    }
-  })
+    }))
 })

@@ -328,6 +328,15 @@ static void putHex(Out *o, const unsigned char *p, size_t len) {
 
 /* ---- rows ------------------------------------------------------------------------------- */
 
+/* The blob in column i of the current row as hex, between `open` and `close`. */
+static void putBlob(Out *o, sqlite3_stmt *st, int i, const char *open, const char *close) {
+  const unsigned char *b = sqlite3_column_blob(st, i);
+  size_t len = (size_t)sqlite3_column_bytes(st, i);
+  putBytes(o, open, strlen(open));
+  if (b) putHex(o, b, len);
+  putBytes(o, close, strlen(close));
+}
+
 #define MAX_SAFE_INTEGER 9007199254740991LL /* 2^53 - 1 */
 
 /* One value of column i of the current row, in a JSON document. */
@@ -359,14 +368,9 @@ static void putJsonValue(Out *o, sqlite3_stmt *st, int i) {
       putByte(o, '"');
       break;
     }
-    case SQLITE_BLOB: {
-      const unsigned char *b = sqlite3_column_blob(st, i);
-      size_t len = (size_t)sqlite3_column_bytes(st, i);
-      putBytes(o, "{\"$blob\":\"", 10);
-      if (b) putHex(o, b, len);
-      putBytes(o, "\"}", 2);
+    case SQLITE_BLOB:
+      putBlob(o, st, i, "{\"$blob\":\"", "\"}");
       break;
-    }
     default:
       putBytes(o, "null", 4);
   }
@@ -394,15 +398,9 @@ static void putDelimitedValue(Out *o, sqlite3_stmt *st, int i, int format) {
       else putText(o, t, len, F_TSV);
       break;
     }
-    case SQLITE_BLOB: {
-      /* x'…' holds no character either format escapes. */
-      const unsigned char *b = sqlite3_column_blob(st, i);
-      size_t len = (size_t)sqlite3_column_bytes(st, i);
-      putBytes(o, "x'", 2);
-      if (b) putHex(o, b, len);
-      putByte(o, '\'');
+    case SQLITE_BLOB:
+      putBlob(o, st, i, "x'", "'"); /* holds no character either format escapes */
       break;
-    }
     default:
       break; /* NULL: empty */
   }
