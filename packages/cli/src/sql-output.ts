@@ -28,8 +28,8 @@ export interface ResultWriter {
    */
   readonly native: 'csv' | 'tsv' | 'json' | 'jsonl' | 'table' | null
   /**
-   * `count` rows of the open result were written by `StatementRun.emit` instead of {@link row}
-   * (with what comes with them: a table's header); also after it failed part way.
+   * The rows of the open result were written by `StatementRun.emit` instead of {@link row},
+   * `count` of them (with what comes with them: a table's header); also after it failed part way.
    */
   emitted(count: number): void
   /** The result set is complete. */
@@ -135,7 +135,7 @@ class JsonArrayWriter implements ResultWriter {
   constructor(private readonly out: (text: string) => void) {}
 
   emitted(count: number): void {
-    this.#rows += count
+    this.#rows = count
   }
 
   begin(_statement: number, columns: readonly string[]): void {

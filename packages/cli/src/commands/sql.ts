@@ -245,8 +245,7 @@ async function runScript(
           }
         }
         if (emitted === 'closed') return { kind: 'output-closed', readOnly: readOnly && restReadOnly(db, statements, i + 1) }
-        if (emitted !== null) writer.emitted(emitted)
-        else {
+        if (emitted === null) {
           // Rows pushed from inside SQLite when the statement allows it (a pause whenever a chunk
           // of output is ready), else read one by one; leaving either loop stops the statement.
           const pauses = run.push((row) => {
