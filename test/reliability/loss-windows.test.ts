@@ -297,6 +297,36 @@ for (const target of TARGETS) {
       await expectSound(store)
     })
 
+    it('branch from a branch vs gc: a gc that listed the refs before the new ref landed and reads the source after it was deleted: kept, or the create fails and leaves no branch', async () => {
+      // Why the re-read of the source alone, even at the version first read, cannot replace the
+      // look for sweeps: gc's final read of the refs is a listing, then one read per ref, so it
+      // can miss the new ref and still read the source after it has moved on.
+      const w = await world(target.make)
+      const { store, repo, paused, racer } = w
+      await repo.createBranch('b')
+      await repo.commit('b', { writes: [[2, stampedPage(PS, 2, 1, 1)]] })
+      let refLists = 0
+      const listedRefs = paused.pauseAt({ match: (c) => c.operation === 'list' && c.key === 'refs/' && ++refLists === 2, when: 'after' })
+      const collecting = racer.gc(EAGER)
+      await listedRefs.reached
+      const seen = new PausingStore(store)
+      const looked = seen.pauseAt({ match: (c) => c.operation === 'list' && c.key === 'sweeps/' })
+      const creating = outcome((await Repository.open(seen)).createBranch('x', { from: 'b' }))
+      await Promise.race([looked.reached, creating])
+      // The source goes away; then gc reads the refs it listed (no `x`, no `b`) and sweeps.
+      await repo.deleteBranch('b')
+      listedRefs.release()
+      await collecting
+      looked.release()
+      const result = await creating
+      if (result === 'ok') await expectStamp(repo, 'x', 2, 1)
+      else {
+        expect(result).toBe('STRATA_MISSING_OBJECT')
+        expect((await repo.listBranches()).map((b) => b.name)).not.toContain('x')
+      }
+      await expectSound(store)
+    })
+
     it('reset vs gc: a reset whose handshake ran before the sweep marker, and whose ref lands after gc read the refs, keeps the snapshot', async () => {
       const { store, repo, paused, racer } = await world(target.make)
       await repo.createBranch('b')

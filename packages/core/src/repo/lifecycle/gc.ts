@@ -60,6 +60,11 @@ import { nowIso, type RepoContext } from '../read/context.js'
 // to the snapshot by a reset or create that itself found the snapshot kept — so a source ref still
 // naming it at (c) proves it was kept; otherwise the chain is checked and, if gc freed it, the
 // new ref is removed again and the create fails. Four requests instead of six.
+// The look for sweeps cannot be skipped when the source ref, read again first, is still at the
+// version first read: gc's read of the refs in (4) is a listing and then one read per ref, so a
+// gc can list the refs before (d), miss the new ref, and read the source ref only after it moved
+// on or was deleted, after the create's re-read — then nothing it reads keeps the snapshot (a
+// test holds gc between its listing and its reads). Waiting out its marker catches that gc.
 // Cross-store stacking uses the same handshake in the base store, with the pin as its intent;
 // a tag or a hold of a snapshot uses it with the tag or hold as its intent (and removes it again
 // if the snapshot was freed first).
