@@ -97,6 +97,14 @@ describe('requests per operation on S3 (counted by the test proxy)', () => {
     expect(cold).toEqual(expect.objectContaining({ LIST: Math.ceil((refs + 1) / LIST_PAGE), GET: 1 + refs + 1, PUT: 1 }))
   })
 
+  it('gc --dry-run: one pass over the listing (the roots are read from it, not listed again), the ref index and the intents', async () => {
+    let result!: Awaited<ReturnType<Repository['gc']>>
+    const n = await requestsOf(async () => (result = await repo.gc({ dryRun: true })))
+    // The key space page by page and the intents; GETs: the ref index, the intents, the manifests.
+    expect(n.LIST).toBe(Math.ceil(result.scanned.objects / LIST_PAGE) + 1)
+    expect(n).toMatchObject({ PUT: 0, DELETE: 0 })
+  })
+
   it('strata branch create (the CLI, a new process): 5 requests — the format marker, the source ref, the new ref, the look for sweeps, the source ref again', async () => {
     assertBuilt()
     const run = await requestsOf(() => strata(['--store', loc.url('store'), 'branch', 'create', 'from-cli', '--json'], { env: s3TestEnv(localTarget(proxy.endpoint)) }))

@@ -305,8 +305,9 @@ for (const target of TARGETS) {
       const { store, repo, paused, racer } = w
       await repo.createBranch('b')
       await repo.commit('b', { writes: [[2, stampedPage(PS, 2, 1, 1)]] })
-      let refLists = 0
-      const listedRefs = paused.pauseAt({ match: (c) => c.operation === 'list' && c.key === 'refs/' && ++refLists === 2, when: 'after' })
+      // gc's final read of the refs: the listing after its read of the intents.
+      let intentsRead = false
+      const listedRefs = paused.pauseAt({ match: (c) => c.operation === 'list' && (c.key === 'intents/' ? !(intentsRead = true) : intentsRead && c.key === 'refs/'), when: 'after' })
       const collecting = racer.gc(EAGER)
       await listedRefs.reached
       const seen = new PausingStore(store)

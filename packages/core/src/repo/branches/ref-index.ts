@@ -14,6 +14,23 @@ export const METADATA_READS = 64
 /** The index is rewritten once more refs than this (or than 1/64 of all) were read past it. */
 const STALE_ENTRIES = 32
 
+/** An object's key and version as a listing returned them. */
+export interface ListedObject {
+  key: string
+  version: string
+}
+
+/**
+ * A listing the caller already took (gc's listing of the whole key space), to read objects from
+ * instead of listing their prefix again, with the ref index read alongside it ({@link readRefIndex}).
+ * What is read is then as of that listing, plus whatever changed until each object's own read.
+ */
+export interface PriorListing {
+  /** Every object under the prefixes to be read, in key order. */
+  objects: readonly ListedObject[]
+  index: Promise<Map<string, RefIndexEntry>>
+}
+
 /**
  * Every object under `refs/` with its bytes and version, in key order: the listing (one LIST per
  * 1,000 refs on S3) is the truth about which refs exist and at which version; their bytes come
@@ -23,10 +40,13 @@ const STALE_ENTRIES = 32
  * that matches is the bytes a GET would return. When more than a few refs missed the index, it is
  * rewritten (last writer wins; each writer's entries are valid on their own). A missing,
  * unreadable or unwritable index only costs the GETs: it is a cache, never needed for correctness.
- * A ref deleted between the listing and its read is left out.
+ * A ref deleted between the listing and its read is left out. With `prior`, the refs are the ones
+ * in that earlier listing and the index is the one read alongside it: no listing of its own.
  */
-export async function readRefObjects(store: ObjectStore): Promise<RefIndexEntry[]> {
-  const [listed, index] = await Promise.all([listVersions(store, REFS_PREFIX), readIndex(store)])
+export async function readRefObjects(store: ObjectStore, prior?: PriorListing): Promise<RefIndexEntry[]> {
+  const [listed, index] = prior
+    ? [prior.objects.filter((o) => o.key.startsWith(REFS_PREFIX)), await prior.index]
+    : await Promise.all([listVersions(store, REFS_PREFIX), readRefIndex(store)])
   const limit = pLimit(METADATA_READS)
   let hits = 0
   let missed = 0
@@ -54,11 +74,13 @@ export async function readRefObjects(store: ObjectStore): Promise<RefIndexEntry[
 /**
  * Every object under `prefix` with its bytes and version, in key order, each read with one GET
  * (at most {@link METADATA_READS} at a time); one deleted between the listing and its read is left out.
+ * With `prior`, the objects are those under `prefix` in that earlier listing.
  */
-export async function readObjects(store: ObjectStore, prefix: string): Promise<RefIndexEntry[]> {
+export async function readObjects(store: ObjectStore, prefix: string, prior?: readonly ListedObject[]): Promise<RefIndexEntry[]> {
   const limit = pLimit(METADATA_READS)
+  const listed = prior ? prior.filter((o) => o.key.startsWith(prefix)) : await listVersions(store, prefix)
   const out = await Promise.all(
-    (await listVersions(store, prefix)).map(({ key }) =>
+    listed.map(({ key }) =>
       limit(async () => {
         const got = await store.get(key)
         return got ? { key, version: got.version, body: got.body } : null
@@ -68,13 +90,14 @@ export async function readObjects(store: ObjectStore, prefix: string): Promise<R
   return out.filter((e): e is RefIndexEntry => e !== null)
 }
 
-async function listVersions(store: ObjectStore, prefix: string): Promise<{ key: string; version: string }[]> {
-  const out: { key: string; version: string }[] = []
+async function listVersions(store: ObjectStore, prefix: string): Promise<ListedObject[]> {
+  const out: ListedObject[] = []
   for await (const o of store.list(prefix)) out.push({ key: o.key, version: o.version })
   return out
 }
 
-async function readIndex(store: ObjectStore): Promise<Map<string, RefIndexEntry>> {
+/** The entries of the ref index (`index/refs`), empty if it is missing or unreadable: never throws. */
+export async function readRefIndex(store: ObjectStore): Promise<Map<string, RefIndexEntry>> {
   try {
     const got = await store.get(REF_INDEX_KEY)
     return got ? decodeRefIndex(REF_INDEX_KEY, got.body) : new Map()

@@ -5,18 +5,19 @@ import { BRANCHES_PREFIX, SEGMENTS_PREFIX, SNAPSHOTS_PREFIX } from '../../format
 import type { Fallback } from '../../format/manifest.js'
 import { clearTombstone, removeRef, type VersionedRef } from '../branches/refs.js'
 import { Intent, isLive, readIntents } from '../branches/intents.js'
+import { readRefIndex, type ListedObject } from '../branches/ref-index.js'
 import type { ObjectInfo } from '../../store/object-store.js'
 import { planCompaction, runCompaction, type CompactedBranch, type CompactionPolicy, type SkippedBranch } from './compact.js'
 import { markRoots, markSnapshots, type MarkSet } from '../reachability/mark.js'
 import type { OperationOptions } from '../read/progress.js'
 import { MAIN_BRANCH } from '../../format/names.js'
-import { DEFAULT_GRACE_MS, readRoots, type RetentionPolicy } from '../reachability/roots.js'
+import { DEFAULT_GRACE_MS, ROOT_KINDS, readRoots, type RetentionPolicy } from '../reachability/roots.js'
 import { nowIso, type RepoContext } from '../read/context.js'
 
 // Why gc is safe next to concurrent writers
 // -----------------------------------------
 // gc works in this order: (1) list the key space once, with each object's lastModified;
-// (2) read every root (refs, tags, holds, pins), remove expired refs, mark; (3) compact; then take
+// (2) read every root (refs, tags, holds, pins) that listing found, remove expired refs, mark; (3) compact; then take
 // `now` for the grace period, write a sweep marker (`sweeps/<uuid>`, renewed while gc runs), and
 // (4) read every live intent (`intents/<uuid>`), then every root again, and mark from both;
 // (5) sweep only objects that were listed in (1), are unmarked after (4) and are older than grace;
@@ -202,19 +203,27 @@ export async function gc(ctx: RepoContext, opts: GcOptions = {}): Promise<GcResu
     if (opts.signal?.aborted) throw new AbortedError({ operation: 'gc' })
   }
   stopIfAborted()
+  // The listing also serves (2): the roots it lists are read from it, with the ref index fetched
+  // meanwhile, rather than listed again. A dry run deletes nothing, so its read of the intents
+  // need not wait for a marker either: it overlaps the listing too.
+  const index = readRefIndex(ctx.store)
+  const dryRunIntents = dryRun ? readIntents(ctx.store) : null
+  dryRunIntents?.catch(() => {}) // awaited below; until then a failure must not go unhandled
+  const rootObjects: ListedObject[] = []
   for await (const info of ctx.store.list('')) {
     stopIfAborted()
     scannedObjects++
     scannedBytes += info.size
     const c = classify(info)
     if (c) listed.push(c)
+    else if (ROOT_KINDS.some((k) => info.key.startsWith(k.prefix))) rootObjects.push({ key: info.key, version: info.version })
   }
   const progress = (phase: 'mark' | 'sweep', loaded: number, total: number): void => opts.onProgress?.({ phase, loaded, total })
   const snapshotsListed = listed.filter((c) => c.kind === 'snapshot').length
 
   // (2) Roots, expiry, mark.
   stopIfAborted()
-  let scan = await readRoots(ctx, rootOpts)
+  let scan = await readRoots(ctx, { ...rootOpts, listing: { objects: rootObjects, index } })
   const expiredBranches: string[] = []
   for (const e of scan.expired) {
     stopIfAborted()
@@ -255,7 +264,7 @@ export async function gc(ctx: RepoContext, opts: GcOptions = {}): Promise<GcResu
     // are read before the roots: an operation removes its intent only after writing its ref, so
     // an intent gone by now means its ref is already there for the read below to find.
     stopIfAborted()
-    const intents = await readIntents(ctx.store)
+    const intents = await (dryRunIntents ?? readIntents(ctx.store))
     if (!dryRun) {
       // Refs that expire between the two reads stay roots this time.
       scan = await readRoots(ctx, { ...rootOpts, expire: false })

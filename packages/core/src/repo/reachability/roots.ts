@@ -8,7 +8,7 @@ import { decodeRef, type Ref } from '../../format/ref.js'
 import { decodeTagRecord, type TagRecord } from '../../format/tag-record.js'
 import type { ObjectStore } from '../../store/object-store.js'
 import pLimit from 'p-limit'
-import { METADATA_READS, readObjects, readRefObjects } from '../branches/ref-index.js'
+import { METADATA_READS, readObjects, readRefObjects, type PriorListing } from '../branches/ref-index.js'
 import { isOwnRefKey, isTombstone, type VersionedRef } from '../branches/refs.js'
 import { type RepoContext } from '../read/context.js'
 
@@ -128,6 +128,8 @@ export interface ReadRootsOptions {
   protectedBranch?: string
   /** Leave these refs out (e.g. to ask what deleting them would free). */
   without?: ReadonlySet<string>
+  /** Take the root objects from this earlier listing (of refs, tags, holds and pins) instead of listing them. */
+  listing?: PriorListing
 }
 
 /**
@@ -141,7 +143,12 @@ export async function readRoots(ctx: RepoContext, opts: ReadRootsOptions = {}): 
   const policy = retentionOf(opts.retention)
   const store = ctx.store
   const [branchKind, tagKind, holdKind, pinKind] = ROOT_KINDS
-  const [refs, tags, holds, pins] = await Promise.all([readAll(store, branchKind), readAll(store, tagKind), readAll(store, holdKind), readAll(store, pinKind)])
+  const [refs, tags, holds, pins] = await Promise.all([
+    readAll(store, branchKind, opts.listing),
+    readAll(store, tagKind, opts.listing),
+    readAll(store, holdKind, opts.listing),
+    readAll(store, pinKind, opts.listing),
+  ])
   const heldBranches = new Set(holds.flatMap((h) => holdKind.heldBranch(h.record) ?? []))
   const live: VersionedRef[] = []
   const expired: VersionedRef[] = []
@@ -228,9 +235,9 @@ export async function manifestOrNull(ctx: RepoContext, id: SnapshotId): Promise<
   }
 }
 
-async function readAll<T>(store: ObjectStore, { kind, prefix, decode }: RootKindSpec<RootKind, T>): Promise<{ key: string; version: string; record: T }[]> {
+async function readAll<T>(store: ObjectStore, { kind, prefix, decode }: RootKindSpec<RootKind, T>, listing: PriorListing | undefined): Promise<{ key: string; version: string; record: T }[]> {
   // Refs are thousands and come through their index; tags, holds and pins are few.
-  const objects = kind === 'branch' ? await readRefObjects(store) : await readObjects(store, prefix)
+  const objects = kind === 'branch' ? await readRefObjects(store, listing) : await readObjects(store, prefix, listing?.objects)
   return objects.map(({ key, version, body }) => ({ key, version, record: decode(key, body) }))
 }
 
