@@ -13,8 +13,8 @@ export function registerUpgrade(parent: Command, app: App): void {
       const r = await ctx.withProgress('upgrade', (progress) => Repository.upgrade(store, progress))
       ctx.emit(r, () => [
         r.upgraded
-          ? `Upgraded ${r.store} from format ${r.from} to ${r.to}: ${r.refsMoved} ref(s) moved to case-folded keys, ${r.refsRewritten} rewritten in place, ${r.oldKeysRemoved} old key(s) removed`
-          : `${r.store} is already at format ${r.to}${r.oldKeysRemoved > 0 ? `; removed ${r.oldKeysRemoved} old key(s) an interrupted upgrade left` : ''}`,
+          ? `Upgraded ${r.store} from format ${r.from} to ${r.to}: ${r.refsMoved} ref(s) moved to case-folded keys, ${r.refsRewritten} rewritten in place, ${r.tagsMoved} tag(s) moved, ${r.oldKeysRemoved} old key(s) removed`
+          : `${r.store} is already at format ${r.to}${r.tagsMoved > 0 ? `; moved ${r.tagsMoved} tag(s) to case-folded keys` : ''}${r.oldKeysRemoved > 0 ? `; removed ${r.oldKeysRemoved} old key(s)` : ''}`,
       ])
     })
   examples(cmd, 'strata upgrade --store ./data', 'strata upgrade --json')

@@ -1,6 +1,6 @@
 import { TagExistsError, TagNotFoundError, isStrataError } from '../../errors/index.js'
 import type { SnapshotId } from '../../format/ids.js'
-import { TAGS_FOLDED_KEY, TAGS_PREFIX, tagKey } from '../../format/keys.js'
+import { TAGS_FOLDED_KEY, TAGS_PREFIX, legacyTagKey, tagKey } from '../../format/keys.js'
 import { decodeName, foldName, validateName } from '../../format/names.js'
 import { decodeTagRecord, encodeTagRecord, type TagRecord } from '../../format/tag-record.js'
 import { type RepoContext, nowIso } from '../read/context.js'
@@ -74,10 +74,16 @@ export async function listTags(ctx: RepoContext): Promise<TagRecord[]> {
   return (await listTagsAt(ctx)).map((t) => t.record).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
 }
 
-/** Every tag with the key it is stored at (one deleted between the listing and its read is left out). */
+/**
+ * Every tag with the key it is stored at (one deleted between the listing and its read is left
+ * out). A tag at the key of its exact name that is also at its case-folded key is the old copy an
+ * interrupted `upgrade` left: listed once, at the folded key.
+ */
 async function listTagsAt(ctx: RepoContext): Promise<{ key: string; record: TagRecord }[]> {
   const objects = await readObjects(ctx.store, TAGS_PREFIX)
-  return objects.filter((o) => decodeName(o.key.slice(TAGS_PREFIX.length)) !== null).map((o) => ({ key: o.key, record: decodeTagRecord(o.key, o.body) }))
+  const tags = objects.filter((o) => decodeName(o.key.slice(TAGS_PREFIX.length)) !== null).map((o) => ({ key: o.key, record: decodeTagRecord(o.key, o.body) }))
+  const folded = new Set(tags.filter((t) => t.key === tagKey(t.record.name)).map((t) => t.record.name))
+  return tags.filter((t) => t.key === tagKey(t.record.name) || !folded.has(t.record.name))
 }
 
 /**
@@ -88,7 +94,8 @@ export async function deleteTag(ctx: RepoContext, name: string): Promise<TagReco
   validateName(name, 'tag name')
   const tag = await readTag(ctx.store, name)
   if (!tag) throw new TagNotFoundError({ name })
-  await ctx.store.delete([tag.key])
+  // Both keys a tag of this exact name can be at (an interrupted `upgrade` leaves it at both).
+  await ctx.store.delete([...new Set([tag.key, legacyTagKey(name)])])
   return tag.record
 }
 

@@ -1,7 +1,9 @@
-import { AbortedError, BranchExistsError, NotARepositoryError, isStrataError } from '../../errors/index.js'
+import { AbortedError, BranchExistsError, NotARepositoryError, TagExistsError, isStrataError } from '../../errors/index.js'
 import { decodeBranchRecord } from '../../format/branch-record.js'
 import type { BranchId } from '../../format/ids.js'
-import { FORMAT_KEY, REFS_PREFIX, branchKey, legacyRefKey, refKey } from '../../format/keys.js'
+import { FORMAT_KEY, REFS_PREFIX, TAGS_FOLDED_KEY, TAGS_PREFIX, branchKey, legacyRefKey, refKey, tagKey } from '../../format/keys.js'
+import { decodeName } from '../../format/names.js'
+import { decodeTagRecord } from '../../format/tag-record.js'
 import { decodeRef, encodeRef, originOf, type Ref } from '../../format/ref.js'
 import { decodeStoreMarker, encodeStoreMarker } from '../../format/store-marker.js'
 import { FORMAT_VERSION, SUPPORTED_MAJOR, formatVersionString } from '../../format/version.js'
@@ -21,22 +23,26 @@ export interface UpgradeResult {
   refsMoved: number
   /** Refs rewritten in place to carry their branch's origin. */
   refsRewritten: number
-  /** Old (format 1.x) keys of moved refs removed, including any an interrupted run left behind. */
+  /** Tags copied from the key of their exact name (format 1.x, and 2.0 before tag keys were folded) to their case-folded key. */
+  tagsMoved: number
+  /** Old keys of moved refs and tags removed, including any an interrupted run left behind. */
   oldKeysRemoved: number
 }
 
 /**
  * Upgrade the store to the current format in place. From 1.x: every ref is written at the key of
  * its case-folded name with a copy of its branch's origin (refs of lower-case names are rewritten
- * where they are, with compare-and-swap; others are copied to the new key), then the format
- * marker is switched (compare-and-swap), then the old keys of moved refs are deleted. No page,
- * manifest or segment changes.
+ * where they are, with compare-and-swap; others are copied to the new key), and so is every tag
+ * kept at the key of its exact name; then the format marker is switched (compare-and-swap), then
+ * the old keys of moved refs and tags are deleted and the store is marked as holding no tag at an
+ * old key (`index/tags-folded`, so creating a tag needs no listing). A 2.0 store gets the tag
+ * step alone (tags written before tag keys were folded). No page, manifest or segment changes.
  *
  * Idempotent and safe to stop at any point and run again: until the marker switches, every 1.x
- * ref is still at its old key and readers of this build read it there (the copies are ignored);
- * after the switch, readers use only refs at their new keys, and running `upgrade` again removes
- * any old key left behind. Stop older Strata versions writing to the store first: a 1.x writer
- * moving a ref during the upgrade could have that move lost.
+ * ref and tag is still at its old key and readers of this build read it there (the copies are
+ * ignored, or are the same tag); after the switch, readers use only refs at their new keys, and
+ * running `upgrade` again removes any old key left behind. Stop older Strata versions writing to
+ * the store first: a 1.x writer moving a ref during the upgrade could have that move lost.
  */
 export async function upgradeStore(store: ObjectStore, opts: OperationOptions = {}): Promise<UpgradeResult> {
   const got = await store.get(FORMAT_KEY)
@@ -49,6 +55,7 @@ export async function upgradeStore(store: ObjectStore, opts: OperationOptions = 
     upgraded: marker.formatVersion[0] < SUPPORTED_MAJOR,
     refsMoved: 0,
     refsRewritten: 0,
+    tagsMoved: 0,
     oldKeysRemoved: 0,
   }
   const check = (): void => {
@@ -65,18 +72,59 @@ export async function upgradeStore(store: ObjectStore, opts: OperationOptions = 
       else if (moved === 'rewritten') result.refsRewritten++
       opts.onProgress?.({ phase: 'refs', loaded: ++done, total: keys.length })
     }
+  }
+  // Tags at the key of their exact name are copied first and removed only after the switch, so
+  // that until then a 1.x reader still finds them.
+  const oldTagKeys: string[] = []
+  for await (const o of store.list(TAGS_PREFIX, opts.signal ? { signal: opts.signal } : {})) {
+    check()
+    if (await moveTag(store, o.key)) oldTagKeys.push(o.key)
+  }
+  result.tagsMoved = oldTagKeys.length
+  if (result.upgraded) {
     check()
     await store.put(FORMAT_KEY, encodeStoreMarker({ storeId: marker.storeId, createdAt: marker.createdAt }), { ifMatch: got.version })
   }
   // The new keys are folded, so they hold no `@` (the escape of a capital letter): any key that
   // does is a 1.x ref whose copy at its new key is now the branch.
-  const leftovers = keys.filter((k) => k.includes('@'))
+  const leftovers = [...keys.filter((k) => k.includes('@')), ...oldTagKeys]
   if (leftovers.length > 0) {
     check()
     await store.delete(leftovers)
     result.oldKeysRemoved = leftovers.length
   }
+  check()
+  await store.put(TAGS_FOLDED_KEY, new Uint8Array(0), { ifNoneMatch: '*' }).catch((e: unknown) => {
+    if (!isStrataError(e, 'STRATA_CONFLICT')) throw e
+  })
   return result
+}
+
+/**
+ * Copy the tag at `key` to the key of its case-folded name if it is not there already (tags never
+ * change, so a copy an earlier run made is the same tag). True if `key` is such an old key, now
+ * copied; `TagExistsError` if the folded key holds a case twin, which pre-folding keys allowed and
+ * which needs a person to choose.
+ */
+async function moveTag(store: ObjectStore, key: string): Promise<boolean> {
+  if (decodeName(key.slice(TAGS_PREFIX.length)) === null) return false // not a tag key
+  const got = await store.get(key)
+  if (!got) return false
+  const tag = decodeTagRecord(key, got.body)
+  const target = tagKey(tag.name)
+  if (target === key) return false
+  try {
+    await store.put(target, got.body, { ifNoneMatch: '*' })
+  } catch (e) {
+    if (!isStrataError(e, 'STRATA_CONFLICT')) throw e
+    const there = await store.get(target)
+    if (!there) return true // copied, then deleted by `deleteTag` since: the tag is gone
+    const twin = decodeTagRecord(target, there.body)
+    if (twin.name !== tag.name || twin.snapshot !== tag.snapshot) {
+      throw new TagExistsError({ name: tag.name, existing: twin.name, snapshot: twin.snapshot })
+    }
+  }
+  return true
 }
 
 /** Bring the 1.x ref at `key` to 2.0: in place, or copied to its folded key. */

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { cp, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { FORMAT_KEY, REFS_PREFIX, legacyRefKey, refKey } from '../../../src/engine.js'
+import { FORMAT_KEY, REFS_PREFIX, TAGS_FOLDED_KEY, TAGS_PREFIX, legacyRefKey, legacyTagKey, refKey, tagKey } from '../../../src/engine.js'
 import { encodeStoreMarker } from '../../../src/format/store-marker.js'
 import { Repository } from '../../../src/repo/repository.js'
 import { LocalStore } from '../../../src/store/local-store.js'
@@ -40,10 +40,22 @@ async function exports(repo: Repository): Promise<Record<string, string>> {
   return out
 }
 
-async function refKeys(store: ObjectStore): Promise<string[]> {
+async function refKeys(store: ObjectStore, prefix = REFS_PREFIX): Promise<string[]> {
   const keys: string[] = []
-  for await (const o of store.list(REFS_PREFIX)) keys.push(o.key)
+  for await (const o of store.list(prefix)) keys.push(o.key)
   return keys.sort()
+}
+
+/** Every tag of `repo`: name → the branch of the fixture whose head it names. */
+async function tags(repo: Repository): Promise<Record<string, string>> {
+  return Object.fromEntries((await repo.listTags()).map((t) => [t.name, t.snapshot]))
+}
+
+/** The tags the fixture was written with, by name → snapshot. */
+async function expectedTags(repo: Repository): Promise<Record<string, string>> {
+  const out: Record<string, string> = {}
+  for (const [name, branch] of Object.entries(EXPECTED.tags)) out[name] = (await repo.getBranch(branch)).head
+  return out
 }
 
 /** Thrown by {@link StoppingStore} at its stop point, and for every call after it. */
@@ -83,16 +95,23 @@ describe('a format 1.0 store', () => {
   it('upgrades in place: refs at case-folded keys, the same branches byte for byte, writable, and a rerun changes nothing', async () => {
     const store = await fixtureCopy()
     const r = await Repository.upgrade(store)
-    expect(r).toMatchObject({ from: '1.0', to: '2.0', upgraded: true, refsMoved: 2, refsRewritten: 2, oldKeysRemoved: 2 })
+    expect(r).toMatchObject({ from: '1.0', to: '2.0', upgraded: true, refsMoved: 2, refsRewritten: 2, tagsMoved: 1, oldKeysRemoved: 3 })
     expect(await refKeys(store)).toEqual([refKey('Feature/X'), refKey('MixedCase'), 'refs/lower', 'refs/main'].sort())
+    // The tag kept at its exact name's key by 1.x is at its case-folded key, and the store is
+    // marked as holding no tag at an old key: creating a tag lists nothing.
+    expect(legacyTagKey('Release-1')).not.toBe(tagKey('Release-1'))
+    expect(await refKeys(store, TAGS_PREFIX)).toEqual([tagKey('Release-1')])
+    expect(await store.get(TAGS_FOLDED_KEY)).not.toBeNull()
     const repo = await Repository.open(store)
+    expect(await tags(repo)).toEqual(await expectedTags(repo))
+    await expect(repo.createTag('RELEASE-1', 'main')).rejects.toMatchObject({ code: 'STRATA_TAG_EXISTS', data: { existing: 'Release-1' } })
     expect((await repo.verify({ deep: true })).ok).toBe(true)
     expect(await exports(repo)).toEqual(EXPECTED.branches)
     expect((await repo.listHolds()).map((h) => h.record)).toEqual([expect.objectContaining({ branch: 'MixedCase' })])
     await expect(repo.deleteBranch('MixedCase')).rejects.toMatchObject({ code: 'STRATA_PROTECTED_BRANCH' })
     await expect(repo.createBranch('feature/x')).rejects.toMatchObject({ code: 'STRATA_BRANCH_EXISTS', data: { existing: 'Feature/X' } })
     await repo.createBranch('Fresh', { from: 'Feature/X' })
-    expect(await Repository.upgrade(store)).toMatchObject({ from: '2.0', upgraded: false, refsMoved: 0, refsRewritten: 0, oldKeysRemoved: 0 })
+    expect(await Repository.upgrade(store)).toMatchObject({ from: '2.0', upgraded: false, refsMoved: 0, refsRewritten: 0, tagsMoved: 0, oldKeysRemoved: 0 })
     expect((await repo.getBranch('Fresh')).head).toBe((await repo.getBranch('Feature/X')).head)
   })
 
@@ -106,16 +125,44 @@ describe('a format 1.0 store', () => {
       const store = await fixtureCopy()
       const stopping = new StoppingStore(store, t % calls, t >= calls)
       await expect(Repository.upgrade(stopping)).rejects.toBeInstanceOf(Stopped)
-      // In between, the store opens (read-only or upgraded) with every branch.
-      expect(await exports(await Repository.open(store))).toEqual(EXPECTED.branches)
+      // In between, the store opens (read-only or upgraded) with every branch and tag, once each.
+      const between = await Repository.open(store)
+      expect(await exports(between)).toEqual(EXPECTED.branches)
+      expect(await tags(between)).toEqual(await expectedTags(between))
+      expect((await between.getTag('Release-1'))?.snapshot).toBe((await expectedTags(between))['Release-1'])
       await Repository.upgrade(store)
       const repo = await Repository.open(store)
       const v = await repo.verify({ deep: true })
       expect(v.problems).toEqual([])
       expect(await exports(repo)).toEqual(EXPECTED.branches)
       expect(await refKeys(store)).toEqual([refKey('Feature/X'), refKey('MixedCase'), 'refs/lower', 'refs/main'].sort())
+      expect(await refKeys(store, TAGS_PREFIX)).toEqual([tagKey('Release-1')])
+      expect(await tags(repo)).toEqual(await expectedTags(repo))
       await cleanups.pop()!()
     }
+  })
+
+  it('a current-format store with a tag at its exact-name key: upgrade moves it; one left at both keys is listed once and deleted from both', async () => {
+    const store = await fixtureCopy()
+    await Repository.upgrade(store)
+    const repo = await Repository.open(store)
+    const expected = await expectedTags(repo)
+    await repo.createTag('keep', 'main')
+    // Back where tags were kept before their keys were folded (format 2.0 wrote such tags too).
+    const body = (await store.get(tagKey('Release-1')))!.body
+    await store.put(legacyTagKey('Release-1'), body)
+    await store.delete([tagKey('Release-1'), TAGS_FOLDED_KEY])
+    expect(await refKeys(store, TAGS_PREFIX)).toEqual([legacyTagKey('Release-1'), tagKey('keep')].sort())
+    expect(await Repository.upgrade(store)).toMatchObject({ upgraded: false, tagsMoved: 1, oldKeysRemoved: 1 })
+    expect(await refKeys(store, TAGS_PREFIX)).toEqual([tagKey('Release-1'), tagKey('keep')].sort())
+    expect(await store.get(TAGS_FOLDED_KEY)).not.toBeNull()
+    expect(await tags(repo)).toEqual({ ...expected, keep: (await repo.getBranch('main')).head })
+    // At both keys (an upgrade stopped between the copy and the removal): listed once, deleted from both.
+    await store.put(legacyTagKey('Release-1'), body)
+    expect((await repo.listTags()).map((t) => t.name).sort()).toEqual(['Release-1', 'keep'])
+    expect((await repo.deleteTag('Release-1')).snapshot).toBe(expected['Release-1'])
+    expect(await repo.getTag('Release-1')).toBeNull()
+    expect(await refKeys(store, TAGS_PREFIX)).toEqual([tagKey('keep')])
   })
 
   it('a store of a newer format major is refused with UnsupportedFormatError', async () => {
