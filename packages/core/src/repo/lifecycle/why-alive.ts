@@ -53,12 +53,13 @@ export interface WhyAliveOptions {
  * tag; hold; pin) that reaches it, each with the path of snapshots from the root to it. `spec`
  * is a snapshot id or unique prefix, a segment id, or a `snapshots/…` or `segments/…` key.
  * Roots are read as gc reads them (expired branches are not roots). An object no root reaches
- * has no reasons; `graceUntil` says whether the grace period still protects it.
+ * has no reasons; `graceUntil` says whether the grace period still protects it. Cost: the roots
+ * as gc reads them, then one manifest read per snapshot the walks reach, however many roots share it.
  */
 export async function whyAlive(ctx: RepoContext, spec: string, opts: WhyAliveOptions = {}): Promise<WhyAliveResult> {
   const target = await parseTarget(ctx, spec)
   const scan = await readRoots(ctx, { ...(opts.retention ? { retention: opts.retention } : {}), protectedBranch: MAIN_BRANCH })
-  const hits = (m: SnapshotManifest, id: SnapshotId): boolean => (target.kind === 'snapshot' ? id === target.id : m.segments.some((s) => s.id === target.id))
+  const walk = new ChainWalk(ctx, (m, id) => (target.kind === 'snapshot' ? id === target.id : m.segments.some((s) => s.id === target.id)))
 
   const reasons: AliveReason[] = []
   for (const root of scan.roots) {
@@ -67,8 +68,8 @@ export async function whyAlive(ctx: RepoContext, spec: string, opts: WhyAliveOpt
     // Root snapshots come head first, then base, then history by depth: the first hit is the shortest path.
     for (const start of root.snapshots) {
       const lead: AliveStep[] = start.via === 'history' ? [...history] : []
-      const path = await chainTo(ctx, start.id, start.via, lead, hits)
-      if (start.via === 'head' || start.via === 'history') history.push(await step(ctx, start.id, start.via))
+      const path = await walk.pathTo(start.id, start.via, lead)
+      if (start.via === 'head' || start.via === 'history') history.push({ snapshot: start.id, via: start.via, branchName: (await walk.visit(start.id))?.branchName ?? null })
       if (path) {
         found = path
         break
@@ -93,28 +94,79 @@ export async function whyAlive(ctx: RepoContext, spec: string, opts: WhyAliveOpt
   }
 }
 
-/** Walk the fallback chain from `start`; the path to the first snapshot that `hits`, or null. */
-async function chainTo(ctx: RepoContext, start: SnapshotId, via: RootEdge, lead: AliveStep[], hits: (m: SnapshotManifest, id: SnapshotId) => boolean): Promise<AliveStep[] | null> {
-  const path = [...lead]
-  let id: SnapshotId | null = start
-  let how: AliveStep['via'] = via
-  const seen = new Set<string>()
-  while (id && !seen.has(id)) {
-    seen.add(id)
-    const m = await manifestOrNull(ctx, id)
-    path.push({ snapshot: id, via: how, branchName: m?.branchName ?? null })
-    if (!m) return null
-    if (hits(m, id)) return path
-    const fb = m.fallback
-    // Fallbacks into other stores are that store's business: gc never follows them.
-    id = fb && (!fb.store || fb.store.id === ctx.storeId) ? fb.snapshot : null
-    how = 'fallback'
-  }
-  return null
+/** What a walk needs of one snapshot: null if it does not exist. */
+interface Visited {
+  branchName: string | null
+  /** It is (or references) the target. */
+  hit: boolean
+  /** Its fallback in this store (fallbacks into other stores are that store's business: gc never follows them). */
+  next: SnapshotId | null
 }
 
-async function step(ctx: RepoContext, id: SnapshotId, via: AliveStep['via']): Promise<AliveStep> {
-  return { snapshot: id, via, branchName: (await manifestOrNull(ctx, id))?.branchName ?? null }
+/**
+ * Fallback chains walked for one run of why-alive. Thousands of roots share the same manifests,
+ * which never change, so each snapshot is read once per run and whether its chain reaches the
+ * target is decided once: the run costs one manifest read per snapshot, plus its output.
+ */
+class ChainWalk {
+  readonly #visited = new Map<SnapshotId, Visited | null>()
+  /** Whether the chain from a snapshot reaches the target. */
+  readonly #reaches = new Map<SnapshotId, boolean>()
+
+  constructor(
+    readonly ctx: RepoContext,
+    readonly hits: (m: SnapshotManifest, id: SnapshotId) => boolean,
+  ) {}
+
+  async visit(id: SnapshotId): Promise<Visited | null> {
+    if (this.#visited.has(id)) return this.#visited.get(id)!
+    const m = await manifestOrNull(this.ctx, id)
+    const fb = m?.fallback
+    const v = m && { branchName: m.branchName ?? null, hit: this.hits(m, id), next: fb && (!fb.store || fb.store.id === this.ctx.storeId) ? fb.snapshot : null }
+    this.#visited.set(id, v)
+    return v
+  }
+
+  /** Does the chain from `start` reach the target? Decided for every snapshot on the way, once. */
+  async #reachesFrom(start: SnapshotId): Promise<boolean> {
+    const walked: SnapshotId[] = []
+    const onPath = new Set<SnapshotId>()
+    let id: SnapshotId | null = start
+    let reaches = false
+    while (id !== null) {
+      const known = this.#reaches.get(id)
+      if (known !== undefined) {
+        reaches = known
+        break
+      }
+      if (onPath.has(id)) break // a cycle (a damaged store): it reaches nothing more
+      onPath.add(id)
+      walked.push(id)
+      const v: Visited | null = await this.visit(id)
+      if (!v) break
+      if (v.hit) {
+        reaches = true
+        break
+      }
+      id = v.next
+    }
+    for (const w of walked) this.#reaches.set(w, reaches)
+    return reaches
+  }
+
+  /** The path from `start` (reached `via`) along fallbacks to the first snapshot that hits, after `lead`; or null. */
+  async pathTo(start: SnapshotId, via: RootEdge, lead: readonly AliveStep[]): Promise<AliveStep[] | null> {
+    if (!(await this.#reachesFrom(start))) return null
+    const path = [...lead]
+    let how: AliveStep['via'] = via
+    for (let id: SnapshotId | null = start; id !== null; how = 'fallback') {
+      const v: Visited = (await this.visit(id))!
+      path.push({ snapshot: id, via: how, branchName: v.branchName })
+      if (v.hit) break
+      id = v.next
+    }
+    return path
+  }
 }
 
 async function parseTarget(ctx: RepoContext, spec: string): Promise<{ kind: 'snapshot' | 'segment'; id: string; key: string }> {

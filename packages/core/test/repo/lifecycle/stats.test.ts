@@ -1,8 +1,11 @@
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { branchKey, encodeTagRecord, refKey, segmentKey, snapshotKey, tagKey } from '../../../src/engine.js'
 import { type BranchId, type SnapshotId } from '../../../src/index.js'
 import { syntheticDb, tempRepo, testPage, writeDb } from '../../helpers.js'
 import { EAGER } from './lifecycle-helpers.js'
+import { ChainLoader } from '../../../src/repo/read/chain.js'
+import { readRoots } from '../../../src/repo/reachability/roots.js'
+import { MAIN_BRANCH } from '../../../src/format/names.js'
 
 const PS = 512
 let cleanups: (() => Promise<void>)[] = []
@@ -69,6 +72,30 @@ describe('stats', () => {
 })
 
 describe('whyAlive', () => {
+  it('reads each manifest once per run, however many roots share it: its cost is the roots read plus one read per snapshot', async () => {
+    const { repo } = await setup()
+    // 40 branches on b's head, which falls back through a's head to main's: four snapshots behind 43 roots.
+    for (let i = 0; i < 40; i++) await repo.createBranch(`leaf${i}`, { from: 'b' })
+    const reads = vi.spyOn(ChainLoader.prototype, 'manifest')
+    try {
+      const counted = async (run: () => Promise<unknown>): Promise<number> => {
+        reads.mockClear()
+        await run()
+        return reads.mock.calls.length
+      }
+      const mainHead = (await repo.getBranch('main')).head
+      const rootsAlone = await counted(() => readRoots(repo.ctx, { protectedBranch: MAIN_BRANCH }))
+      let r!: Awaited<ReturnType<typeof repo.whyAlive>>
+      const whole = await counted(async () => (r = await repo.whyAlive(mainHead)))
+      expect(r.reasons).toHaveLength(43)
+      expect(r.reasons.find((x) => x.root.name === 'leaf7')!.path.map((p) => p.via)).toEqual(['head', 'fallback', 'fallback'])
+      // b's head, a's head and main's, once each (walking every root's chain read 169).
+      expect(whole - rootsAlone).toBe(3)
+    } finally {
+      reads.mockRestore()
+    }
+  })
+
   it('names every root that keeps a snapshot, with its path', async () => {
     const { repo } = await setup()
     const mainHead = (await repo.getBranch('main')).head
