@@ -42,18 +42,22 @@ const VALUE_OPTIONS = new Set(['--store', '--allow-store'])
 export async function loadCommands(argv: readonly string[]): Promise<LoadedCommands> {
   let entries = COMMANDS
   let named = false
+  const help = argv.some((a) => a === '-h' || a === '--help')
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!
     if (a === '--') break
     if (VALUE_OPTIONS.has(a)) i++
     else if (!a.startsWith('-')) {
       const entry = COMMANDS.find((c) => c.name === a)
-      if (entry) entries = [entry]
+      if (entry) {
+        entries = [entry]
+        if (!help) entry.warm?.(argv.slice(i + 1))
+      }
       named = true
       break
     }
   }
-  if (!named && argv.some((a) => a === '-V' || a === '--version') && !argv.some((a) => a === '-h' || a === '--help')) entries = []
+  if (!named && argv.some((a) => a === '-V' || a === '--version') && !help) entries = []
   const [register, context] = await Promise.all([Promise.all(entries.map((c) => c.load())), entries.length > 0 ? import('./context.js') : null])
   return { register, Context: context?.CommandContext ?? null }
 }

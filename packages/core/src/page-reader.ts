@@ -4,6 +4,6 @@
  * code, so such a thread starts quickly. Everything here is exported by the main entry or by
  * `@strata/core/engine` too.
  */
-export { LOCK_PAGE_LEVEL } from './repo/read/chain.js'
+export { LOCK_PAGE_LEVEL } from './repo/read/resolved-table.js'
 export { fetchPageRuns, type FetchedRun } from './repo/read/page-fetcher.js'
 export { LocalStore } from './store/local-store.js'

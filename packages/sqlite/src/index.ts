@@ -35,7 +35,7 @@ export type { OwnedPageRange, PageMapOwnersOptions } from './diff/page-map-owner
 export { FREELIST_OWNER, OTHER_OWNER } from './diff/page-owners.js'
 export type { OwnerType } from './diff/page-owners.js'
 export type { LazyOptions, LazyStats } from './lazy/lazy-file.js'
-export { prewarmLazy } from './lazy/lazy-file.js'
+export { prewarmLazy } from './lazy/prewarm.js'
 export type { StoreRecipe, ThreadPortableStore } from './lazy/store-recipe.js'
 export { recipeOf } from './lazy/store-recipe.js'
 export { merge } from './merge/merge.js'

@@ -10,6 +10,13 @@ export interface CommandEntry {
   readonly name: string
   /** Import the command's module (on demand: a run loads only the command it runs) and return its `register…` function. */
   load(): Promise<RegisterCommand>
+  /**
+   * Start, in the background, slow work the command is going to need, before its module (and
+   * everything that module imports) loads; `args` are the words after the command's name. Called
+   * only when this command is the one being run, not for `--help`. Whatever it starts must be
+   * harmless if the command then fails early: it is a head start, never a side effect.
+   */
+  warm?(args: readonly string[]): void
 }
 
 /**
@@ -22,7 +29,14 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: 'init', load: async () => (await import('./init.js')).registerInit },
   { name: 'import', load: async () => (await import('./import.js')).registerImport },
   { name: 'branch', load: async () => (await import('./branch.js')).registerBranch },
-  { name: 'sql', load: async () => (await import('./sql.js')).registerSql },
+  {
+    name: 'sql',
+    load: async () => (await import('./sql.js')).registerSql,
+    // The lazy fetcher thread (its own isolate, started in parallel) is most of a cold lazy open.
+    warm: (args) => {
+      if (!args.includes('--hydrate')) import('@strata/sqlite/prewarm').then((m) => m.prewarmLazy(), () => {})
+    },
+  },
   { name: 'exec', load: async () => (await import('./exec.js')).registerExec },
   { name: 'shell', load: async () => (await import('./shell.js')).registerShell },
   { name: 'log', load: async () => (await import('./log.js')).registerLog },

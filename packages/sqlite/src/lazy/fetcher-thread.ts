@@ -3,7 +3,7 @@ import { rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from 'node:worker_threads'
-import { distUrl } from './store-recipe.js'
+import { distUrl } from './dist-url.js'
 import type { FetchFailed, FetcherInit, FromFetcher, OpenFile, WireError } from './protocol.js'
 
 /**

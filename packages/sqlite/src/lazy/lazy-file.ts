@@ -201,18 +201,6 @@ export function lazyPlan(table: ResolvedTable, opts: LazyOptions): { recipes: St
   return { recipes, storeOf }
 }
 
-/**
- * Load the VFS and start the process's lazy fetcher thread now, if they are available; errors
- * surface at the first lazy open. Idempotent. `openBranch(…, { mode: 'lazy' })` does this itself
- * as it starts; a program that knows it will open a branch lazily can call it earlier, so the
- * thread starts (about 0.1 s) while the program does other work.
- */
-export function prewarmLazy(): void {
-  const control = vfsControl()
-  if ('unavailable' in control) return
-  fetcherThread(control.path, ENTRY_POINT).catch(() => {})
-}
-
 /** How long the VFS waits beyond the fetcher's own deadline before giving up on it. */
 const VFS_GRACE_MS = 2000
 

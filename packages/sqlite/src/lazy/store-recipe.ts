@@ -1,4 +1,5 @@
 import { CachingStore, LocalStore, type ObjectStore } from '@strata/core'
+import { distUrl } from './dist-url.js'
 import type { StoreRecipe } from './protocol.js'
 
 export type { StoreRecipe } from './protocol.js'
@@ -24,10 +25,4 @@ export function recipeOf(store: ObjectStore): StoreRecipe | null {
   if (store instanceof CachingStore) return recipeOf(store.inner)
   if (store instanceof LocalStore) return { module: distUrl('./store-openers.js'), export: 'openLocalStore', args: [store.root] }
   return null
-}
-
-/** A module of this folder as the fetcher thread can import it: always the compiled one. */
-export function distUrl(relative: string): string {
-  const here = new URL(relative, import.meta.url)
-  return here.pathname.includes('/src/lazy/') ? here.href.replace('/src/lazy/', '/dist/lazy/') : here.href
 }

@@ -5,21 +5,15 @@ import {
   MissingPageError,
   StoreNotAllowedError,
 } from '../../errors/index.js'
-import { PAGE_HASH_BYTES } from '../../format/hash.js'
 import type { SnapshotId } from '../../format/ids.js'
 import type { ReadHint } from '../../format/ref.js'
 import { snapshotKey } from '../../format/keys.js'
 import { decodeManifest, type Fallback, type SnapshotManifest } from '../../format/manifest.js'
 import { lockBytePage, type PageCount, type PageNo, type PageSize } from '../../format/page.js'
-import type { ObjectStore } from '../../store/object-store.js'
 import { Lru } from './lru.js'
+import { LOCK_PAGE_LEVEL, type ChainLevel, type ResolvedTable, type StoreHandle } from './resolved-table.js'
 
-/** A store a chain can read from, with its identity. */
-export interface StoreHandle {
-  store: ObjectStore
-  /** The store's UUID from its format marker. */
-  id: string
-}
+export { LOCK_PAGE_LEVEL, locatePage, pageHashOf, type ChainLevel, type PageLocation, type ResolvedTable, type StoreHandle } from './resolved-table.js'
 
 /**
  * Opens the store a cross-store fallback names. It must refuse (throw `StoreNotAllowedError`)
@@ -30,59 +24,7 @@ export interface StoreHandle {
  */
 export type FallbackStoreResolver = (store: { url: string; id: string }, snapshot: SnapshotId, from?: StoreHandle) => Promise<StoreHandle>
 
-/** One level of a fallback chain: a snapshot and the store it lives in. */
-export interface ChainLevel {
-  id: SnapshotId
-  manifest: SnapshotManifest
-  store: StoreHandle
-}
-
-/** Per-page marker in a resolved table for the lock-byte page (never stored; reads as zeros). */
-export const LOCK_PAGE_LEVEL = 0xffff
 const UNSET = 0xfffe
-
-/**
- * A snapshot's page table resolved down its chain: for each page 1…pageCount, the level that
- * serves it and the entry in that level's page table.
- */
-export interface ResolvedTable {
-  snapshot: SnapshotId
-  pageSize: PageSize
-  pageCount: PageCount
-  /** `levels[0]` is the snapshot itself, then each fallback in turn. */
-  levels: ChainLevel[]
-  /** Index p-1: the level serving page p, or {@link LOCK_PAGE_LEVEL}. */
-  level: Uint16Array
-  /** Index p-1: the entry of page p in its level's page table. */
-  entry: Uint32Array
-}
-
-/** Where one resolved page lives. */
-export interface PageLocation {
-  level: ChainLevel
-  segment: number
-  slot: number
-  /** The page's 16-byte hash (a view into the level's table). */
-  hash: Uint8Array
-}
-
-/** The location of page `p` in `t`, or null for the lock-byte page. */
-export function locatePage(t: ResolvedTable, p: PageNo): PageLocation | null {
-  const li = t.level[p - 1]!
-  if (li === LOCK_PAGE_LEVEL) return null
-  const level = t.levels[li]!
-  const e = t.entry[p - 1]!
-  const pages = level.manifest.pages
-  return { level, segment: pages.segments[e]!, slot: pages.slots[e]!, hash: pages.hashes.subarray(e * PAGE_HASH_BYTES, (e + 1) * PAGE_HASH_BYTES) }
-}
-
-/** The 16-byte hash of page `p` in `t`, or null for the lock-byte page. */
-export function pageHashOf(t: ResolvedTable, p: PageNo): Uint8Array | null {
-  const li = t.level[p - 1]!
-  if (li === LOCK_PAGE_LEVEL) return null
-  const e = t.entry[p - 1]!
-  return t.levels[li]!.manifest.pages.hashes.subarray(e * PAGE_HASH_BYTES, (e + 1) * PAGE_HASH_BYTES)
-}
 
 /** Shorten a snapshot id for messages. */
 export const shortId = (id: string): string => id.slice(0, 12)

@@ -3,7 +3,7 @@ import { AbortedError, CorruptObjectError, CorruptPageError, MissingObjectError 
 import { PAGE_HASH_BYTES, hashAtEqual, toHex } from '../../format/hash.js'
 import { segmentKey } from '../../format/keys.js'
 import type { PageNo } from '../../format/page.js'
-import { LOCK_PAGE_LEVEL, type ChainLevel, type ResolvedTable } from './chain.js'
+import { LOCK_PAGE_LEVEL, type ChainLevel, type ResolvedTable } from './resolved-table.js'
 import { hashRead } from './hash-pool.js'
 import { runsWithin } from '../../format/run-checksums.js'
 
