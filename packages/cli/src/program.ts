@@ -4,7 +4,7 @@ import type { App } from './app.js'
 import type { CommandContext } from './context.js'
 import { ExitCode } from './exit-codes.js'
 import type { CliIo } from './io.js'
-import { COMMANDS, type RegisterCommand } from './commands/index.js'
+import { COMMANDS, type CommandEntry, type RegisterCommand } from './commands/index.js'
 
 // Repeated here (and checked equal by the tests) so that building the program loads neither the
 // store code nor @strata/core: `strata --version` and `--help` need none of it.
@@ -37,11 +37,12 @@ const VALUE_OPTIONS = new Set(['--store', '--allow-store'])
  * Load what running `argv` needs: only the command it names (its first word that is not a
  * global option or an option's value); every command when it names none or one that does not
  * exist (`strata --help`, `strata help sql`, a typo that Commander answers with suggestions); none
- * for a bare `strata --version`.
+ * for a bare `strata --version`. A named command's `warm` hook runs first (see {@link CommandEntry}).
  */
 export async function loadCommands(argv: readonly string[]): Promise<LoadedCommands> {
   let entries = COMMANDS
   let named = false
+  let warm: Promise<void> | undefined
   const help = argv.some((a) => a === '-h' || a === '--help')
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!
@@ -51,12 +52,14 @@ export async function loadCommands(argv: readonly string[]): Promise<LoadedComma
       const entry = COMMANDS.find((c) => c.name === a)
       if (entry) {
         entries = [entry]
-        if (!help) entry.warm?.(argv.slice(i + 1))
+        if (!help) warm = entry.warm?.(argv.slice(i + 1))
       }
       named = true
       break
     }
   }
+  // Before the command's module: its imports would otherwise queue ahead of the warm-up's own.
+  await warm?.catch(() => {})
   if (!named && argv.some((a) => a === '-V' || a === '--version') && !help) entries = []
   const [register, context] = await Promise.all([Promise.all(entries.map((c) => c.load())), entries.length > 0 ? import('./context.js') : null])
   return { register, Context: context?.CommandContext ?? null }

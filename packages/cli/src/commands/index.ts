@@ -13,10 +13,12 @@ export interface CommandEntry {
   /**
    * Start, in the background, slow work the command is going to need, before its module (and
    * everything that module imports) loads; `args` are the words after the command's name. Called
-   * only when this command is the one being run, not for `--help`. Whatever it starts must be
-   * harmless if the command then fails early: it is a head start, never a side effect.
+   * only when this command is the one being run, not for `--help`; the command's module loads
+   * once the returned promise settles (it should settle quickly: start the work, do not wait for
+   * it). Whatever it starts must be harmless if the command then fails early: it is a head start,
+   * never a side effect, and its failures are ignored (the command meets them again).
    */
-  warm?(args: readonly string[]): void
+  warm?(args: readonly string[]): Promise<void>
 }
 
 /**
@@ -33,8 +35,8 @@ export const COMMANDS: readonly CommandEntry[] = [
     name: 'sql',
     load: async () => (await import('./sql.js')).registerSql,
     // The lazy fetcher thread (its own isolate, started in parallel) is most of a cold lazy open.
-    warm: (args) => {
-      if (!args.includes('--hydrate')) import('@strata/sqlite/prewarm').then((m) => m.prewarmLazy(), () => {})
+    warm: async (args) => {
+      if (!args.includes('--hydrate')) (await import('@strata/sqlite/prewarm')).prewarmLazy()
     },
   },
   { name: 'exec', load: async () => (await import('./exec.js')).registerExec },
