@@ -11,8 +11,11 @@ import { afterAll, beforeAll, expect } from 'vitest'
 /** The repository root. */
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 
-/** The built CLI: the tests exercise exactly what `npx strata` runs. */
-export const BIN = join(ROOT, 'packages', 'cli', 'dist', 'bin.js')
+/** The built CLI: the tests exercise exactly what `npx strata` runs (the bundle, see packages/cli/scripts/bundle.mjs). */
+export const BIN = join(ROOT, 'packages', 'cli', 'bin', 'strata.js')
+
+/** The bundle `BIN` runs when it is at least as new as every package's build. */
+const BUNDLE = join(ROOT, 'packages', 'cli', 'bundle', 'strata.js')
 
 /** What one CLI run printed and returned. */
 export interface CliRun {
@@ -26,11 +29,13 @@ export interface CliRun {
  * warn if a source is newer than its package's last build.
  */
 export function assertBuilt(): void {
-  if (!existsSync(BIN)) throw new Error(`${relative(ROOT, BIN)} is missing: run \`npm run build\` (or \`npm test\`, which builds first)`)
+  if (!existsSync(BUNDLE)) throw new Error(`${relative(ROOT, BUNDLE)} is missing: run \`npm run build\` (or \`npm test\`, which builds first)`)
+  const bundled = statSync(BUNDLE).mtimeMs
   for (const pkg of ['core', 's3', 'sqlite', 'cli']) {
     const info = join(ROOT, 'packages', pkg, 'tsconfig.tsbuildinfo')
     if (!existsSync(info)) continue
     const built = statSync(info).mtimeMs
+    if (built > bundled) console.warn(`packages/${pkg} was built after the CLI's bundle: the CLI tests run the unbundled build (run \`npm run build\`)`)
     const newest = newestMtime(join(ROOT, 'packages', pkg, 'src'))
     if (newest > built) console.warn(`packages/${pkg}/src changed after its last build: the CLI tests run the old build (run \`npx tsc -b\`)`)
   }

@@ -16,7 +16,7 @@ import { classify, fences, shellCommands, simpleCommands, type Fence, type Shell
 //
 // - Each file runs in its own scratch directory holding `app.db` (a small users/orders database),
 //   with its `sh` blocks in order as one shell session: `export` lines carry over to the file's
-//   later commands. `strata` is the built CLI (packages/cli/dist/bin.js) and `curl` runs there too;
+//   later commands. `strata` is the built CLI (packages/cli/bin/strata.js) and `curl` runs there too;
 //   `npm run …` and `npm start -w …` run from the repository root, as the README says to.
 // - `s3://bucket/…` URLs reach a local S3 server of the file's own (the test server behind its
 //   conditional-write proxy, on 127.0.0.1) through the standard AWS variables, so the S3 commands

@@ -14,7 +14,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import Database from 'better-sqlite3'
 
-const bin = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'bin.js')
+const bin = join(dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'strata.js')
 if (!existsSync(bin)) {
   console.error('strata is not built yet: run `npm run build` first')
   process.exit(1)

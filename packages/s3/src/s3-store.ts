@@ -187,9 +187,10 @@ export class S3Store implements ObjectStore {
    */
   threadRecipe(): { module: string; export: string; args: unknown[] } | null {
     if (typeof this.#config.credentials === 'function') return null
-    const here = import.meta.url
+    // A sibling module (thread-opener.js), in this package's build or in the CLI's bundle alike.
+    const here = new URL('./thread-opener.js', import.meta.url).href
     // From sources (tests) this module is TypeScript, which a plain worker cannot import.
-    const module = here.includes('/src/') && here.endsWith('.ts') ? here.replace('/src/', '/dist/').replace(/\.ts$/, '.js') : here
+    const module = here.includes('/src/') ? here.replace('/src/', '/dist/') : here
     return { module, export: 'openS3StoreInThread', args: [this.#config] }
   }
 

@@ -13,7 +13,8 @@ const ROWS = 1_000_000
 const RUNS = 3
 const STARTUP_RUNS = 5
 const QUERY = 'SELECT id, name, version FROM packages'
-const BIN = fileURLToPath(new URL('../../../packages/cli/dist/bin.js', import.meta.url))
+const BIN = fileURLToPath(new URL('../../../packages/cli/bin/strata.js', import.meta.url))
+const BUNDLE = fileURLToPath(new URL('../../../packages/cli/bundle/strata.js', import.meta.url))
 const PEAK = fileURLToPath(new URL('../../cli/support/report-peak.mjs', import.meta.url))
 
 const quote = (a: string): string => `'${a.replace(/'/g, `'\\''`)}'`
@@ -25,7 +26,7 @@ const quote = (a: string): string => `'${a.replace(/'/g, `'\\''`)}'`
  * startup: `strata --version`, and a one-row `strata sql`.
  */
 export async function benchSql(ctx: BenchContext): Promise<BenchRow[]> {
-  if (!existsSync(BIN)) throw new Error('packages/cli/dist/bin.js is missing: run `npm run build` first')
+  if (!existsSync(BUNDLE)) throw new Error('packages/cli/bundle/strata.js is missing: run `npm run build` first')
   const db = join(ctx.work, 'packages.sqlite')
   ctx.log(`sql: building a ${ROWS.toLocaleString('en')}-row table and importing it`)
   const d = new Database(db)
