@@ -1,5 +1,5 @@
 import { Command } from 'commander'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { run } from '../src/index.js'
 import { COMMANDS } from '../src/commands/index.js'
 import { buildProgram, loadCommands } from '../src/program.js'
@@ -49,6 +49,34 @@ describe('--help', () => {
     expect(await names(['help', 'sql'])).toEqual(all)
     expect(await names(['sqll', 'main'])).toEqual(all)
     expect(await names(['--', 'sql'])).toEqual(all)
+  })
+
+  it("a run warms up the command it names first, with the words after its name; --help, help and --version warm nothing", async () => {
+    const sql = COMMANDS.find((c) => c.name === 'sql')!
+    expect(sql.warm).toBeTypeOf('function')
+    const order: string[] = []
+    const warm = vi.spyOn(sql, 'warm').mockImplementation(async () => void order.push('warm'))
+    const original = sql.load.bind(sql)
+    const load = vi.spyOn(sql, 'load').mockImplementation(async () => {
+      order.push('load')
+      return original()
+    })
+    try {
+      await loadCommands(['--store', 'sql', '-q', 'sql', 'main', 'SELECT 1', '--hydrate'])
+      expect(warm.mock.calls).toEqual([[['main', 'SELECT 1', '--hydrate']]])
+      expect(order).toEqual(['warm', 'load'])
+      warm.mockClear()
+      for (const argv of [['sql', '--help'], ['sql', 'main', '-h'], ['help', 'sql'], ['--help'], ['--version'], ['--', 'sql']]) await loadCommands(argv)
+      expect(warm).not.toHaveBeenCalled()
+      // A warm-up that fails is ignored: the command meets the problem itself.
+      warm.mockImplementation(async () => {
+        throw new Error('no head start')
+      })
+      expect((await loadCommands(['sql', 'main', 'SELECT 1'])).register).toHaveLength(1)
+    } finally {
+      warm.mockRestore()
+      load.mockRestore()
+    }
   })
 
   it('the environment variables named in --help are the ones the store code reads', async () => {
