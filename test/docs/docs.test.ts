@@ -319,9 +319,10 @@ class Session {
       expect(existsSync(join(ROOT, 'package-lock.json')), `${at}: npm ci needs package-lock.json`).toBe(true)
       expect(existsSync(join(ROOT, 'node_modules', '.package-lock.json')), `${at}: this checkout was not installed with npm`).toBe(true)
     } else if (cmd === 'run build') {
-      expect(pkg.scripts.build, `${at}: npm run build`).toBe('tsc -b')
+      // The packages, then the CLI's bundle (what bin/strata.js runs).
+      expect(pkg.scripts.build, `${at}: npm run build`).toBe('tsc -b && node packages/cli/scripts/bundle.mjs')
       // npm test builds the same way first, so the CLI this check runs is what npm run build makes.
-      expect(pkg.scripts.pretest, `${at}: npm test must build first`).toBe('tsc -b')
+      expect(pkg.scripts.pretest, `${at}: npm test must build first`).toBe('npm run build')
     } else if (cmd === 'test') {
       expect(pkg.scripts.test, `${at}: npm test`).toMatch(/^vitest run\b/)
       expect(readFileSync(join(ROOT, 'vitest.config.ts'), 'utf8'), `${at}: npm test must include this check`).toContain("'test/**/*.test.ts'")
