@@ -22,6 +22,15 @@ export interface CommandEntry {
 }
 
 /**
+ * The warm-up of a command that opens branches lazily unless `--hydrate` is given: start the lazy
+ * fetcher thread of `@strata/sqlite` (a new isolate loading its own modules: most of a cold lazy
+ * open), on another core while the command loads.
+ */
+async function warmLazy(args: readonly string[]): Promise<void> {
+  if (!args.includes('--hydrate')) (await import('@strata/sqlite/prewarm')).prewarmLazy()
+}
+
+/**
  * Every top-level command of `strata`, in the order `strata --help` lists them. This is the one
  * registry: a new command is a module with a `register…` function, added here in one line.
  * Modules are imported only when needed (see `loadCommands`), so starting one command does not
@@ -31,14 +40,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: 'init', load: async () => (await import('./init.js')).registerInit },
   { name: 'import', load: async () => (await import('./import.js')).registerImport },
   { name: 'branch', load: async () => (await import('./branch.js')).registerBranch },
-  {
-    name: 'sql',
-    load: async () => (await import('./sql.js')).registerSql,
-    // The lazy fetcher thread (its own isolate, started in parallel) is most of a cold lazy open.
-    warm: async (args) => {
-      if (!args.includes('--hydrate')) (await import('@strata/sqlite/prewarm')).prewarmLazy()
-    },
-  },
+  { name: 'sql', load: async () => (await import('./sql.js')).registerSql, warm: warmLazy },
   { name: 'exec', load: async () => (await import('./exec.js')).registerExec },
   { name: 'shell', load: async () => (await import('./shell.js')).registerShell },
   { name: 'log', load: async () => (await import('./log.js')).registerLog },
@@ -49,9 +51,22 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: 'verify', load: async () => (await import('./verify.js')).registerVerify },
   { name: 'tag', load: async () => (await import('./tag.js')).registerTag },
   { name: 'reset', load: async () => (await import('./reset.js')).registerReset },
-  { name: 'diff', load: async () => (await import('./diff.js')).registerDiff },
+  {
+    name: 'diff',
+    load: async () => (await import('./diff.js')).registerDiff,
+    // Only --tables and --rows open the two sides (lazily unless --hydrate).
+    warm: async (args) => {
+      if (args.some((a) => a === '--tables' || a === '--rows' || a.startsWith('--rows='))) await warmLazy(args)
+    },
+  },
   { name: 'merge', load: async () => (await import('./merge.js')).registerMerge },
-  { name: 'map', load: async () => (await import('./map.js')).registerMap },
+  {
+    name: 'map',
+    load: async () => (await import('./map.js')).registerMap,
+    warm: async (args) => {
+      if (args.includes('--owners')) await warmLazy(args)
+    },
+  },
   { name: 'stats', load: async () => (await import('./stats.js')).registerStats },
   { name: 'graph', load: async () => (await import('./graph.js')).registerGraph },
   { name: 'ui', load: async () => (await import('./ui.js')).registerUi },
