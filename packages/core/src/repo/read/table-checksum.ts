@@ -1,7 +1,7 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises'
-import { DatabaseChecksum } from '../../format/hash.js'
+import { DatabaseChecksum, PAGE_HASH_BYTES } from '../../format/hash.js'
 import type { PageNo } from '../../format/page.js'
-import { pageHashOf, type ResolvedTable } from './chain.js'
+import { LOCK_PAGE_LEVEL, type ResolvedTable } from './chain.js'
 
 /** Pages summed between two yields to the event loop. */
 const PAGES_PER_SLICE = 4096
@@ -17,8 +17,9 @@ const PAGES_PER_SLICE = 4096
 export async function resolvedChecksum(t: ResolvedTable): Promise<DatabaseChecksum> {
   const sum = new DatabaseChecksum()
   for (let p = 1; p <= t.pageCount; p++) {
-    const h = pageHashOf(t, p as PageNo)
-    if (h) sum.toggle(p as PageNo, h)
+    const li = t.level[p - 1]!
+    // Each hash read where its table holds it: no view per page.
+    if (li !== LOCK_PAGE_LEVEL) sum.toggle(p as PageNo, t.levels[li]!.manifest.pages.hashes, t.entry[p - 1]! * PAGE_HASH_BYTES)
     if (p % PAGES_PER_SLICE === 0) await yieldToLoop()
   }
   return sum
