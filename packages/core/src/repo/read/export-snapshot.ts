@@ -7,8 +7,8 @@ import type { PageNo } from '../../format/page.js'
 import type { SnapshotId } from '../../format/ids.js'
 import { fileErrorFrom, syncDir } from '../../store/local-paths.js'
 import type { OperationOptions } from './progress.js'
-import { pageHashOf, type ResolvedTable } from './chain.js'
-import { fetchPageRuns, type PageRunSink, type PageSink } from './page-fetcher.js'
+import { LOCK_PAGE_LEVEL, pageHashOf, type ResolvedTable } from './chain.js'
+import { fetchPageRuns, type FetchedRun, type PageRunSink, type PageSink } from './page-fetcher.js'
 import type { Target } from './chain.js'
 import { type RepoContext } from './context.js'
 import { resolvedChecksum } from './table-checksum.js'
@@ -75,14 +75,19 @@ export interface PageWindows {
   close(): Promise<void>
 }
 
-/** Like {@link streamPages}, handing `sink` the pages of each ranged read at once (see `PageRunSink`). */
+/**
+ * Like {@link streamPages}, handing `sink` the pages of each ranged read at once (see
+ * `PageRunSink`). With `lead`, the pages it selects are fetched alongside the others but reach
+ * the sink first: a read of the others waits, holding its buffer, until every leading page has
+ * been handed over (memory then stays within twice the fetch window). Not with `windows`.
+ */
 export async function streamPageRuns(
   ctx: RepoContext,
   t: ResolvedTable,
   target: Target,
   operation: string,
   sink: PageRunSink,
-  opts: OperationOptions & { skipZeroPages?: boolean; windows?: PageWindows; lendBuffers?: boolean },
+  opts: OperationOptions & { skipZeroPages?: boolean; windows?: PageWindows; lendBuffers?: boolean; keepGaps?: boolean; lead?: (p: PageNo) => boolean },
 ): Promise<string> {
   // Summed from the recorded hashes while the pages are fetched (each is verified against its hash).
   const summing = resolvedChecksum(t)
@@ -103,11 +108,23 @@ export async function streamPageRuns(
     concurrency: ctx.settings.concurrency,
     maxRunBytes: ctx.settings.maxRunBytes,
     lendBuffers: opts.lendBuffers ?? false,
+    keepGaps: opts.keepGaps ?? false,
     ...(opts.signal ? { signal: opts.signal } : {}),
     onPages: (n: number) => opts.onProgress?.({ phase: 'fetch', loaded: (loaded += n), total: t.pageCount }),
   }
   const w = opts.windows
-  if (!w) {
+  if (opts.lead && !w) {
+    const all = pages ?? Array.from({ length: t.pageCount }, (_, i) => (i + 1) as PageNo)
+    const leading = all.filter(opts.lead)
+    const rest = leading.length > 0 ? all.filter((p) => !opts.lead!(p)) : all
+    // Both fetches go at once, each within `concurrency`; the reads of the rest wait for the
+    // leading pages to have reached the sink before they are handed over themselves.
+    const first = fetchPageRuns(t, sink, fetchOpts, leading)
+    const then = fetchPageRuns(t, async (run) => sink((await first, run)), fetchOpts, rest)
+    const [a, b] = await Promise.allSettled([first, then])
+    if (a.status === 'rejected') throw a.reason
+    if (b.status === 'rejected') throw b.reason
+  } else if (!w) {
     await fetchPageRuns(t, sink, fetchOpts, pages)
   } else {
     let k = 0
@@ -167,17 +184,17 @@ export async function exportSnapshot(ctx: RepoContext, target: Target, outPath: 
     // pages stay holes that read as zeros.
     await fh.truncate(t.pageCount * size)
     const flusher = opts.durable !== false ? new BackgroundFlush(fh) : null
+    const writer = new RunWriter(fh, t, flusher)
     // Every write is awaited before the sink returns, so the fetcher may recycle the read buffer.
-    const expected = await streamPageRuns(ctx, t, target, 'export', async ({ pages, body }) => {
-      // One write per run of consecutive pages: per-page writes cost more than the copying.
-      let first = 0
-      for (let i = 1; i <= pages.length; i++) {
-        if (i < pages.length && pages[i] === pages[i - 1]! + 1) continue
-        await writeFully(fh, body, first * size, (i - first) * size, (pages[first]! - 1) * size)
-        first = i
-      }
-      flusher?.wrote(body.byteLength)
-    }, { ...opts, skipZeroPages: true, lendBuffers: true }).finally(() => flusher?.settle())
+    const expected = await streamPageRuns(ctx, t, target, 'export', (run) => writer.write(run), {
+      ...opts,
+      skipZeroPages: true,
+      lendBuffers: true,
+      keepGaps: true,
+      ...(writer.lead ? { lead: writer.lead } : {}),
+    })
+      .then(async (sum) => (await writer.finish(), sum))
+      .finally(() => flusher?.settle())
     if (flusher) await flusher.finish()
     await fh.close()
     done = true
@@ -198,6 +215,119 @@ export async function exportSnapshot(ctx: RepoContext, target: Target, outPath: 
     if (!done) await fh.close().catch(() => {})
     await rm(tmp, { force: true })
     throw fileErrorFrom(e, outPath, { creating: true }) ?? e
+  }
+}
+
+/** Most bytes of pages an export holds in memory to write the reads of a chain's base whole. */
+const HELD_BYTES_MAX = 32 * 1024 * 1024
+
+/**
+ * Writes the reads of an export into its file, one write per stretch of consecutive pages. In a
+ * stacked chain most pages come from one level, the base, and the pages the levels above replace
+ * cut its reads into short stretches: a 256 MiB base under 32 levels of 64 changed pages would
+ * take thousands of small writes. So when the pages of the other levels fit in
+ * {@link HELD_BYTES_MAX}, they are fetched first (`lead`) and held; a base read that bridged
+ * spare slots then gets the held pages copied into them — verified bytes over the stale ones —
+ * and goes to the file with one write. Held pages no base read covered are written by `finish`.
+ */
+class RunWriter {
+  readonly #size: number
+  /** The level serving the most pages. */
+  readonly #base: number
+  /** Held page number → its index in `#held` (page order). */
+  readonly #index = new Map<number, number>()
+  #held: Uint8Array | null = null
+  /** Per held page: 1 once it arrived (a zero page never does: it stays a hole), 2 once written. */
+  #state: Uint8Array | null = null
+  #heldPages: number[] = []
+  /** Fetch these pages first, when other levels' pages are held; undefined otherwise. */
+  readonly lead: ((p: PageNo) => boolean) | undefined
+
+  constructor(
+    readonly fh: FileHandle,
+    readonly t: ResolvedTable,
+    readonly flusher: BackgroundFlush | null,
+  ) {
+    this.#size = t.pageSize
+    const counts = new Uint32Array(t.levels.length)
+    for (let i = 0; i < t.pageCount; i++) if (t.level[i] !== LOCK_PAGE_LEVEL) counts[t.level[i]!]!++
+    this.#base = counts.indexOf(Math.max(...counts))
+    const other = counts.reduce((a, b) => a + b, 0) - counts[this.#base]!
+    if (other === 0 || other * this.#size > HELD_BYTES_MAX) return
+    for (let i = 0; i < t.pageCount; i++) {
+      const li = t.level[i]!
+      if (li !== LOCK_PAGE_LEVEL && li !== this.#base) {
+        this.#index.set(i + 1, this.#heldPages.length)
+        this.#heldPages.push(i + 1)
+      }
+    }
+    this.#held = new Uint8Array(this.#heldPages.length * this.#size)
+    this.#state = new Uint8Array(this.#heldPages.length)
+    const base = this.#base
+    this.lead = (p) => t.level[p - 1] !== base
+  }
+
+  /** Write (or hold) the verified pages of one read. */
+  async write(run: FetchedRun): Promise<void> {
+    const { pages, body } = run
+    const size = this.#size
+    const at = (i: number): number => (run.offsets ? run.offsets[i]! : i)
+    if (this.#held && this.t.level[pages[0]! - 1] !== this.#base) {
+      for (let i = 0; i < pages.length; i++) {
+        const k = this.#index.get(pages[i]!)!
+        this.#held.set(body.subarray(at(i) * size, (at(i) + 1) * size), k * size)
+        this.#state![k] = 1
+      }
+      return
+    }
+    for (let i = 0; i < pages.length; ) {
+      let j = i
+      // Extend over the next page when it follows in the file as it follows in the read: next to
+      // it, or past spare slots that held pages fill.
+      while (j + 1 < pages.length && pages[j + 1]! - pages[j]! === at(j + 1) - at(j) && (pages[j + 1]! - pages[j]! === 1 || this.#patch(run, j, at(j)))) j++
+      await this.#put(body, at(i) * size, (at(j) - at(i) + 1) * size, (pages[i]! - 1) * size)
+      i = j + 1
+    }
+  }
+
+  /** Fill the spare slots between wanted pages j and j+1 of `run` with held pages, if all of them are held. */
+  #patch(run: FetchedRun, j: number, slot: number): boolean {
+    if (!this.#held || !run.writable) return false
+    const from = run.pages[j]! + 1
+    const to = run.pages[j + 1]!
+    for (let q = from; q < to; q++) {
+      const k = this.#index.get(q)
+      if (k === undefined || this.#state![k] === 0) return false
+    }
+    const size = this.#size
+    for (let q = from; q < to; q++) {
+      const k = this.#index.get(q)!
+      run.body.set(this.#held.subarray(k * size, (k + 1) * size), (slot + q - run.pages[j]!) * size)
+      this.#state![k] = 2
+    }
+    return true
+  }
+
+  /** Write the held pages no base read covered, a stretch of consecutive pages at a time. */
+  async finish(): Promise<void> {
+    if (!this.#held) return
+    const pages = this.#heldPages
+    const state = this.#state!
+    for (let i = 0; i < pages.length; ) {
+      if (state[i] !== 1) {
+        i++
+        continue
+      }
+      let j = i
+      while (j + 1 < pages.length && state[j + 1] === 1 && pages[j + 1] === pages[j]! + 1) j++
+      await this.#put(this.#held, i * this.#size, (j - i + 1) * this.#size, (pages[i]! - 1) * this.#size)
+      i = j + 1
+    }
+  }
+
+  async #put(buf: Uint8Array, offset: number, length: number, position: number): Promise<void> {
+    await writeFully(this.fh, buf, offset, length, position)
+    this.flusher?.wrote(length)
   }
 }
 

@@ -27,6 +27,17 @@ export interface FetchedRun {
   hashes: Uint8Array
   /** Pages of this read verified by their run's checksum (one hash call per run) rather than one by one. */
   pagesByRun: number
+  /**
+   * Where each page lies in `body`, in pages, when the read kept the spare slots between wanted
+   * pages (only with `FetchOptions.keepGaps`): page `pages[i]` is then at `offsets[i] × pageSize`.
+   * Null when page i is at `i × pageSize`.
+   */
+  offsets: readonly number[] | null
+  /**
+   * True when `body` is this read's own buffer (one the fetcher lent the store, or a copy), not
+   * one the store may share: the sink may then write into it until its promise resolves.
+   */
+  writable: boolean
 }
 
 /** How to fetch. */
@@ -44,6 +55,12 @@ export interface FetchOptions {
    * Only for a sink that is done with `run.body` when its promise resolves. Default false.
    */
   lendBuffers?: boolean
+  /**
+   * Hand over a read that bridged spare slots as it was read, with `run.offsets` saying where
+   * each wanted page lies, instead of copying the wanted pages into a new buffer. The spare
+   * slots' bytes are not pages of the database: a sink must not deliver them. Default false.
+   */
+  keepGaps?: boolean
 }
 
 /**
@@ -181,7 +198,7 @@ export async function fetchPageRuns(t: ResolvedTable, sink: PageRunSink, opts: F
           if (opts.signal?.aborted) throw new AbortedError({ operation: 'read' })
           const into = lend()
           try {
-            await fetchRun(run, size, sink, opts.signal, into)
+            await fetchRun(run, size, sink, opts.signal, into, opts.keepGaps ?? false)
           } finally {
             if (into) spare.push(into)
           }
@@ -195,7 +212,7 @@ export async function fetchPageRuns(t: ResolvedTable, sink: PageRunSink, opts: F
   if (failed) throw failed
 }
 
-async function fetchRun(run: Run, size: number, sink: PageRunSink, signal: AbortSignal | undefined, into: Uint8Array | undefined): Promise<void> {
+async function fetchRun(run: Run, size: number, sink: PageRunSink, signal: AbortSignal | undefined, into: Uint8Array | undefined, keepGaps: boolean): Promise<void> {
   const { level } = run
   const seg = level.manifest.segments[run.segment]!
   const key = segmentKey(seg.id)
@@ -237,10 +254,12 @@ async function fetchRun(run: Run, size: number, sink: PageRunSink, signal: Abort
     }
   }
   let wanted = body
-  if (offsets) {
+  let writable = into !== undefined && body.buffer === into.buffer
+  if (offsets && !keepGaps) {
+    writable = true
     // Drop the spare slots (into a new buffer: the store's may be shared).
     wanted = new Uint8Array(pages.length * size)
     for (let i = 0; i < offsets.length; i++) wanted.set(body.subarray(offsets[i]! * size, (offsets[i]! + 1) * size), i * size)
   }
-  await sink({ pages, body: wanted, hashes, pagesByRun: verified.pagesByRun })
+  await sink({ pages, body: wanted, hashes, pagesByRun: verified.pagesByRun, offsets: keepGaps ? offsets : null, writable })
 }
