@@ -7,7 +7,7 @@ import type { PageNo } from '../../format/page.js'
 import type { SnapshotId } from '../../format/ids.js'
 import { fileErrorFrom, syncDir } from '../../store/local-paths.js'
 import type { OperationOptions } from './progress.js'
-import { LOCK_PAGE_LEVEL, pageHashOf, type ResolvedTable } from './chain.js'
+import { LOCK_PAGE_LEVEL, type ResolvedTable } from './chain.js'
 import { fetchPageRuns, type FetchedRun, type PageRunSink, type PageSink } from './page-fetcher.js'
 import type { Target } from './chain.js'
 import { type RepoContext } from './context.js'
@@ -99,8 +99,9 @@ export async function streamPageRuns(
     const zero = hashPage(new Uint8Array(t.pageSize))
     pages = []
     for (let p = 1 as PageNo; p <= t.pageCount; p++) {
-      const h = pageHashOf(t, p)
-      if (h !== null && !hashAtEqual(h, 0, zero, 0)) pages.push(p)
+      const li = t.level[p - 1]!
+      // The recorded hash compared where its table holds it: no view per page.
+      if (li !== LOCK_PAGE_LEVEL && !hashAtEqual(t.levels[li]!.manifest.pages.hashes, t.entry[p - 1]! * PAGE_HASH_BYTES, zero, 0)) pages.push(p)
     }
     loaded = t.pageCount - pages.length
   }
