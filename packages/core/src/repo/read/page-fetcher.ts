@@ -129,6 +129,9 @@ export async function fetchPageRuns(t: ResolvedTable, sink: PageRunSink, opts: F
   const maxRunPages = Math.max(1, Math.floor(opts.maxRunBytes / size))
   // Group by (level, segment), then cut each group into runs of consecutive slots.
   const groups = new Map<number, Group>()
+  // Neighbouring pages mostly share a group: the last one found is tried before the map.
+  let lastKey = -1
+  let last: Group | null = null
   const add = (p: PageNo): void => {
     const li = t.level[p - 1]!
     if (li === LOCK_PAGE_LEVEL) return
@@ -136,11 +139,13 @@ export async function fetchPageRuns(t: ResolvedTable, sink: PageRunSink, opts: F
     const e = t.entry[p - 1]!
     const segment = level.manifest.pages.segments[e]!
     const k = li * 0x1_0000_0000 + segment
-    let g = groups.get(k)
+    let g = k === lastKey ? last : groups.get(k)
     if (!g) {
       g = { level, segment, pages: [], slots: [], entries: [] }
       groups.set(k, g)
     }
+    lastKey = k
+    last = g
     g.pages.push(p)
     g.slots.push(level.manifest.pages.slots[e]!)
     g.entries.push(e)
