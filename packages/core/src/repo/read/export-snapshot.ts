@@ -411,14 +411,18 @@ export async function exportToSink(ctx: RepoContext, target: Target, write: Byte
     t,
     target,
     'export',
-    ({ pages, body }) => {
-      for (let i = 0; i < pages.length; i++) window.set(body.subarray(i * size, (i + 1) * size), (pages[i]! - first) * size)
+    ({ pages, body, offsets }) => {
+      for (let i = 0; i < pages.length; i++) {
+        const at = offsets ? offsets[i]! : i
+        window.set(body.subarray(at * size, (at + 1) * size), (pages[i]! - first) * size)
+      }
     },
     {
       ...opts,
       skipZeroPages: true,
-      // The sink copies each read into the window before it returns.
+      // The sink copies each read into the window before it returns, wanted pages only.
       lendBuffers: true,
+      keepGaps: true,
       windows: {
         pages: Math.max(1, Math.floor((ctx.settings.concurrency * ctx.settings.maxRunBytes) / size)),
         // A fresh buffer per window: zero pages are holes that read as zeros, and the sink may keep the last one.

@@ -61,6 +61,10 @@ describe('export of a deep chain', () => {
         expect(r.pageCount * SIZE).toBe(expected[level]!.byteLength)
         expect(same(await readFile(out), expected[level]!), `level ${level}`).toBe(true)
       }
+      // The streamed export copies the wanted pages of the same bridged reads into its windows.
+      const chunks: Uint8Array[] = []
+      await repo.exportStream(`lvl-${DEPTH}`, async (c) => void chunks.push(c))
+      expect(same(Buffer.concat(chunks), expected[DEPTH]!)).toBe(true)
     } finally {
       await t.cleanup()
     }
