@@ -77,9 +77,9 @@ export interface PageWindows {
 
 /**
  * Like {@link streamPages}, handing `sink` the pages of each ranged read at once (see
- * `PageRunSink`). With `lead`, the pages it selects are fetched alongside the others but reach
- * the sink first: a read of the others waits, holding its buffer, until every leading page has
- * been handed over (memory then stays within twice the fetch window). Not with `windows`.
+ * `PageRunSink`). With `lead`, the reads of the pages it selects are queued before the others,
+ * so they start first (and, being few, mostly reach the sink first); nothing waits for them. Not
+ * with `windows`.
  */
 export async function streamPageRuns(
   ctx: RepoContext,
@@ -115,16 +115,10 @@ export async function streamPageRuns(
   }
   const w = opts.windows
   if (opts.lead && !w) {
+    // One queue, the leading pages' reads first: they start before the others, none waits.
     const all = pages ?? Array.from({ length: t.pageCount }, (_, i) => (i + 1) as PageNo)
-    const leading = all.filter(opts.lead)
-    const rest = leading.length > 0 ? all.filter((p) => !opts.lead!(p)) : all
-    // Both fetches go at once, each within `concurrency`; the reads of the rest wait for the
-    // leading pages to have reached the sink before they are handed over themselves.
-    const first = fetchPageRuns(t, sink, fetchOpts, leading)
-    const then = fetchPageRuns(t, async (run) => sink((await first, run)), fetchOpts, rest)
-    const [a, b] = await Promise.allSettled([first, then])
-    if (a.status === 'rejected') throw a.reason
-    if (b.status === 'rejected') throw b.reason
+    const lead = opts.lead
+    await fetchPageRuns(t, sink, fetchOpts, [...all.filter(lead), ...all.filter((p) => !lead(p))])
   } else if (!w) {
     await fetchPageRuns(t, sink, fetchOpts, pages)
   } else {
@@ -227,9 +221,10 @@ const HELD_BYTES_MAX = 32 * 1024 * 1024
  * stacked chain most pages come from one level, the base, and the pages the levels above replace
  * cut its reads into short stretches: a 256 MiB base under 32 levels of 64 changed pages would
  * take thousands of small writes. So when the pages of the other levels fit in
- * {@link HELD_BYTES_MAX}, they are fetched first (`lead`) and held; a base read that bridged
- * spare slots then gets the held pages copied into them — verified bytes over the stale ones —
- * and goes to the file with one write. Held pages no base read covered are written by `finish`.
+ * {@link HELD_BYTES_MAX}, their reads go first (`lead`) and their pages are held; a base read that
+ * bridged spare slots then gets the held pages copied into them — verified bytes over the stale
+ * ones — and goes to the file with one write. A gap whose pages have not arrived yet splits the
+ * write instead (nothing waits); held pages no base read took are written by `finish`.
  */
 class RunWriter {
   readonly #size: number
@@ -291,7 +286,7 @@ class RunWriter {
     }
   }
 
-  /** Fill the spare slots between wanted pages j and j+1 of `run` with held pages, if all of them are held. */
+  /** Fill the spare slots between wanted pages j and j+1 of `run` with held pages, if all of them arrived. */
   #patch(run: FetchedRun, j: number, slot: number): boolean {
     if (!this.#held || !run.writable) return false
     const from = run.pages[j]! + 1
