@@ -1,11 +1,11 @@
-import { readdir, readFile, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { isStrataError } from '../../../src/errors/index.js'
 import { segmentKey } from '../../../src/format/keys.js'
 import type { SnapshotId } from '../../../src/format/ids.js'
 import { Repository } from '../../../src/repo/repository.js'
-import type { GetOptions, GetResult } from '../../../src/store/object-store.js'
+import type { GetOptions, GetResult, ObjectStore } from '../../../src/store/object-store.js'
 import { InterceptingStore } from '../../../src/testing/intercepting-store.js'
 import type { StoreCall } from '../../../src/testing/store-call.js'
 import { syntheticDb, tempRepo, testPage, writeDb } from '../../helpers.js'
@@ -49,13 +49,21 @@ async function deepChain(t: Awaited<ReturnType<typeof tempRepo>>): Promise<Uint8
   return expected
 }
 
+/** Run `body` on a fresh repository holding {@link deepChain}, removed afterwards. */
+async function withDeepChain(body: (t: Awaited<ReturnType<typeof tempRepo>>, expected: Uint8Array[]) => Promise<void>): Promise<void> {
+  const t = await tempRepo()
+  try {
+    await body(t, await deepChain(t))
+  } finally {
+    await t.cleanup()
+  }
+}
+
 const same = (a: Uint8Array, b: Uint8Array): boolean => Buffer.from(a).equals(Buffer.from(b))
 
 describe('export of a deep chain', () => {
   it('writes every level byte for byte, the replaced pages filled into the base’s bridged reads', async () => {
-    const t = await tempRepo()
-    try {
-      const expected = await deepChain(t)
+    await withDeepChain(async (t, expected) => {
       // Small reads: the base is cut into many, each bridging a few replaced pages.
       const repo = await Repository.open(t.store, { concurrency: 3, maxRunBytes: 64 * 1024 })
       for (let level = 1; level <= DEPTH; level++) {
@@ -68,64 +76,52 @@ describe('export of a deep chain', () => {
       const chunks: Uint8Array[] = []
       await repo.exportStream(`lvl-${DEPTH}`, async (c) => void chunks.push(c))
       expect(same(Buffer.concat(chunks), expected[DEPTH]!)).toBe(true)
-    } finally {
-      await t.cleanup()
-    }
+    })
   })
 
   it('through a store that reads into its own buffers, the bridged reads are written around the replaced pages', async () => {
-    const t = await tempRepo()
-    try {
-      const expected = await deepChain(t)
+    await withDeepChain(async (t, expected) => {
       // The export may not write into a buffer the store owns: it writes the stretches between
       // the replaced pages, and the held pages on their own.
-      const repo = await Repository.open(new OwnBuffers(t.store), { concurrency: 3, maxRunBytes: 64 * 1024 })
-      const out = join(t.dir, 'top.sqlite')
-      await repo.export(`lvl-${DEPTH}`, out)
-      expect(same(await readFile(out), expected[DEPTH]!)).toBe(true)
-    } finally {
-      await t.cleanup()
-    }
+      await expectTopExports(t.dir, new OwnBuffers(t.store), expected[DEPTH]!)
+    })
   })
 
   it('a damaged byte in a stale slot the export bridges is no error: the slot is not part of the database', async () => {
-    const t = await tempRepo()
-    try {
-      const expected = await deepChain(t)
+    await withDeepChain(async (t, expected) => {
       // Page 10 (replaced at level 1) stays in the base's segment, inside a read that bridges it.
       await damageSlotOf(t, (await t.repo.getBranch('main')).head, 10)
-      const repo = await Repository.open(t.store, { concurrency: 3, maxRunBytes: 64 * 1024 })
-      const out = join(t.dir, 'top.sqlite')
-      await repo.export(`lvl-${DEPTH}`, out)
-      expect(same(await readFile(out), expected[DEPTH]!)).toBe(true)
-    } finally {
-      await t.cleanup()
-    }
+      await expectTopExports(t.dir, t.store, expected[DEPTH]!)
+    })
   })
 
   for (const where of ['an upper level (a page fetched first and held)', 'the base, inside a bridged read'] as const) {
     it(`a damaged page in ${where} fails the export with CorruptPageError naming it, leaving no file`, async () => {
-      const t = await tempRepo()
-      try {
-        await deepChain(t)
+      await withDeepChain(async (t) => {
         const upper = where.startsWith('an upper')
         const snapshot = upper ? (await t.repo.getBranch('lvl-3')).head : (await t.repo.getBranch('main')).head
-        // Page 90 (level 3's) and page 12 (the base's, between pages 10 and 17 of levels 1 and 2).
+        // Page 89 (level 3's) and page 12 (the base's, between pages 10 and 17 of levels 1 and 2).
         const pageNo = upper ? 50 + 3 * 13 : 12
         const key = await damageSlotOf(t, snapshot, pageNo)
         const repo = await Repository.open(t.store, { concurrency: 3, maxRunBytes: 64 * 1024 })
         const outDir = join(t.dir, 'out')
-        await import('node:fs/promises').then((fs) => fs.mkdir(outDir))
+        await mkdir(outDir)
         const e = await repo.export(`lvl-${DEPTH}`, join(outDir, 'top.sqlite')).catch((x: unknown) => x)
         expect(isStrataError(e, 'STRATA_CORRUPT_PAGE'), String(e)).toBe(true)
         expect((e as { data: unknown }).data).toMatchObject({ snapshot, pageNo, key })
         expect(await readdir(outDir)).toEqual([])
-      } finally {
-        await t.cleanup()
-      }
+      })
     })
   }
 })
+
+/** Export the top level through `store` in small reads (many bridging replaced pages) and compare it with `expected`. */
+async function expectTopExports(dir: string, store: ObjectStore, expected: Uint8Array): Promise<void> {
+  const repo = await Repository.open(store, { concurrency: 3, maxRunBytes: 64 * 1024 })
+  const out = join(dir, 'top.sqlite')
+  await repo.export(`lvl-${DEPTH}`, out)
+  expect(same(await readFile(out), expected)).toBe(true)
+}
 
 /** Ignores the buffer a reader lends: every read comes back in a buffer of the store's own. */
 class OwnBuffers extends InterceptingStore {
