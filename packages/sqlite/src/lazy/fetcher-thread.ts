@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { rmSync } from 'node:fs'
+import { lstat, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from 'node:worker_threads'
@@ -52,7 +53,7 @@ export class FetcherThread {
 
   /** Start the thread and wait until its socket listens. */
   static async start(extensionPath: string, entryPoint: string): Promise<FetcherThread> {
-    const socketPath = join(tmpdir(), `strata-vfs-${process.pid}-${randomBytes(4).toString('hex')}.sock`)
+    const socketPath = join(tmpdir(), `${SOCKET_PREFIX}${process.pid}-${randomBytes(4).toString('hex')}.sock`)
     const { port1, port2 } = new MessageChannel()
     const init: FetcherInit = { socketPath, extensionPath, entryPoint, errors: port2 }
     // No inherited flags: the worker is compiled JavaScript and must resolve packages to their
@@ -69,6 +70,9 @@ export class FetcherThread {
       worker.once('error', reject)
     })
     process.once('exit', () => rmSync(socketPath, { force: true }))
+    // A process killed outright (SIGKILL, the OOM killer) could not remove its socket: clear
+    // those of dead processes now, off the open's path.
+    sweepStaleSockets(tmpdir()).catch(() => {})
     const t = new FetcherThread(worker, port1, socketPath)
     worker.unref()
     port1.unref()
@@ -155,4 +159,38 @@ export async function fetcherThread(extensionPath: string, entryPoint: string): 
     )
   }
   return current
+}
+
+const SOCKET_PREFIX = 'strata-vfs-'
+const SOCKET_NAME = /^strata-vfs-(\d+)-[0-9a-f]{8}\.sock$/
+
+/**
+ * Remove the fetcher sockets in `dir` left by processes that no longer run (their pid is in the
+ * name; `process.kill(pid, 0)` fails with ESRCH). Only sockets of that exact name are touched; a
+ * pid that was reused keeps its file until that process ends too. Returns the paths removed.
+ */
+export async function sweepStaleSockets(dir: string): Promise<string[]> {
+  const removed: string[] = []
+  for (const name of await readdir(dir)) {
+    const m = SOCKET_NAME.exec(name)
+    if (!m || alive(Number(m[1]))) continue
+    const path = join(dir, name)
+    try {
+      if (!(await lstat(path)).isSocket()) continue
+      await rm(path, { force: true })
+      removed.push(path)
+    } catch {
+      // Gone already, or not ours to remove.
+    }
+  }
+  return removed
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code !== 'ESRCH'
+  }
 }
