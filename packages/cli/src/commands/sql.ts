@@ -228,6 +228,8 @@ async function runScript(
   let readOnly = true
   for (let i = 0; i < statements.length; i++) {
     const text = statements[i]!
+    // The reader went away after statement i: only the statements after it are left unrun.
+    const closed = (): ScriptOutcome => ({ kind: 'output-closed', readOnly: readOnly && restReadOnly(db, statements, i + 1) })
     try {
       const run = runStatement(db, text)
       readOnly &&= run.readonly
@@ -244,7 +246,7 @@ async function runScript(
             if (run.emitted !== null) writer.emitted(run.emitted)
           }
         }
-        if (emitted === 'closed') return { kind: 'output-closed', readOnly: readOnly && restReadOnly(db, statements, i + 1) }
+        if (emitted === 'closed') return closed()
         if (emitted === null) {
           // Rows pushed from inside SQLite when the statement allows it (a pause whenever a chunk
           // of output is ready), else read one by one; leaving either loop stops the statement.
@@ -255,14 +257,14 @@ async function runScript(
           if (pauses) {
             for (const _ of pauses) {
               await sink.flush()
-              if (sink.closed) return { kind: 'output-closed', readOnly: readOnly && restReadOnly(db, statements, i + 1) }
+              if (sink.closed) return closed()
             }
           } else {
             for (const row of run.rows) {
               writer.row(row)
               if (sink.full) {
                 await sink.flush()
-                if (sink.closed) return { kind: 'output-closed', readOnly: readOnly && restReadOnly(db, statements, i + 1) }
+                if (sink.closed) return closed()
               }
             }
           }
@@ -274,7 +276,7 @@ async function runScript(
       throw sqlError(e, i, text, foreignKeys)
     }
     await sink.flushIfFull()
-    if (sink.closed) return { kind: 'output-closed', readOnly: readOnly && restReadOnly(db, statements, i + 1) }
+    if (sink.closed) return closed()
   }
   if (db.inTransaction) {
     throw new CliError('STRATA_SQL_ERROR', 'the SQL left a transaction open (BEGIN without COMMIT); nothing was committed', {
