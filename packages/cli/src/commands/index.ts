@@ -22,12 +22,15 @@ export interface CommandEntry {
 }
 
 /**
- * The warm-up of a command that opens branches lazily unless `--hydrate` is given: start the lazy
- * fetcher thread of `@strata/sqlite` (a new isolate loading its own modules: most of a cold lazy
- * open), on another core while the command loads.
+ * The warm-up of a command that opens branches lazily unless `--hydrate` is given, when `opens`
+ * says its arguments open any (default: always): start the lazy fetcher thread of
+ * `@strata/sqlite` (a new isolate loading its own modules: most of a cold lazy open), on another
+ * core while the command loads.
  */
-async function warmLazy(args: readonly string[]): Promise<void> {
-  if (!args.includes('--hydrate')) (await import('@strata/sqlite/prewarm')).prewarmLazy()
+function warmLazy(opens: (args: readonly string[]) => boolean = () => true): (args: readonly string[]) => Promise<void> {
+  return async (args) => {
+    if (opens(args) && !args.includes('--hydrate')) (await import('@strata/sqlite/prewarm')).prewarmLazy()
+  }
 }
 
 /**
@@ -40,7 +43,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: 'init', load: async () => (await import('./init.js')).registerInit },
   { name: 'import', load: async () => (await import('./import.js')).registerImport },
   { name: 'branch', load: async () => (await import('./branch.js')).registerBranch },
-  { name: 'sql', load: async () => (await import('./sql.js')).registerSql, warm: warmLazy },
+  { name: 'sql', load: async () => (await import('./sql.js')).registerSql, warm: warmLazy() },
   { name: 'exec', load: async () => (await import('./exec.js')).registerExec },
   { name: 'shell', load: async () => (await import('./shell.js')).registerShell },
   { name: 'log', load: async () => (await import('./log.js')).registerLog },
@@ -55,17 +58,13 @@ export const COMMANDS: readonly CommandEntry[] = [
     name: 'diff',
     load: async () => (await import('./diff.js')).registerDiff,
     // Only --tables and --rows open the two sides (lazily unless --hydrate).
-    warm: async (args) => {
-      if (args.some((a) => a === '--tables' || a === '--rows' || a.startsWith('--rows='))) await warmLazy(args)
-    },
+    warm: warmLazy((args) => args.some((a) => a === '--tables' || a === '--rows' || a.startsWith('--rows='))),
   },
   { name: 'merge', load: async () => (await import('./merge.js')).registerMerge },
   {
     name: 'map',
     load: async () => (await import('./map.js')).registerMap,
-    warm: async (args) => {
-      if (args.includes('--owners')) await warmLazy(args)
-    },
+    warm: warmLazy((args) => args.includes('--owners')),
   },
   { name: 'stats', load: async () => (await import('./stats.js')).registerStats },
   { name: 'graph', load: async () => (await import('./graph.js')).registerGraph },
