@@ -37,6 +37,7 @@ export {
   tagKey,
   legacyTagKey,
   TAGS_FOLDED_KEY,
+  SWEEPS_ENDED_PREFIX,
 } from './format/keys.js'
 export { foldName } from './format/names.js'
 export { newBranchId } from './format/ids.js'

@@ -102,6 +102,21 @@ export const SWEEPS_PREFIX = 'sweeps/'
 /** `sweeps/{uuid}` — the marker of one running gc sweep, renewed while it runs. */
 export const sweepKey = (id: string): string => `${SWEEPS_PREFIX}${id}`
 
+/** `sweeps/ended/` — prefix of the records of ended sweeps (inside {@link SWEEPS_PREFIX}: one listing reads both). */
+export const SWEEPS_ENDED_PREFIX = `${SWEEPS_PREFIX}ended/`
+
+/**
+ * `sweeps/ended/{ms}-{uuid}` — the record that the sweep `sweeps/{uuid}` ended at `endedAtMs`
+ * (repository clock, 15 decimal digits), kept a while so that a listing shows recent sweeps.
+ */
+export const sweepEndedKey = (id: string, endedAtMs: number): string => `${SWEEPS_ENDED_PREFIX}${String(Math.max(0, Math.floor(endedAtMs))).padStart(15, '0')}-${id}`
+
+/** The time in an ended-sweep key (ms), or null if `key` is not one. */
+export function sweepEndedAt(key: string): number | null {
+  const m = /^sweeps\/ended\/(\d{15})-[^/]+$/.exec(key)
+  return m ? Number(m[1]) : null
+}
+
 /** `doctor/` — prefix of the scratch objects `probeStore` writes and removes again. */
 export const DOCTOR_PREFIX = 'doctor/'
 

@@ -28,10 +28,17 @@ export interface Ref {
   /**
    * Set on a tombstone: the ref of a branch being deleted (ISO-8601 time the deletion began).
    * A tombstone is written by compare-and-swap over the live ref, so it is the point at which the
-   * deletion happens; it is not a branch (not listed, not a root, its name is free) and it goes
-   * away right after, or is replaced by the next branch of that name (see `removeRef`).
+   * deletion happens; it is not a branch (not listed, not a root, its name is free). It stays
+   * until the next branch of that name or gc replaces it (see `removeRef`).
    */
   deletedAt?: string
+  /**
+   * On a tombstone (format 2.0): its deleter will not remove it, so the next branch of the name
+   * may replace it at once, by compare-and-swap. A tombstone without it (gc clearing an old one,
+   * or format 1.x) may still be removed blindly by its writer for a short while, and is replaced
+   * only once it is old (see `createRef`).
+   */
+  settled?: true
   /**
    * Format 2.0: a copy of the branch's immutable record (when and from what it was created), so
    * listing branches reads the refs alone. Absent on refs written by format 1.x.
@@ -103,6 +110,7 @@ export function decodeRef(key: string, bytes: Uint8Array): Ref {
   if (!isSnapshotId(head) || !isSnapshotId(base)) throw new CorruptObjectError({ key, reason: 'head or base is not a snapshot id' })
   const movedTo = r.optionalString('movedTo')
   const deletedAt = r.optionalString('deletedAt')
+  const settled = r.obj.settled === true
   const o = r.object('origin')
   let origin: RefOrigin | null = null
   if (o !== null) {
@@ -121,6 +129,7 @@ export function decodeRef(key: string, bytes: Uint8Array): Ref {
     expiresAt: r.optionalString('expiresAt'),
     ...(movedTo === null ? {} : { movedTo }),
     ...(deletedAt === null ? {} : { deletedAt }),
+    ...(settled && deletedAt !== null ? { settled: true as const } : {}),
     ...(origin === null ? {} : { origin }),
     ...(readHint === null ? {} : { readHint }),
   }

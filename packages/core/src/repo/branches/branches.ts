@@ -8,7 +8,7 @@ import { originOf, type Ref } from '../../format/ref.js'
 import type { SnapshotId } from '../../format/ids.js'
 import type { Target } from '../read/chain.js'
 import { nowIso, type RepoContext } from '../read/context.js'
-import { confirmNewRoot, withSnapshotsProtected } from './intents.js'
+import { confirmNewRoot, sweptSince, withSnapshotsProtected } from './intents.js'
 import { createRef, listRefs, moveRef, readRef, removeRef, requireRef } from './refs.js'
 
 /** What stacking on another store's snapshot produced, reported with the new branch. */
@@ -66,9 +66,16 @@ export function checkBranchTtl(ttlMs: number | undefined): void {
  * Write the ref (create-only) of a new branch `name` stacked on an already resolved `source`: one
  * put. The ref carries the branch's origin (format 2.0), so no separate branch record is written
  * (format 1.x wrote one; those are still read). A racing creator of the name, or of a case twin,
- * loses on the ref.
+ * loses on the ref. `readSince`: the repository-clock time and `performance.now()` taken before
+ * `source` was read.
  */
-export async function addBranch(ctx: RepoContext, name: string, source: Target & { crossStore: CrossStoreSource | null }, ttlMs: number | undefined): Promise<BranchInfo> {
+export async function addBranch(
+  ctx: RepoContext,
+  name: string,
+  source: Target & { crossStore: CrossStoreSource | null },
+  ttlMs: number | undefined,
+  readSince: { at: number; perf: number },
+): Promise<BranchInfo> {
   const now = ctx.now()
   const record: BranchRecord = {
     id: newBranchId(),
@@ -90,15 +97,18 @@ export async function addBranch(ctx: RepoContext, name: string, source: Target &
   }
   // The source snapshot may be reachable from nothing else by now (a snapshot id, a tag deleted
   // since, a branch moved on), so a concurrent gc could free it (see gc.ts). From a branch, the
-  // new ref itself is the root of the handshake: written first, then running sweeps are waited
-  // out and the source ref, read again, still naming the snapshot proves it was kept (else its
-  // chain is checked, and the ref removed again if gc freed it). From anything else, an intent.
+  // new ref itself is the root of the handshake: written first, then one listing of `sweeps/`
+  // shows whether any gc sweep ran since the source ref was read; if one may have, running sweeps
+  // are waited out and the source ref, read again, still naming the snapshot proves it was kept
+  // (else its chain is checked, and the ref removed again if gc freed it). From anything else, an
+  // intent.
   const sourceBranch = source.crossStore ? null : source.branch
   if (sourceBranch !== null) {
     const version = await createRef(ctx.store, ref)
-    const stillReferenced = async (): Promise<boolean> => (await readRef(ctx.store, sourceBranch))?.ref.head === source.snapshot
-    const undo = (): Promise<void> => removeRef(ctx.store, { ref, version }, nowIso(ctx))
+    const undo = async (): Promise<void> => void (await removeRef(ctx.store, { ref, version }, nowIso(ctx)))
     try {
+      if (!(await sweptSince(ctx, readSince.at, readSince.perf))) return toBranchInfo(ref, record)
+      const stillReferenced = async (): Promise<boolean> => (await readRef(ctx.store, sourceBranch))?.ref.head === source.snapshot
       await confirmNewRoot(ctx, 'branch create', [source.snapshot], undo, ctx.handle, { stillReferenced })
     } catch (e) {
       // A create that fails leaves no branch: also when the wait or the check could not finish

@@ -3,7 +3,7 @@ import pLimit from 'p-limit'
 import { ConflictError, MissingObjectError, isStrataError } from '../../errors/index.js'
 import type { SnapshotId } from '../../format/ids.js'
 import { decodeIntentRecord, encodeIntentRecord, type IntentRecord } from '../../format/intent-record.js'
-import { INTENTS_PREFIX, SWEEPS_PREFIX, intentKey, segmentKey, snapshotKey, sweepKey } from '../../format/keys.js'
+import { INTENTS_PREFIX, SWEEPS_ENDED_PREFIX, SWEEPS_PREFIX, intentKey, segmentKey, snapshotKey, sweepEndedAt, sweepEndedKey, sweepKey } from '../../format/keys.js'
 import type { ObjectStore } from '../../store/object-store.js'
 import type { StoreHandle } from '../read/chain.js'
 import type { RepoContext } from '../read/context.js'
@@ -26,6 +26,15 @@ export const SWEEP_WAIT_MS = 10 * 60_000
  * it (the default grace is 15 minutes).
  */
 export const RECHECK_AFTER_MS = 60_000
+
+/**
+ * How long the record of an ended sweep is kept (ms, repository clock). A branch create that
+ * finds none from around its start in one listing is done (see {@link sweptSince}).
+ */
+export const SWEEP_RECORD_KEEP_MS = 10 * 60_000
+
+/** How far apart the repository clocks of two processes may be (ms): the assumption gc.ts states. */
+export const CLOCK_SKEW_MS = 60_000
 
 /** An intent or sweep marker with the key it was read from. */
 export interface KeyedIntent {
@@ -91,13 +100,49 @@ export class Intent {
     )
   }
 
-  /** Stop renewing and delete the record (idempotent; a failed delete leaves a record that goes stale). */
+  /**
+   * Stop renewing and delete the record (idempotent; a failed delete leaves a record that goes
+   * stale). A sweep marker is first recorded as ended (see {@link retireSweeps}).
+   */
   async release(): Promise<void> {
     if (this.#timer === null) return
     clearInterval(this.#timer)
     this.#timer = null
-    await this.#place.store.delete([this.key]).catch(() => {})
+    if (this.key.startsWith(SWEEPS_PREFIX)) await retireSweeps(this.#place, [this.key]).catch(() => {})
+    else await this.#place.store.delete([this.key]).catch(() => {})
   }
+}
+
+/**
+ * Remove the sweep markers `keys` (of sweeps that ended, or died), each after writing the record
+ * that its sweep ended now (`sweeps/ended/{ms}-{uuid}`), so that the sweep shows in a listing of
+ * `sweeps/` until the record is {@link SWEEP_RECORD_KEEP_MS} old: at every moment one of the two
+ * is there. A marker whose record could not be written stays (it goes stale, which is as safe).
+ */
+export async function retireSweeps(place: Place, keys: readonly string[]): Promise<void> {
+  const endedAt = place.now().getTime()
+  const recorded: string[] = []
+  for (const key of keys) {
+    await place.store.put(sweepEndedKey(key.slice(SWEEPS_PREFIX.length), endedAt), encodeIntentRecord({ operation: 'gc', snapshots: [], startedAt: new Date(endedAt).toISOString(), renewedAt: new Date(endedAt).toISOString() }))
+    recorded.push(key)
+  }
+  if (recorded.length > 0) await place.store.delete(recorded)
+}
+
+/**
+ * One listing of `sweeps/`: false if no gc sweep can have deleted anything since `sinceMs`
+ * (repository clock, taken before the caller read what it relies on) — no sweep marker is there
+ * (running, or left by a gc that died), no sweep ended later than twice {@link CLOCK_SKEW_MS}
+ * before `sinceMs`, and the caller is still within {@link RECHECK_AFTER_MS} of `startedMs`
+ * (`performance.now()` at `sinceMs`), far inside {@link SWEEP_RECORD_KEEP_MS}, so no record it
+ * must see was removed yet. True otherwise: one may have. The argument is in `lifecycle/gc.ts`.
+ */
+export async function sweptSince(place: Place, sinceMs: number, startedMs: number): Promise<boolean> {
+  for await (const o of place.store.list(SWEEPS_PREFIX)) {
+    const endedAt = sweepEndedAt(o.key)
+    if (endedAt === null || endedAt >= sinceMs - 2 * CLOCK_SKEW_MS) return true
+  }
+  return performance.now() - startedMs >= RECHECK_AFTER_MS
 }
 
 /** True if `r` was renewed within {@link INTENT_TTL_MS} of `nowMs`. */
@@ -106,12 +151,12 @@ export function isLive(r: IntentRecord, nowMs: number): boolean {
 }
 
 /**
- * Every intent (or, with `sweeps`, every sweep marker) in `store`, live or not. A record deleted
- * between the listing and its read is skipped; an undecodable one throws `CorruptObjectError`.
+ * Every intent (or, with `sweeps`, every sweep marker, not the records of ended sweeps) in
+ * `store`, live or not. A record deleted between the listing and its read is skipped; an undecodable one throws `CorruptObjectError`.
  */
 export async function readIntents(store: ObjectStore, opts: { sweeps?: boolean } = {}): Promise<KeyedIntent[]> {
   const keys: string[] = []
-  for await (const o of store.list(opts.sweeps ? SWEEPS_PREFIX : INTENTS_PREFIX)) keys.push(o.key)
+  for await (const o of store.list(opts.sweeps ? SWEEPS_PREFIX : INTENTS_PREFIX)) if (!o.key.startsWith(SWEEPS_ENDED_PREFIX)) keys.push(o.key)
   const out = await Promise.all(
     keys.map(async (key) => {
       const got = await store.get(key)

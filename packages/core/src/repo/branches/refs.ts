@@ -12,17 +12,24 @@ export interface VersionedRef {
 }
 
 /**
- * A deleter removes its own tombstone only if it can still do so within this many ms (monotonic)
- * of starting to write it; later it leaves the tombstone for the next branch of the name or gc.
+ * gc, clearing a tombstone, removes the one it rewrote only if it can still do so within this
+ * many ms (monotonic) of starting to write it; later it leaves it for the next branch of the name
+ * or the next gc.
  */
 export const TOMBSTONE_REMOVE_WINDOW_MS = 10_000
 
 /**
- * A tombstone this old (ms, repository clock) may be replaced — by a new branch of its name, or by
- * gc, which rewrites it and removes its own. Younger tombstones belong to their deleter: no one else
- * writes over or removes them, so the deleter's unconditional removal can never hit a newer ref.
+ * An unsettled tombstone this old (ms, repository clock) may be replaced — by a new branch of its
+ * name, or by gc. Younger unsettled tombstones belong to their writer: no one else writes over or
+ * removes them, so the writer's unconditional removal can never hit a newer ref. (A settled one,
+ * which its deleter leaves in place, may be replaced at once.)
  */
 export const TOMBSTONE_HOLD_MS = 60_000
+
+/** True if the tombstone `t` may be replaced by someone other than its writer at `nowMs` (repository clock). */
+function isReplaceable(t: Ref, nowMs: number): boolean {
+  return t.settled === true || nowMs - Date.parse(t.deletedAt!) >= TOMBSTONE_HOLD_MS
+}
 
 /** True if `ref` is a tombstone (a deletion in progress or interrupted), not a branch. */
 export function isTombstone(ref: Ref): boolean {
@@ -101,10 +108,11 @@ const TOMBSTONE_RETRIES = 6
  * one differing from it only in case, is taken. Case twins share the key, so of simultaneous
  * creators of `Foo`, `foo` and `FOO` exactly one put succeeds — no listing, no waiting.
  *
- * A tombstone at the key (a deletion of that name in progress, or interrupted) does not take the
- * name: one older than {@link TOMBSTONE_HOLD_MS} (compared with `ref.updatedAt`) is replaced by
- * compare-and-swap; a younger one is waited out briefly, as its deleter removes it at once, and if
- * it stays (its deleter stopped) the create fails with `ConflictError` until it is old enough.
+ * A tombstone at the key (the name's branch was deleted) does not take the name: a settled one
+ * (what a deletion leaves) or one older than {@link TOMBSTONE_HOLD_MS} (compared with
+ * `ref.updatedAt`) is replaced by compare-and-swap; a younger unsettled one (gc clearing it) is
+ * waited out briefly, as its writer removes it at once, and if it stays (its writer stopped) the
+ * create fails with `ConflictError` until it is old enough.
  */
 export async function createRef(store: ObjectStore, ref: Ref): Promise<string> {
   const key = refKey(ref.name)
@@ -116,7 +124,7 @@ export async function createRef(store: ObjectStore, ref: Ref): Promise<string> {
     }
     const there = await readRefAt(store, key).catch(() => null)
     if (there !== null && !isTombstone(there.ref)) throw new BranchExistsError({ name: ref.name, existing: there.ref.name })
-    if (there !== null && Date.parse(ref.updatedAt) - Date.parse(there.ref.deletedAt!) >= TOMBSTONE_HOLD_MS) {
+    if (there !== null && isReplaceable(there.ref, Date.parse(ref.updatedAt))) {
       try {
         return (await store.put(key, encodeRef(ref), { ifMatch: there.version })).version
       } catch (e) {
@@ -136,18 +144,22 @@ export async function createRef(store: ObjectStore, ref: Ref): Promise<string> {
 
 /**
  * Remove the ref `current` (as read, at its version): the linearization point is a
- * compare-and-swap that replaces it with a tombstone (`deletedAt`), so a commit, rename or other
- * change that landed since it was read makes this fail with `ConflictError` and removes nothing —
- * and one that comes after finds no branch. Then the tombstone is deleted, unless that can no
- * longer happen within {@link TOMBSTONE_REMOVE_WINDOW_MS} of writing it (the process was paused):
- * then it stays, invisible, until a new branch of the name or gc replaces it. A failure to delete
- * it is ignored for the same reason: the branch is gone once the tombstone is written.
+ * compare-and-swap that replaces it with a settled tombstone (`deletedAt`), so a commit, rename or
+ * other change that landed since it was read makes this fail with `ConflictError` and removes
+ * nothing — and one that comes after finds no branch. The tombstone stays: it is no branch, and
+ * the next branch of the name replaces it by compare-and-swap, or gc clears it. One write, where
+ * deleting the key as well would cost a second request and, since a store has no conditional
+ * delete, a window in which nobody else may write the key.
  */
-export async function removeRef(store: ObjectStore, current: VersionedRef, deletedAt: string, what = 'deleted'): Promise<void> {
+export async function removeRef(store: ObjectStore, current: VersionedRef, deletedAt: string, what = 'deleted'): Promise<VersionedRef> {
+  return writeTombstone(store, current, { ...current.ref, deletedAt, settled: true }, what)
+}
+
+/** Replace `current` by `tombstone` (compare-and-swap); `ConflictError` naming `what` if it changed. */
+async function writeTombstone(store: ObjectStore, current: VersionedRef, tombstone: Ref, what: string): Promise<VersionedRef> {
   const key = refKey(current.ref.name)
-  const started = performance.now()
   try {
-    await store.put(key, encodeRef({ ...current.ref, deletedAt }), { ifMatch: current.version })
+    return { ref: tombstone, version: (await store.put(key, encodeRef(tombstone), { ifMatch: current.version })).version }
   } catch (e) {
     if (!isStrataError(e, 'STRATA_CONFLICT')) throw e
     throw new ConflictError(
@@ -155,24 +167,27 @@ export async function removeRef(store: ObjectStore, current: VersionedRef, delet
       `branch "${current.ref.name}" was changed, renamed or deleted by someone else while it was being ${what}; nothing was ${what} — check the branch and retry`,
     )
   }
-  if (performance.now() - started < TOMBSTONE_REMOVE_WINDOW_MS) await store.delete([key]).catch(() => {})
 }
 
 /**
- * Finish an interrupted deletion: if the tombstone `t` is older than {@link TOMBSTONE_HOLD_MS},
- * rewrite it by compare-and-swap (which makes it this caller's, young again) and remove it. False
- * if it is too young or someone else replaced it first.
+ * Clear the tombstone `t` if someone other than its writer may (settled, or older than
+ * {@link TOMBSTONE_HOLD_MS}): rewrite it unsettled by compare-and-swap — young again, and this
+ * caller's, so nobody else writes the key — and delete it, unless that can no longer happen within
+ * {@link TOMBSTONE_REMOVE_WINDOW_MS} of the rewrite (the process was paused; then it stays for
+ * later). False if it may not be cleared yet or someone else replaced it first.
  */
 export async function clearTombstone(store: ObjectStore, t: VersionedRef, nowIsoTime: string): Promise<boolean> {
-  if (!isTombstone(t.ref) || Date.parse(nowIsoTime) - Date.parse(t.ref.deletedAt!) < TOMBSTONE_HOLD_MS) return false
+  if (!isTombstone(t.ref) || !isReplaceable(t.ref, Date.parse(nowIsoTime))) return false
+  const { settled: _, ...rest } = t.ref
+  const started = performance.now()
   try {
-    const { deletedAt: _, ...ref } = t.ref
-    await removeRef(store, { ref, version: t.version }, nowIsoTime)
-    return true
+    await writeTombstone(store, t, { ...rest, deletedAt: nowIsoTime }, 'cleared')
   } catch (e) {
     if (isStrataError(e, 'STRATA_CONFLICT')) return false
     throw e
   }
+  if (performance.now() - started < TOMBSTONE_REMOVE_WINDOW_MS) await store.delete([refKey(t.ref.name)]).catch(() => {})
+  return true
 }
 
 /**

@@ -21,6 +21,7 @@ export async function createBranch(ctx: RepoContext, name: string, opts: CreateB
   // Name first for another store: stacking there writes a pin and a stub. Locally the
   // create-only put of the ref is the check (a lost race removes the branch record again).
   if (other) await assertNameFree(ctx.store, name)
+  const readSince = { at: ctx.now().getTime(), perf: performance.now() }
   const source = other ? await stackOnOtherStore(ctx, other, opts.pin === undefined ? {} : { pin: opts.pin }) : { ...(await resolveTarget(ctx, opts.from ?? MAIN_BRANCH)), crossStore: null }
-  return addBranch(ctx, name, source, opts.ttlMs)
+  return addBranch(ctx, name, source, opts.ttlMs, readSince)
 }

@@ -1,10 +1,11 @@
+import pLimit from 'p-limit'
 import { AbortedError, InvalidArgumentError, isStrataError } from '../../errors/index.js'
 import type { BranchId, SegmentId, SnapshotId } from '../../format/ids.js'
 import { isSegmentId, isSnapshotId } from '../../format/ids.js'
-import { BRANCHES_PREFIX, SEGMENTS_PREFIX, SNAPSHOTS_PREFIX } from '../../format/keys.js'
+import { BRANCHES_PREFIX, SEGMENTS_PREFIX, SNAPSHOTS_PREFIX, sweepEndedAt } from '../../format/keys.js'
 import type { Fallback } from '../../format/manifest.js'
 import { clearTombstone, removeRef, type VersionedRef } from '../branches/refs.js'
-import { Intent, isLive, readIntents } from '../branches/intents.js'
+import { Intent, SWEEP_RECORD_KEEP_MS, isLive, readIntents, retireSweeps, type KeyedIntent } from '../branches/intents.js'
 import { readRefIndex, type ListedObject } from '../branches/ref-index.js'
 import type { ObjectInfo } from '../../store/object-store.js'
 import { planCompaction, runCompaction, type CompactedBranch, type CompactionPolicy, type SkippedBranch } from './compact.js'
@@ -25,15 +26,17 @@ import { nowIso, type RepoContext } from '../read/context.js'
 // guarantee below is built from those puts and from the order of reads and writes.
 //
 // Ref removal (branch delete, expiry here, the last step of a rename). A removal never deletes a
-// ref it has not fenced: it first replaces the ref, by a put with `ifMatch` on the version it
-// checked, with a tombstone (`deletedAt`), and only then deletes the key (`removeRef`). A commit
-// that lands between the check and the tombstone changes the version, so the tombstone write
-// fails with `ConflictError` and nothing is removed; a commit that comes after the tombstone reads
-// no branch, or fails its own compare-and-swap. Expiry treats the conflict as "not expired this
-// run". The tombstone's deletion is blind, so nobody else may write over a young tombstone: a
-// deleter removes its own only within TOMBSTONE_REMOVE_WINDOW_MS of writing it, a new branch of
-// the name replaces (by compare-and-swap) only a tombstone older than TOMBSTONE_HOLD_MS, and gc
-// clears such an old one by rewriting it (making it its own and young) before deleting it. A
+// ref it has not fenced: it replaces the ref, by a put with `ifMatch` on the version it checked,
+// with a tombstone (`deletedAt`) (`removeRef`). A commit that lands between the check and the
+// tombstone changes the version, so the tombstone write fails with `ConflictError` and nothing is
+// removed; a commit that comes after the tombstone reads no branch, or fails its own
+// compare-and-swap. Expiry treats the conflict as "not expired this run". The deleter's tombstone
+// is settled: it stays, and the next branch of the name replaces it by compare-and-swap, at once.
+// gc clears tombstones (settled ones, and unsettled ones older than TOMBSTONE_HOLD_MS): it
+// rewrites one unsettled by compare-and-swap, making it its own and young, then deletes the key —
+// blindly, since the store has no conditional delete, so nobody else may write over a young
+// unsettled tombstone: gc deletes its own only within TOMBSTONE_REMOVE_WINDOW_MS of writing it,
+// and a new branch of the name waits until it is gone or older than TOMBSTONE_HOLD_MS. A
 // tombstone is not a branch: not listed, not a root, ignored by verify; a name it holds is free.
 //
 // Making a snapshot reachable again (reset, branch create — from a branch, a tag or a snapshot id
@@ -54,18 +57,31 @@ import { nowIso, type RepoContext } from '../read/context.js'
 // between the two reads; a test holds gc there.) The alternative — gc re-checking its
 // sweep list and fencing late writers by a generation number — would need a conditional write
 // on two keys (the ref and the generation), which no store offers; intents need nothing new.
-// A branch created from another branch uses its new ref as the intent: (d) comes first, then (b),
-// then (c) re-reads the source ref. A gc whose marker came after (b) reads the refs after (d) and
-// finds the new ref. Any other gc ended its deletions before (c); had it freed the snapshot, it
-// read the source ref while that named something else, and the source could only have come back
-// to the snapshot by a reset or create that itself found the snapshot kept — so a source ref still
-// naming it at (c) proves it was kept; otherwise the chain is checked and, if gc freed it, the
-// new ref is removed again and the create fails. Four requests instead of six.
-// The look for sweeps cannot be skipped when the source ref, read again first, is still at the
-// version first read: gc's read of the refs in (4) is a listing and then one read per ref, so a
-// gc can list the refs before (d), miss the new ref, and read the source ref only after it moved
-// on or was deleted, after the create's re-read — then nothing it reads keeps the snapshot (a
-// test holds gc between its listing and its reads). Waiting out its marker catches that gc.
+// A branch created from another branch uses its new ref as the intent, and the records of ended
+// sweeps to skip the rest of the handshake in the common case. It takes its repository-clock time
+// t0, reads the source ref (S: the snapshot it names), writes its new ref (d), then lists `sweeps/`
+// once (b). gc replaces its marker by a record of its end (`sweeps/ended/{ms}-{uuid}`), written
+// before the marker is deleted, so one of the two is always there; a later gc retires a dead
+// marker the same way, and deletes a record only once it is SWEEP_RECORD_KEEP_MS old. If the
+// listing shows no marker and no record of a sweep that ended after t0 − 2 × CLOCK_SKEW_MS, and
+// (b) ran within RECHECK_AFTER_MS of t0, the create is done: three requests. Take a gc that
+// freed S. It deleted S after the source ref was read, since a ref names a complete snapshot. If
+// its marker was written after (b) began, its read of the roots in (4) — a listing of the refs,
+// then a read of each — came after (d) and finds the new ref, which keeps S. Otherwise, when (b)
+// listed, its marker was there, or its record was: the record's time follows its deletions, so
+// in any clock within CLOCK_SKEW_MS of the truth it is after t0 − 2 × CLOCK_SKEW_MS, and no gc had
+// deleted it yet, as (b) came far less than SWEEP_RECORD_KEEP_MS − 2 × CLOCK_SKEW_MS after t0.
+// Either way the listing shows it. When the listing shows a sweep that may have run, the create
+// takes the full handshake: it waits out running sweeps (b'), then (c) reads the source ref
+// again. A gc whose marker came after (b') reads the refs after (d) and finds the new ref. Any
+// other gc ended its deletions before (c); had it freed S, it read the source ref while that named
+// something else, and the source could only have come back to S by a reset or create that itself
+// found S kept — so a source ref still naming S at (c) proves it was kept; otherwise the chain is
+// checked and, if gc freed it, the new ref is removed again and the create fails.
+// Skipping the listing too, when the source ref read again is unchanged, would be unsound: a gc
+// can list the refs before (d), miss the new ref, and read the source ref only after it moved on
+// or was deleted, after the create's re-read — then nothing it reads keeps S (a test holds gc
+// between its listing and its reads). Its marker, in the listing, catches that gc.
 // Cross-store stacking uses the same handshake in the base store, with the pin as its intent;
 // a tag or a hold of a snapshot uses it with the tag or hold as its intent (and removes it again
 // if the snapshot was freed first).
@@ -210,12 +226,15 @@ export async function gc(ctx: RepoContext, opts: GcOptions = {}): Promise<GcResu
   const dryRunIntents = dryRun ? readIntents(ctx.store) : null
   dryRunIntents?.catch(() => {}) // awaited below; until then a failure must not go unhandled
   const rootObjects: ListedObject[] = []
+  const oldSweepRecords: string[] = []
+  const startedAt = ctx.now().getTime()
   for await (const info of ctx.store.list('')) {
     stopIfAborted()
     scannedObjects++
     scannedBytes += info.size
     const c = classify(info)
     if (c) listed.push(c)
+    else if ((sweepEndedAt(info.key) ?? Infinity) < startedAt - SWEEP_RECORD_KEEP_MS) oldSweepRecords.push(info.key)
     else if (ROOT_KINDS.some((k) => info.key.startsWith(k.prefix))) rootObjects.push({ key: info.key, version: info.version })
   }
   const progress = (phase: 'mark' | 'sweep', loaded: number, total: number): void => opts.onProgress?.({ phase, loaded, total })
@@ -233,8 +252,11 @@ export async function gc(ctx: RepoContext, opts: GcOptions = {}): Promise<GcResu
     }
     if (await removeIfUnchanged(ctx, e)) expiredBranches.push(e.ref.name)
   }
-  // Deletions interrupted long enough ago: finish them (a tombstone is no branch, but it is clutter).
-  if (!dryRun) for (const t of scan.tombstones) await clearTombstone(ctx.store, t, nowIso(ctx))
+  // Tombstones of deletions: clear them (a tombstone is no branch, but it is clutter in every listing).
+  if (!dryRun) {
+    const limit = pLimit(ctx.settings.concurrency)
+    await Promise.all(scan.tombstones.map((t) => limit(() => clearTombstone(ctx.store, t, nowIso(ctx)))))
+  }
   let marks = await markRoots(ctx, scan, { onMarked: (n) => (stopIfAborted(), progress('mark', n, snapshotsListed)) })
 
   // (3) Compaction, then (4) a fresh read of the roots.
@@ -275,9 +297,13 @@ export async function gc(ctx: RepoContext, opts: GcOptions = {}): Promise<GcResu
     if (!dryRun) {
       // Intents and sweep markers of processes that died (markers of a killed gc would otherwise
       // only go stale, leaving operations to wait for them until they do).
-      const sweeps = await readIntents(ctx.store, { sweeps: true })
-      const dead = [...intents, ...sweeps].filter((i) => !isLive(i.record, now)).map((i) => i.key)
-      if (dead.length > 0) await ctx.store.delete(dead)
+      // A dead marker is retired like an ended one, leaving the record of its end for a while;
+      // records of sweeps that ended long ago go.
+      const dead = (records: KeyedIntent[]): string[] => records.filter((i) => !isLive(i.record, now)).map((i) => i.key)
+      const deadIntents = dead(intents)
+      if (deadIntents.length > 0) await ctx.store.delete(deadIntents)
+      await retireSweeps(ctx, dead(await readIntents(ctx.store, { sweeps: true })))
+      if (oldSweepRecords.length > 0) await ctx.store.delete(oldSweepRecords)
     }
 
     // Garbage younger than grace stays, and so does everything it reads.
@@ -380,12 +406,13 @@ function add(t: ObjectTotals, c: SweepCandidate): void {
 }
 
 /**
- * Remove the ref of an expired branch if it is still at the version gc read (see `removeRef`): a
- * commit or rename that landed since wins, and the branch stays for this run. False if it did.
+ * Remove the ref of an expired branch if it is still at the version gc read (see `removeRef`), and
+ * clear its tombstone: a commit or rename that landed since wins, and the branch stays for this
+ * run. False if it did.
  */
 async function removeIfUnchanged(ctx: RepoContext, expired: VersionedRef): Promise<boolean> {
   try {
-    await removeRef(ctx.store, expired, nowIso(ctx), 'expired')
+    await clearTombstone(ctx.store, await removeRef(ctx.store, expired, nowIso(ctx), 'expired'), nowIso(ctx))
     return true
   } catch (e) {
     if (isStrataError(e, 'STRATA_CONFLICT')) return false

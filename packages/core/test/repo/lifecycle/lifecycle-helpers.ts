@@ -1,4 +1,4 @@
-import { FORMAT_KEY, branchKey, decodeManifest, refKey, segmentKey, snapshotKey } from '../../../src/engine.js'
+import { FORMAT_KEY, SWEEPS_ENDED_PREFIX, branchKey, decodeManifest, refKey, segmentKey, snapshotKey } from '../../../src/engine.js'
 import { type BranchId, type ObjectStore, type SnapshotId } from '../../../src/index.js'
 import { InterceptingStore, type StoreCall } from '../../../src/testing/index.js'
 
@@ -22,10 +22,11 @@ export async function bytesOf(store: ObjectStore, prefix = ''): Promise<number> 
 /**
  * The keys a set of branches needs when only their heads are kept, computed from the store's
  * raw bytes (no cache): the format marker, each ref (format 2.0 writes no branch records), every snapshot down each
- * head's fallback chain, and every segment those snapshots reference.
+ * head's fallback chain, and every segment those snapshots reference; and the records of recent
+ * gc sweeps (kept ten minutes, so that a branch create sees them).
  */
 export async function keysNeededBy(store: ObjectStore, refs: { name: string; branchId: string; head: SnapshotId }[]): Promise<string[]> {
-  const keys = new Set<string>([FORMAT_KEY])
+  const keys = new Set<string>([FORMAT_KEY, ...(await keysOf(store, SWEEPS_ENDED_PREFIX))])
   for (const r of refs) {
     keys.add(refKey(r.name))
     let id: SnapshotId | null = r.head
