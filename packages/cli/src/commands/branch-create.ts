@@ -1,4 +1,5 @@
 import type { Command } from 'commander'
+import { Repository } from '@strata/core'
 import { duration, examples, type App } from '../app.js'
 import { shortId } from '../render.js'
 
@@ -13,8 +14,8 @@ export function registerBranchCreate(parent: Command, app: App): void {
     .option('--no-pin', 'from another store: do not pin the base snapshot there (gc in that store may then delete it)')
     .action(async (name: string, opts: { from: string; pin: boolean; ttl?: number }, self: Command) => {
       const ctx = app.context(self)
-      const repo = await ctx.repository()
-      const branch = await repo.createBranch(name, { from: opts.from, pin: opts.pin, ...(opts.ttl !== undefined ? { ttlMs: opts.ttl } : {}) })
+      // Not opened first: from a branch of this store, the source ref proves the store's format.
+      const branch = await Repository.createBranchIn(await ctx.openStore({ create: false }), name, { from: opts.from, pin: opts.pin, ...(opts.ttl !== undefined ? { ttlMs: opts.ttl } : {}) }, ctx.crossStoreOptions())
       const x = branch.crossStore
       ctx.emit(branch, () => [
         `Created branch ${branch.name} from ${opts.from} at ${shortId(branch.head)}${branch.expiresAt ? `; gc deletes it after ${branch.expiresAt}` : ''}`,

@@ -14,7 +14,7 @@ export function registerUpgrade(parent: Command, app: App): void {
       ctx.emit(r, () => [
         r.upgraded
           ? `Upgraded ${r.store} from format ${r.from} to ${r.to}: ${r.refsMoved} ref(s) moved to case-folded keys, ${r.refsRewritten} rewritten in place, ${r.tagsMoved} tag(s) moved, ${r.oldKeysRemoved} old key(s) removed`
-          : `${r.store} is already at format ${r.to}${r.tagsMoved > 0 ? `; moved ${r.tagsMoved} tag(s) to case-folded keys` : ''}${r.oldKeysRemoved > 0 ? `; removed ${r.oldKeysRemoved} old key(s)` : ''}`,
+          : `${r.store} is already at format ${r.to}${r.tagsMoved > 0 ? `; moved ${r.tagsMoved} tag(s) to case-folded keys` : ''}${r.oldKeysRemoved > 0 ? `; removed ${r.oldKeysRemoved} old key(s)` : ''}${r.refsUnmarked > 0 ? `; finished ${r.refsUnmarked} ref(s) an interrupted upgrade wrote` : ''}`,
       ])
     })
   examples(cmd, 'strata upgrade --store ./data', 'strata upgrade --json')

@@ -1,5 +1,6 @@
 import { CorruptObjectError } from '../errors/index.js'
 import { FieldReader, decodeObject, encodeObject } from './codec.js'
+import { SUPPORTED_MAJOR } from './version.js'
 import type { BranchRecord } from './branch-record.js'
 import { isSegmentId, isSnapshotId, type BranchId, type SegmentId, type SnapshotId } from './ids.js'
 import type { PageNo } from './page.js'
@@ -93,18 +94,39 @@ export function originOf(record: Pick<BranchRecord, 'createdAt' | 'source' | 'so
   return { createdAt: record.createdAt, source: record.source, sourceBranch: record.sourceBranch }
 }
 
-/** Encode a ref. */
-export function encodeRef(ref: Ref): Uint8Array {
+/**
+ * Encode a ref. `upgrading`: mark it as written by `upgrade` before the store's format marker
+ * switched (see {@link decodeRefRecord}); every other write leaves the mark off.
+ */
+export function encodeRef(ref: Ref, opts: { upgrading?: boolean } = {}): Uint8Array {
   const { readHint, ...rest } = ref
   return encodeObject('ref', {
     ...rest,
+    ...(opts.upgrading ? { upgrading: true } : {}),
     ...(readHint ? { readHint: { snapshot: readHint.snapshot, fallbacks: readHint.fallbacks, runs: readHint.runs.map((r) => [r.segment, r.offset, r.length, r.first]) } } : {}),
   })
 }
 
 /** Decode the ref stored at `key`; `CorruptObjectError` on anything malformed. */
 export function decodeRef(key: string, bytes: Uint8Array): Ref {
-  const r = new FieldReader(key, decodeObject('ref', key, bytes))
+  return decodeRefRecord(key, bytes).ref
+}
+
+/**
+ * Decode the ref stored at `key`, and say whether the record proves the store is of the current
+ * format: it was written in this format (its version's major is {@link SUPPORTED_MAJOR}) and not by
+ * `upgrade` before the store's marker switched (`upgrading`). Only a writer of this format writes
+ * such a ref, and it writes only to a store whose marker says this format; a later major's upgrade
+ * rewrites every ref as a record of its own version, which this build refuses.
+ */
+export function decodeRefRecord(key: string, bytes: Uint8Array): { ref: Ref; upgrading: boolean; provesFormat: boolean } {
+  const obj = decodeObject('ref', key, bytes)
+  const upgrading = obj.upgrading === true
+  return { ref: readRef(key, obj), upgrading, provesFormat: obj.v[0] === SUPPORTED_MAJOR && !upgrading }
+}
+
+function readRef(key: string, obj: Record<string, unknown>): Ref {
+  const r = new FieldReader(key, obj)
   const head = r.string('head')
   const base = r.string('base')
   if (!isSnapshotId(head) || !isSnapshotId(base)) throw new CorruptObjectError({ key, reason: 'head or base is not a snapshot id' })

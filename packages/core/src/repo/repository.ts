@@ -10,7 +10,7 @@ import { probeCompareAndSwap } from '../store/doctor.js'
 import type { ObjectStore } from '../store/object-store.js'
 import { getBranch, listBranches, renameBranch, branchRecord, type BranchInfo, type CreateBranchOptions } from './branches/branches.js'
 import { resolveTarget } from './branches/resolve-target.js'
-import { createBranch } from './cross-store/create-branch.js'
+import { createBranch, createBranchIn } from './cross-store/create-branch.js'
 import { crossStoreDependencies, type CrossStoreDependency } from './cross-store/cross-store.js'
 import { listPins, prunePins, removePins, type PinInfo, type PinSelector, type PrunePinsOptions, type PrunePinsResult } from './cross-store/pins.js'
 import { repoint, type RepointResult } from './cross-store/repoint.js'
@@ -125,6 +125,16 @@ export class Repository {
    */
   static upgrade(store: ObjectStore, opts: OperationOptions = {}): Promise<UpgradeResult> {
     return upgradeStore(store, opts)
+  }
+
+  /**
+   * Create branch `name` in the repository in `store` without opening it first: from a branch of
+   * that store whose ref proves the store's format, the format marker is not read (one request
+   * fewer, for a process that opens a store only to create a branch); anything else opens the
+   * repository and creates as {@link Repository.createBranch} does (see `createBranchIn`).
+   */
+  static createBranchIn(store: ObjectStore, name: string, opts: CreateBranchOptions = {}, options: RepositoryOptions = {}): Promise<BranchInfo> {
+    return createBranchIn(store, name, opts, options)
   }
 
   /** Open the repository in `store`, creating it if the store holds none. */

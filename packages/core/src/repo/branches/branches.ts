@@ -67,7 +67,8 @@ export function checkBranchTtl(ttlMs: number | undefined): void {
  * put. The ref carries the branch's origin (format 2.0), so no separate branch record is written
  * (format 1.x wrote one; those are still read). A racing creator of the name, or of a case twin,
  * loses on the ref. `readSince`: the repository-clock time and `performance.now()` taken before
- * `source` was read.
+ * `source` was read. `opened`: for a `ctx` made without reading the format marker (its store id
+ * unknown), the opened repository's context, for the check of the source's chain.
  */
 export async function addBranch(
   ctx: RepoContext,
@@ -75,6 +76,7 @@ export async function addBranch(
   source: Target & { crossStore: CrossStoreSource | null },
   ttlMs: number | undefined,
   readSince: { at: number; perf: number },
+  opened?: () => Promise<RepoContext>,
 ): Promise<BranchInfo> {
   const now = ctx.now()
   const record: BranchRecord = {
@@ -109,7 +111,8 @@ export async function addBranch(
     try {
       if (!(await sweptSince(ctx, readSince.at, readSince.perf))) return toBranchInfo(ref, record)
       const stillReferenced = async (): Promise<boolean> => (await readRef(ctx.store, sourceBranch))?.ref.head === source.snapshot
-      await confirmNewRoot(ctx, 'branch create', [source.snapshot], undo, ctx.handle, { stillReferenced })
+      const full = opened ? await opened() : ctx
+      await confirmNewRoot(full, 'branch create', [source.snapshot], undo, full.handle, { stillReferenced })
     } catch (e) {
       // A create that fails leaves no branch: also when the wait or the check could not finish
       // (confirmNewRoot itself removes the ref only when the snapshot is gone).

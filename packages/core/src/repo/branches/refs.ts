@@ -1,6 +1,6 @@
 import { BranchExistsError, BranchNotFoundError, ConflictError, isStrataError } from '../../errors/index.js'
 import { legacyRefKey, refKey } from '../../format/keys.js'
-import { decodeRef, encodeRef, type Ref } from '../../format/ref.js'
+import { decodeRef, decodeRefRecord, encodeRef, type Ref } from '../../format/ref.js'
 import type { ObjectStore } from '../../store/object-store.js'
 import { LegacyFormatStore } from '../read/legacy-store.js'
 import { readRefObjects } from './ref-index.js'
@@ -9,6 +9,8 @@ import { readRefObjects } from './ref-index.js'
 export interface VersionedRef {
   ref: Ref
   version: string
+  /** As read from the store: whether its record proves the store is of the current format (see `decodeRefRecord`). */
+  provesFormat?: boolean
 }
 
 /**
@@ -57,7 +59,9 @@ export async function readRef(store: ObjectStore, name: string): Promise<Version
 /** The ref stored at `key` (any name), or null. */
 async function readRefAt(store: ObjectStore, key: string): Promise<VersionedRef | null> {
   const got = await store.get(key)
-  return got ? { ref: decodeRef(key, got.body), version: got.version } : null
+  if (!got) return null
+  const { ref, provesFormat } = decodeRefRecord(key, got.body)
+  return { ref, version: got.version, provesFormat }
 }
 
 /**

@@ -6,7 +6,7 @@ import { decodeTagRecord, type TagRecord } from '../../format/tag-record.js'
 import type { ObjectStore } from '../../store/object-store.js'
 import type { Target } from '../read/chain.js'
 import type { RepoContext } from '../read/context.js'
-import { readRef } from './refs.js'
+import { readRef, type VersionedRef } from './refs.js'
 
 /**
  * Resolve a spec to a snapshot: a branch name (its head), a tag name (its snapshot), or a
@@ -18,7 +18,7 @@ export async function resolveTarget(ctx: RepoContext, spec: string): Promise<Tar
   try {
     validateName(spec)
     const r = await readRef(ctx.store, spec)
-    if (r) return { snapshot: r.ref.head, branch: spec, ...(r.ref.readHint?.snapshot === r.ref.head ? { readHint: r.ref.readHint } : {}) }
+    if (r) return branchTarget(spec, r)
     const tag = await readTag(ctx.store, spec)
     if (tag) return { snapshot: tag.record.snapshot, branch: null }
   } catch (e) {
@@ -41,6 +41,11 @@ export async function resolveTarget(ctx: RepoContext, spec: string): Promise<Tar
   if (nameError) throw nameError
   if (isSnapshotIdPrefix(spec)) throw new SnapshotNotFoundError({ ref: spec })
   throw new BranchNotFoundError({ name: spec })
+}
+
+/** The target branch `name`, whose ref is `r`, resolves to: its head (with the ref's hint if it describes it). */
+export function branchTarget(name: string, r: VersionedRef): Target {
+  return { snapshot: r.ref.head, branch: name, ...(r.ref.readHint?.snapshot === r.ref.head ? { readHint: r.ref.readHint } : {}) }
 }
 
 /**

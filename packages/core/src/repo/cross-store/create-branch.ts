@@ -1,9 +1,10 @@
 import { parseStoreRef } from '../../format/store-ref.js'
 import { MAIN_BRANCH, validateName } from '../../format/names.js'
 import { addBranch, checkBranchTtl, type BranchInfo, type CreateBranchOptions } from '../branches/branches.js'
-import { assertNameFree } from '../branches/refs.js'
-import { resolveTarget } from '../branches/resolve-target.js'
-import type { RepoContext } from '../read/context.js'
+import { assertNameFree, readRef } from '../branches/refs.js'
+import { branchTarget, resolveTarget } from '../branches/resolve-target.js'
+import { createContext, openContext, type RepoContext, type RepositoryOptions } from '../read/context.js'
+import type { ObjectStore } from '../../store/object-store.js'
 import { stackOnOtherStore } from './cross-store.js'
 
 /**
@@ -24,4 +25,35 @@ export async function createBranch(ctx: RepoContext, name: string, opts: CreateB
   const readSince = { at: ctx.now().getTime(), perf: performance.now() }
   const source = other ? await stackOnOtherStore(ctx, other, opts.pin === undefined ? {} : { pin: opts.pin }) : { ...(await resolveTarget(ctx, opts.from ?? MAIN_BRANCH)), crossStore: null }
   return addBranch(ctx, name, source, opts.ttlMs, readSince)
+}
+
+/**
+ * Create branch `name` in the repository in `store` as {@link createBranch} does, but from a branch
+ * of that store without opening the repository first when the source ref itself proves the store
+ * is of the current format (see `decodeRefRecord`): the format marker is then read only if the
+ * create must check, under the full handshake, that gc kept the source head. Anything else — another
+ * store, a tag, a snapshot id, a ref that proves nothing, no such branch — opens the repository
+ * (reading the marker: `NotARepositoryError`, `UnsupportedFormatError`, read-only 1.x) first. One
+ * request fewer for a process that opens a store only to create a branch.
+ */
+export async function createBranchIn(store: ObjectStore, name: string, opts: CreateBranchOptions = {}, options: RepositoryOptions = {}): Promise<BranchInfo> {
+  const from = opts.from ?? MAIN_BRANCH
+  if (parseStoreRef(from) === null && isName(from)) {
+    validateName(name)
+    checkBranchTtl(opts.ttlMs)
+    const bare = createContext(store, '', options)
+    const readSince = { at: bare.now().getTime(), perf: performance.now() }
+    const r = await readRef(store, from).catch(() => null)
+    if (r?.provesFormat) return addBranch(bare, name, { ...branchTarget(from, r), crossStore: null }, opts.ttlMs, readSince, () => openContext(store, options))
+  }
+  return createBranch(await openContext(store, options), name, opts)
+}
+
+function isName(spec: string): boolean {
+  try {
+    validateName(spec)
+    return true
+  } catch {
+    return false
+  }
 }

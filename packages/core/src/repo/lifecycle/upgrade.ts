@@ -4,11 +4,12 @@ import type { BranchId } from '../../format/ids.js'
 import { FORMAT_KEY, REFS_PREFIX, TAGS_FOLDED_KEY, TAGS_PREFIX, branchKey, legacyRefKey, refKey, tagKey } from '../../format/keys.js'
 import { decodeName } from '../../format/names.js'
 import { decodeTagRecord } from '../../format/tag-record.js'
-import { decodeRef, encodeRef, originOf, type Ref } from '../../format/ref.js'
+import { decodeRef, decodeRefRecord, encodeRef, originOf, type Ref } from '../../format/ref.js'
 import { decodeStoreMarker, encodeStoreMarker } from '../../format/store-marker.js'
 import { FORMAT_VERSION, SUPPORTED_MAJOR, formatVersionString } from '../../format/version.js'
 import type { ObjectStore } from '../../store/object-store.js'
 import type { OperationOptions } from '../read/progress.js'
+import { readRefObjects } from '../branches/ref-index.js'
 
 /** What `upgrade` did. */
 export interface UpgradeResult {
@@ -27,6 +28,8 @@ export interface UpgradeResult {
   tagsMoved: number
   /** Old keys of moved refs and tags removed, including any an interrupted run left behind. */
   oldKeysRemoved: number
+  /** Refs rewritten after the switch without the mark of a ref written before it (see `decodeRefRecord`). */
+  refsUnmarked: number
 }
 
 /**
@@ -34,9 +37,11 @@ export interface UpgradeResult {
  * its case-folded name with a copy of its branch's origin (refs of lower-case names are rewritten
  * where they are, with compare-and-swap; others are copied to the new key), and so is every tag
  * kept at the key of its exact name; then the format marker is switched (compare-and-swap), then
- * the old keys of moved refs and tags are deleted and the store is marked as holding no tag at an
- * old key (`index/tags-folded`, so creating a tag needs no listing). A 2.0 store gets the tag
- * step alone (tags written before tag keys were folded). No page, manifest or segment changes.
+ * the old keys of moved refs and tags are deleted, the refs written before the switch are
+ * rewritten without the mark that kept them from proving the store's format (see
+ * `decodeRefRecord`), and the store is marked as holding no tag at an old key
+ * (`index/tags-folded`, so creating a tag needs no listing). A 2.0 store gets the tag steps and
+ * the unmarking alone (what an interrupted run left). No page, manifest or segment changes.
  *
  * Idempotent and safe to stop at any point and run again: until the marker switches, every 1.x
  * ref and tag is still at its old key and readers of this build read it there (the copies are
@@ -57,6 +62,7 @@ export async function upgradeStore(store: ObjectStore, opts: OperationOptions = 
     refsRewritten: 0,
     tagsMoved: 0,
     oldKeysRemoved: 0,
+    refsUnmarked: 0,
   }
   const check = (): void => {
     if (opts.signal?.aborted) throw new AbortedError({ operation: 'upgrade' })
@@ -93,6 +99,13 @@ export async function upgradeStore(store: ObjectStore, opts: OperationOptions = 
     await store.delete(leftovers)
     result.oldKeysRemoved = leftovers.length
   }
+  // The refs written before the switch carry a mark, so that none of them passes for proof that
+  // the store is 2.0 while it was not yet; now it is, each is rewritten without it.
+  check()
+  for (const o of await readRefObjects(store)) {
+    check()
+    if (await unmarkRef(store, o)) result.refsUnmarked++
+  }
   check()
   await store.put(TAGS_FOLDED_KEY, new Uint8Array(0), { ifNoneMatch: '*' }).catch((e: unknown) => {
     if (!isStrataError(e, 'STRATA_CONFLICT')) throw e
@@ -127,7 +140,26 @@ async function moveTag(store: ObjectStore, key: string): Promise<boolean> {
   return true
 }
 
-/** Bring the 1.x ref at `key` to 2.0: in place, or copied to its folded key. */
+/**
+ * Rewrite the ref at `key` without the mark `upgrade` puts on refs it writes before the switch
+ * (compare-and-swap; a writer that rewrote it since left the mark off). True if it had the mark.
+ */
+async function unmarkRef(store: ObjectStore, listed: { key: string; version: string; body: Uint8Array }): Promise<boolean> {
+  let got: { version: string; body: Uint8Array } | null = listed
+  for (; got !== null; got = await store.get(listed.key)) {
+    const { ref, upgrading } = decodeRefRecord(listed.key, got.body)
+    if (!upgrading) return false
+    try {
+      await store.put(listed.key, encodeRef(ref), { ifMatch: got.version })
+      return true
+    } catch (e) {
+      if (!isStrataError(e, 'STRATA_CONFLICT')) throw e
+    }
+  }
+  return false
+}
+
+/** Bring the 1.x ref at `key` to 2.0 (marked as written before the switch): in place, or copied to its folded key. */
 async function upgradeRef(store: ObjectStore, key: string): Promise<'moved' | 'rewritten' | 'skipped'> {
   const got = await store.get(key)
   if (!got) return 'skipped'
@@ -135,12 +167,12 @@ async function upgradeRef(store: ObjectStore, key: string): Promise<'moved' | 'r
   const ref: Ref = { ...old, ...(old.origin ? {} : await storedOrigin(store, old)) }
   const target = refKey(old.name)
   if (target === key) {
-    await store.put(key, encodeRef(ref), { ifMatch: got.version })
+    await store.put(key, encodeRef(ref, { upgrading: true }), { ifMatch: got.version })
     return 'rewritten'
   }
   if (key !== legacyRefKey(old.name)) return 'skipped' // not where 1.x keeps this name: not a ref
   try {
-    await store.put(target, encodeRef(ref), { ifNoneMatch: '*' })
+    await store.put(target, encodeRef(ref, { upgrading: true }), { ifNoneMatch: '*' })
   } catch (e) {
     if (!isStrataError(e, 'STRATA_CONFLICT')) throw e
     // Copied by an earlier, interrupted run — the old key is still the branch until the marker
@@ -148,7 +180,7 @@ async function upgradeRef(store: ObjectStore, key: string): Promise<'moved' | 'r
     const there = await store.get(target)
     const twin = there ? decodeRef(target, there.body) : null
     if (!there || twin?.branchId !== old.branchId) throw new BranchExistsError({ name: old.name, existing: twin?.name ?? old.name })
-    await store.put(target, encodeRef(ref), { ifMatch: there.version })
+    await store.put(target, encodeRef(ref, { upgrading: true }), { ifMatch: there.version })
   }
   return 'moved'
 }

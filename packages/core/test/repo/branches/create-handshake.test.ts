@@ -85,3 +85,38 @@ describe('branch create from a branch: the look for sweeps', () => {
     expect((await keysOf(local, SWEEPS_ENDED_PREFIX)).some((k) => k.endsWith(`-${retired}`))).toBe(true)
   })
 })
+
+describe('Repository.createBranchIn: a create that reads the format marker only when it must', () => {
+  it('from a branch whose ref proves the format: the source ref, the new ref, the listing — and after a gc, the marker too, for the check', async () => {
+    const { store, repo, callsOf } = await setup()
+    expect(await callsOf(() => Repository.createBranchIn(store, 'a'))).toEqual([`get ${refKey('main')}`, `put ${refKey('a')}`, 'list sweeps/'])
+    await repo.gc(EAGER)
+    expect(await callsOf(() => Repository.createBranchIn(store, 'b', { ttlMs: MINUTE }))).toEqual([
+      `get ${refKey('main')}`,
+      `put ${refKey('b')}`,
+      'list sweeps/',
+      'get strata.format',
+      'list sweeps/',
+      `get ${refKey('main')}`,
+    ])
+    const b = await repo.getBranch('b')
+    expect(b.head).toBe((await repo.getBranch('main')).head)
+    expect(b.expiresAt).not.toBeNull()
+  })
+
+  it('anything else opens the repository first: a snapshot id, a missing branch, a store with no repository, a bad name', async () => {
+    const { local, store, repo, callsOf } = await setup()
+    const head = (await repo.getBranch('main')).head
+    // (A snapshot id is also a valid branch name, and a branch of that name would win: its ref is looked for first.)
+    const calls = await callsOf(() => Repository.createBranchIn(store, 'by-id', { from: head }))
+    expect(calls.slice(0, 2)).toEqual([`get ${refKey(head)}`, 'get strata.format'])
+    expect((await repo.getBranch('by-id')).head).toBe(head)
+    await expect(Repository.createBranchIn(store, 'x', { from: 'nope' })).rejects.toMatchObject({ code: 'STRATA_BRANCH_NOT_FOUND' })
+    await expect(Repository.createBranchIn(store, 'bad name')).rejects.toMatchObject({ code: 'STRATA_INVALID_NAME' })
+    await expect(Repository.createBranchIn(store, 'main')).rejects.toMatchObject({ code: 'STRATA_BRANCH_EXISTS' })
+    const s = await scratch()
+    cleanups.push(s.cleanup)
+    await expect(Repository.createBranchIn(new LocalStore(join(s.dir, 'empty')), 'x')).rejects.toMatchObject({ code: 'STRATA_NOT_A_REPOSITORY' })
+    expect((await (await Repository.open(local)).verify({ deep: true })).problems).toEqual([])
+  })
+})

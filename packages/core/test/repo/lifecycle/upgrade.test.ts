@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { FORMAT_KEY, REFS_PREFIX, TAGS_FOLDED_KEY, TAGS_PREFIX, legacyRefKey, legacyTagKey, refKey, tagKey } from '../../../src/engine.js'
 import { encodeStoreMarker } from '../../../src/format/store-marker.js'
+import { decodeRefRecord } from '../../../src/format/ref.js'
 import { Repository } from '../../../src/repo/repository.js'
 import { LocalStore } from '../../../src/store/local-store.js'
 import type { ObjectStore } from '../../../src/store/object-store.js'
@@ -64,6 +65,7 @@ class Stopped extends Error {}
 /** A store that dies at call `stopAt` — before it reaches the store, or after it completed — as a killed process would. */
 class StoppingStore extends InterceptingStore {
   calls = 0
+  readonly log: StoreCall[] = []
   constructor(
     inner: ObjectStore,
     readonly stopAt: number,
@@ -71,7 +73,8 @@ class StoppingStore extends InterceptingStore {
   ) {
     super(inner)
   }
-  protected async intercept<T>(_call: StoreCall, forward: () => Promise<T>): Promise<T> {
+  protected async intercept<T>(call: StoreCall, forward: () => Promise<T>): Promise<T> {
+    this.log.push(call)
     const n = this.calls++
     if (n < this.stopAt) return forward()
     if (n === this.stopAt && this.after) await forward()
@@ -95,7 +98,7 @@ describe('a format 1.0 store', () => {
   it('upgrades in place: refs at case-folded keys, the same branches byte for byte, writable, and a rerun changes nothing', async () => {
     const store = await fixtureCopy()
     const r = await Repository.upgrade(store)
-    expect(r).toMatchObject({ from: '1.0', to: '2.0', upgraded: true, refsMoved: 2, refsRewritten: 2, tagsMoved: 1, oldKeysRemoved: 3 })
+    expect(r).toMatchObject({ from: '1.0', to: '2.0', upgraded: true, refsMoved: 2, refsRewritten: 2, tagsMoved: 1, oldKeysRemoved: 3, refsUnmarked: 4 })
     expect(await refKeys(store)).toEqual([refKey('Feature/X'), refKey('MixedCase'), 'refs/lower', 'refs/main'].sort())
     // The tag kept at its exact name's key by 1.x is at its case-folded key, and the store is
     // marked as holding no tag at an old key: creating a tag lists nothing.
@@ -111,7 +114,7 @@ describe('a format 1.0 store', () => {
     await expect(repo.deleteBranch('MixedCase')).rejects.toMatchObject({ code: 'STRATA_PROTECTED_BRANCH' })
     await expect(repo.createBranch('feature/x')).rejects.toMatchObject({ code: 'STRATA_BRANCH_EXISTS', data: { existing: 'Feature/X' } })
     await repo.createBranch('Fresh', { from: 'Feature/X' })
-    expect(await Repository.upgrade(store)).toMatchObject({ from: '2.0', upgraded: false, refsMoved: 0, refsRewritten: 0, tagsMoved: 0, oldKeysRemoved: 0 })
+    expect(await Repository.upgrade(store)).toMatchObject({ from: '2.0', upgraded: false, refsMoved: 0, refsRewritten: 0, tagsMoved: 0, oldKeysRemoved: 0, refsUnmarked: 0 })
     expect((await repo.getBranch('Fresh')).head).toBe((await repo.getBranch('Feature/X')).head)
   })
 
@@ -138,8 +141,37 @@ describe('a format 1.0 store', () => {
       expect(await refKeys(store)).toEqual([refKey('Feature/X'), refKey('MixedCase'), 'refs/lower', 'refs/main'].sort())
       expect(await refKeys(store, TAGS_PREFIX)).toEqual([tagKey('Release-1')])
       expect(await tags(repo)).toEqual(await expectedTags(repo))
+      // No ref keeps the mark of one written before the switch.
+      for (const key of await refKeys(store)) expect(decodeRefRecord(key, (await store.get(key))!.body).upgrading, key).toBe(false)
       await cleanups.pop()!()
     }
+  })
+
+  it('a ref the upgrade wrote before the marker switched proves nothing: createBranchIn reads the marker, and refuses the 1.x store', async () => {
+    const store = await fixtureCopy()
+    // Stopped right after the last write before the switch: every ref is a 2.0 record already.
+    const probe = new StoppingStore(store, Infinity, false)
+    await Repository.upgrade(probe)
+    const all = probe.log
+    const switchAt = all.findIndex((c) => c.operation === 'put' && c.key === FORMAT_KEY)
+    const stopped = await fixtureCopy()
+    await expect(Repository.upgrade(new StoppingStore(stopped, switchAt, false))).rejects.toBeInstanceOf(Stopped)
+    const got = decodeRefRecord('refs/main', (await stopped.get('refs/main'))!.body)
+    expect(got).toMatchObject({ upgrading: true, provesFormat: false })
+    const reads: string[] = []
+    const watched = new (class extends InterceptingStore {
+      protected intercept<T>(call: StoreCall, forward: () => Promise<T>): Promise<T> {
+        reads.push(`${call.operation} ${call.key}`)
+        return forward()
+      }
+    })(stopped)
+    await expect(Repository.createBranchIn(watched, 'new')).rejects.toMatchObject({ code: 'STRATA_UPGRADE_REQUIRED' })
+    expect(reads).toContain(`get ${FORMAT_KEY}`)
+    // Once upgraded, the same create reads no marker.
+    await Repository.upgrade(stopped)
+    reads.length = 0
+    await Repository.createBranchIn(watched, 'new')
+    expect(reads).not.toContain(`get ${FORMAT_KEY}`)
   })
 
   it('a current-format store with a tag at its exact-name key: upgrade moves it; one left at both keys is listed once and deleted from both', async () => {
