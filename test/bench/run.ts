@@ -89,7 +89,7 @@ async function main(): Promise<void> {
 
 function print(rows: BenchRow[]): void {
   const fmt = (r: BenchRow, v: number): string =>
-    r.unit === '×' ? `${v < 10 ? v.toFixed(2) : v.toFixed(0)}×` : r.unit === 'B' ? bytes(v) : r.unit === 'ms' ? ms(v) : r.unit === 's' ? `${v.toFixed(2)} s` : r.unit === 'pages' ? `${v} pages` : `${v.toFixed(0)} MiB`
+    r.unit === '×' ? `${v < 10 ? v.toFixed(2) : v.toFixed(0)}×` : r.unit === 'B' ? bytes(v) : r.unit === 'ms' ? ms(v) : r.unit === 's' ? `${v.toFixed(2)} s` : r.unit === 'pages' ? `${v} pages` : r.unit === 'requests' ? `${v} requests` : `${v.toFixed(0)} MiB`
   const table = rows.map((r) => [
     r.bench,
     fmt(r, r.figure),

@@ -121,8 +121,54 @@ async function benchScaleS3(ctx: BenchContext, local: ReadonlyMap<string, number
         }),
       )
     }
+    rows.push(...(await requestsPerOperation(open, s3.proxy)))
   } finally {
     await s3.stop()
   }
   return rows
+}
+
+/**
+ * Exact requests per operation on S3 with `BRANCHES` branches present, counted by the test proxy.
+ * A branch create runs as the CLI runs it, in a store opened for it alone: from a branch it does
+ * not open the repository (its source ref proves the store's format). The others run on an open
+ * repository (opening reads the format marker once per process).
+ */
+async function requestsPerOperation(open: () => S3Store, proxy: { clearLog(): void; requests: readonly unknown[]; latencyMs: number }): Promise<BenchRow[]> {
+  proxy.latencyMs = 0
+  const store = open()
+  try {
+    const counted = async (run: () => Promise<unknown>): Promise<number> => {
+      proxy.clearLog()
+      await run()
+      return proxy.requests.length
+    }
+    const create = await counted(() => Repository.createBranchIn(store, 'probe'))
+    const repo = await Repository.open(store)
+    const page = await repo.readPage('probe', 2)
+    page[page.length - 1]! ^= 0xff
+    const commit = await counted(() => repo.commit('probe', { writes: [[2, page]] }))
+    const del = await counted(() => repo.deleteBranch('probe'))
+    const list = await counted(() => repo.listBranches())
+    const perOp = (name: string, n: number, target: number, note: string): BenchRow =>
+      row({
+        bench: `scale: requests, ${name} on S3`,
+        what: `${name} with ${BRANCHES + 1} branches present, requests counted by the test proxy (${note})`,
+        measured: `${n} requests`,
+        figure: n,
+        unit: 'requests',
+        target: { op: '<=', value: target },
+        detail: { requests: n, branches: BRANCHES + 1 },
+      })
+    return [
+      perOp('branch create', create, 3, 'a new process: the source ref, the new ref, the look for gc sweeps'),
+      perOp('branch delete', del, 3, 'the ref, the hold check, the tombstone'),
+      perOp('one-page commit', commit, 5, 'segment, manifest, ref and their reads'),
+      // The allowance: one LIST per 1,000 refs and one GET per ref. The ref index serves the bytes of
+    // every ref that has not changed since it was written.
+    perOp('branch list', list, Math.ceil((BRANCHES + 1) / 1000) + BRANCHES + 1, 'one LIST per 1,000 refs, the ref index, and a GET per ref changed since it was written'),
+    ]
+  } finally {
+    await store.close()
+  }
 }

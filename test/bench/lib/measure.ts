@@ -59,7 +59,7 @@ export interface BenchRow {
   /** The figure the target applies to. */
   figure: number
   /** How {@link figure} is shown (`×` ratio, or a unit). */
-  unit: '×' | 'B' | 'MiB' | 'ms' | 's' | 'pages'
+  unit: '×' | 'B' | 'MiB' | 'ms' | 's' | 'pages' | 'requests'
   /** The target, e.g. `{ op: '<=', value: 1.5 }`; none for a figure reported for information. */
   target?: { op: '<=' | '>='; value: number }
   pass: boolean
