@@ -23,6 +23,7 @@ import {
   validatePutOptions,
   type GetOptions,
   type GetResult,
+  type ListOptions,
   type ObjectInfo,
   type ObjectStore,
   type PutOptions,
@@ -324,13 +325,17 @@ export class S3Store implements ObjectStore {
   }
 
   /**
-   * Every object under this store's prefix whose key starts with `prefix`, in ascending key
-   * order (S3 lists in UTF-8 byte order), fetched one ListObjectsV2 page at a time.
+   * Every object under this store's prefix whose key starts with `prefix` (and sorts after
+   * `startAfter`, sent as ListObjectsV2's `StartAfter`), in ascending key order (S3 lists in UTF-8
+   * byte order), fetched one ListObjectsV2 page at a time, each when the iteration reaches it.
    */
-  async *list(prefix: string, opts: { signal?: AbortSignal } = {}): AsyncIterable<ObjectInfo> {
+  async *list(prefix: string, opts: ListOptions = {}): AsyncIterable<ObjectInfo> {
     validatePrefix(prefix)
     const full = this.#root + prefix
+    // Only the first page names it: a continuation token carries on from where that page ended.
+    const startAfter = opts.startAfter === undefined || opts.startAfter === '' ? undefined : this.#root + opts.startAfter
     let token: string | undefined
+    let first = true
     do {
       const page = await this.#call('list', `${prefix}*`, opts.signal, () =>
         this.#client.send(
@@ -338,6 +343,7 @@ export class S3Store implements ObjectStore {
             Bucket: this.#bucket,
             Prefix: full === '' ? undefined : full,
             ContinuationToken: token,
+            StartAfter: first ? startAfter : undefined,
             MaxKeys: this.#settings.listPageSize,
           }),
           { abortSignal: opts.signal },
@@ -349,6 +355,7 @@ export class S3Store implements ObjectStore {
         yield { key: rel, size: object.Size ?? 0, version: object.ETag ?? '', lastModified: object.LastModified ?? new Date(0) }
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined
+      first = false
     } while (token !== undefined)
   }
 

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { GetOptions, GetResult, ObjectInfo, ObjectStore, PutOptions } from '@strata/core'
+import type { GetOptions, GetResult, ListOptions, ObjectInfo, ObjectStore, PutOptions } from '@strata/core'
 
 /**
  * A store wrapper that adds a fixed delay to every request, like a remote store's round trip:
@@ -41,7 +41,7 @@ export class LatencyStore implements ObjectStore {
     return this.#timed(() => this.inner.put(key, body, opts))
   }
 
-  async *list(prefix: string, opts?: { signal?: AbortSignal }): AsyncIterable<ObjectInfo> {
+  async *list(prefix: string, opts?: ListOptions): AsyncIterable<ObjectInfo> {
     const all = await this.#timed(async () => {
       const out: ObjectInfo[] = []
       for await (const o of this.inner.list(prefix, opts)) out.push(o)

@@ -3,7 +3,7 @@ import { mkdir, open, readdir, rename, rm, stat, utimes, writeFile } from 'node:
 import path from 'node:path'
 import { InvalidArgumentError } from '../errors/index.js'
 import { validateKey } from './keys.js'
-import type { GetOptions, GetResult, ObjectInfo, ObjectStore, PutOptions } from './object-store.js'
+import type { GetOptions, GetResult, ListOptions, ObjectInfo, ObjectStore, PutOptions } from './object-store.js'
 
 /** Options of {@link CachingStore}. */
 export interface CachingStoreOptions {
@@ -159,7 +159,7 @@ export class CachingStore implements ObjectStore {
   }
 
   /** Passed through. */
-  list(prefix: string, opts?: { signal?: AbortSignal }): AsyncIterable<ObjectInfo> {
+  list(prefix: string, opts?: ListOptions): AsyncIterable<ObjectInfo> {
     return this.inner.list(prefix, opts)
   }
 

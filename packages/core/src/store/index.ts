@@ -1,5 +1,5 @@
-export type { ByteRange, GetOptions, GetResult, ObjectInfo, ObjectStore, PutOptions } from './object-store.js'
-export { MAX_KEY_BYTES, isValidKey, validateKey, validatePrefix } from './keys.js'
+export type { ByteRange, GetOptions, GetResult, ListOptions, ObjectInfo, ObjectStore, PutOptions } from './object-store.js'
+export { MAX_KEY_BYTES, compareKeys, isValidKey, validateKey, validatePrefix } from './keys.js'
 export { LocalStore } from './local-store.js'
 export { fileErrorFrom, makeDirectory } from './local-paths.js'
 export type { LocalStoreOptions, LocalStoreSync } from './local-store.js'

@@ -61,3 +61,25 @@ export function validatePutOptions(opts: PutOptions): void {
     throw new InvalidArgumentError({ argument: 'ifMatch', reason: 'must be a version string returned by the store' })
   }
 }
+
+/**
+ * Compare two strings in UTF-8 byte order, the order every store lists keys in (S3's order), without
+ * encoding them: it is code point order, which is UTF-16 code unit order except that surrogates
+ * (pairs, U+10000 and up) rank above U+E000–U+FFFF, so the first differing units are compared with
+ * the surrogates moved above that range. Negative, zero or positive, as for `Array.prototype.sort`.
+ */
+export function compareKeys(a: string, b: string): number {
+  const n = Math.min(a.length, b.length)
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i)
+    const y = b.charCodeAt(i)
+    if (x !== y) return codePointRank(x) - codePointRank(y)
+  }
+  return a.length - b.length
+}
+
+function codePointRank(unit: number): number {
+  if (unit >= 0xd800 && unit <= 0xdfff) return unit + 0x2000
+  if (unit >= 0xe000) return unit - 0x800
+  return unit
+}

@@ -15,9 +15,9 @@ import {
   isStrataError,
 } from '../errors/index.js'
 import { BRANCHES_PREFIX, SEGMENTS_PREFIX, SNAPSHOTS_PREFIX } from '../format/keys.js'
-import { isValidKey, validateKey, validatePrefix, validatePutOptions } from './keys.js'
+import { compareKeys, isValidKey, validateKey, validatePrefix, validatePutOptions } from './keys.js'
 import { fileErrorFrom, makeDirectory, syncDir } from './local-paths.js'
-import type { GetOptions, GetResult, ObjectInfo, ObjectStore, PutOptions } from './object-store.js'
+import type { GetOptions, GetResult, ListOptions, ObjectInfo, ObjectStore, PutOptions } from './object-store.js'
 
 /** Top-level directory of in-flight temporary files. Reserved: no key may start with it. */
 const TMP_DIR = '.tmp'
@@ -341,17 +341,19 @@ export class LocalStore implements ObjectStore {
   }
 
   /**
-   * Every object whose key starts with `prefix`, in ascending byte order of keys. Directories
-   * are read one at a time as the iteration reaches them; a missing directory is simply empty.
-   * Temporary files, locks, links and names that are not valid keys never appear.
+   * Every object whose key starts with `prefix` (and sorts after `startAfter`, if given), in
+   * ascending byte order of keys. Directories are read one at a time as the iteration reaches them
+   * (one wholly before `startAfter` is skipped unread, and only files after it are stat'ed); a
+   * missing directory is simply empty. Temporary files, locks, links and names that are not valid
+   * keys never appear.
    */
-  list(prefix: string, opts: { signal?: AbortSignal } = {}): AsyncIterable<ObjectInfo> {
+  list(prefix: string, opts: ListOptions = {}): AsyncIterable<ObjectInfo> {
     validatePrefix(prefix)
     checkReserved(prefix, true)
-    return this.#list(prefix, opts.signal)
+    return this.#list(prefix, opts.startAfter, opts.signal)
   }
 
-  async *#list(prefix: string, signal: AbortSignal | undefined): AsyncGenerator<ObjectInfo> {
+  async *#list(prefix: string, after: string | undefined, signal: AbortSignal | undefined): AsyncGenerator<ObjectInfo> {
     throwIfAborted(signal, 'list', prefix)
     const slash = prefix.lastIndexOf('/')
     const dirKey = slash < 0 ? '' : prefix.slice(0, slash)
@@ -364,11 +366,12 @@ export class LocalStore implements ObjectStore {
     } catch (e) {
       throw this.#wrap('list', prefix, e)
     }
-    yield* this.#walk(dir, dirKey, namePrefix, signal)
+    yield* this.#walk(dir, dirKey, namePrefix, after, signal)
   }
 
-  async *#walk(dir: string, dirKey: string, namePrefix: string, signal: AbortSignal | undefined): AsyncGenerator<ObjectInfo> {
+  async *#walk(dir: string, dirKey: string, namePrefix: string, after: string | undefined, signal: AbortSignal | undefined): AsyncGenerator<ObjectInfo> {
     let names: { name: string; isDir: boolean; order: string }[]
+    const base = dirKey === '' ? '' : `${dirKey}/`
     try {
       const entries = await fs.readdir(dir, { withFileTypes: true })
       names = entries
@@ -377,7 +380,9 @@ export class LocalStore implements ObjectStore {
         // A directory `a` sorts as `a/`, so its keys land where byte order puts them
         // relative to siblings such as `a-b` or `a.b`.
         .map((d) => ({ name: d.name, isDir: d.isDirectory(), order: d.isDirectory() ? `${d.name}/` : d.name }))
-        .sort((x, y) => (x.order < y.order ? -1 : x.order > y.order ? 1 : 0))
+        // A file at or before `after` is not listed; nor is a directory all of whose keys are.
+        .filter((d) => after === undefined || compareKeys(base + d.order, after) > 0 || (d.isDir && after.startsWith(base + d.order)))
+        .sort((x, y) => compareKeys(x.order, y.order))
     } catch (e) {
       if (hasCode(e, 'ENOENT', 'ENOTDIR')) return
       throw this.#wrap('list', dirKey, e)
@@ -394,9 +399,9 @@ export class LocalStore implements ObjectStore {
       )
       for (let i = 0; i < batch.length; i++) {
         const entry = batch[i]!
-        const key = dirKey === '' ? entry.name : `${dirKey}/${entry.name}`
+        const key = base + entry.name
         if (entry.isDir) {
-          yield* this.#walk(path.join(dir, entry.name), key, '', signal)
+          yield* this.#walk(path.join(dir, entry.name), key, '', after, signal)
           continue
         }
         const st = stats[i]!

@@ -55,6 +55,19 @@ export interface GetOptions {
   into?: Uint8Array
 }
 
+/** Options for `list`. */
+export interface ListOptions {
+  /**
+   * List only keys that sort after this string in UTF-8 byte order (S3's `StartAfter`). It need not
+   * be a stored key, nor a valid one, nor start with the prefix: the listing holds the keys under
+   * the prefix that are greater than it. Listing a key space as several ranges at once starts each
+   * range after the end of the one before.
+   */
+  startAfter?: string
+  /** Abort the listing. */
+  signal?: AbortSignal
+}
+
 /**
  * A flat key → bytes namespace: the only thing Strata needs from storage.
  *
@@ -92,10 +105,12 @@ export interface ObjectStore {
   put(key: string, body: Uint8Array, opts?: PutOptions): Promise<{ version: string }>
 
   /**
-   * Every object whose key starts with `prefix`, in ascending key order, fetched page by page.
-   * Objects written or deleted during the listing may or may not appear.
+   * Every object whose key starts with `prefix` (and sorts after `startAfter`, if given), in
+   * ascending UTF-8 byte order of keys, fetched page by page. Objects written or deleted during the
+   * listing may or may not appear. A caller may stop iterating at any point; no further page is
+   * then fetched.
    */
-  list(prefix: string, opts?: { signal?: AbortSignal }): AsyncIterable<ObjectInfo>
+  list(prefix: string, opts?: ListOptions): AsyncIterable<ObjectInfo>
 
   /** Delete every key in `keys`. Missing keys are ignored. Not atomic across keys. */
   delete(keys: readonly string[]): Promise<void>

@@ -1,4 +1,4 @@
-import type { GetOptions, GetResult, ObjectInfo, ObjectStore, PutOptions } from '../store/object-store.js'
+import type { GetOptions, GetResult, ListOptions, ObjectInfo, ObjectStore, PutOptions } from '../store/object-store.js'
 import type { StoreOperation } from './store-call.js'
 
 /** What a {@link CountingStore} counted for one operation. */
@@ -98,7 +98,7 @@ export class CountingStore implements ObjectStore {
   }
 
   /** Forward to the inner store, counting the call and the objects yielded. */
-  async *list(prefix: string, opts?: { signal?: AbortSignal }): AsyncIterable<ObjectInfo> {
+  async *list(prefix: string, opts?: ListOptions): AsyncIterable<ObjectInfo> {
     this.counts.list.calls++
     this.log.push({ operation: 'list', key: prefix, bytes: 0 })
     for await (const info of this.inner.list(prefix, opts)) {

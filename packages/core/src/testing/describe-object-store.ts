@@ -273,7 +273,7 @@ export function describeObjectStore(name: string, makeFixture: () => Promise<Sto
         }
       })
 
-      it('lists more than 1000 objects, in order, under a prefix', async () => {
+      it('lists more than 1000 objects, in order, under a prefix, from any start key', async () => {
         const count = 1100
         const keys = Array.from({ length: count }, (_, i) => `many/${String(i).padStart(5, '0')}`)
         await inBatches(keys, 16, (key) => store.put(key, text(key)))
@@ -281,7 +281,65 @@ export function describeObjectStore(name: string, makeFixture: () => Promise<Sto
         const listed = await keysOf(store, 'many/')
         expect(listed).toHaveLength(count)
         expect(listed).toEqual(keys)
+        // Starting after a key, the listing still runs over page boundaries to the end of the prefix.
+        expect(await keysOf(store, 'many/', 'many/00099')).toEqual(keys.slice(100))
+        expect(await keysOf(store, 'many/', 'many/01050')).toEqual(keys.slice(1051))
+        expect(await keysOf(store, 'many/', 'many/00099x')).toEqual(keys.slice(100))
       }, 120_000)
+
+      describe('after a start key', () => {
+        it('lists only keys after an existing key, under the prefix', async () => {
+          expect(await keysOf(store, '', 'a.b')).toEqual(SORTED.slice(SORTED.indexOf('a.b') + 1))
+          expect(await keysOf(store, 'a/', 'a/b')).toEqual(['a/c/d'])
+          expect(await keysOf(store, '', 'ac')).toEqual(['b'])
+          expect(await keysOf(store, '', '')).toEqual(SORTED)
+        })
+
+        it('starts after a key that does not exist, wherever it falls', async () => {
+          expect(await keysOf(store, '', 'a/bb')).toEqual(['a/c/d', 'ab/y', 'abc/x', 'ac', 'b'])
+          // A start key naming a directory-style prefix, or ending in '/', lists what lies under it.
+          expect(await keysOf(store, 'a/', 'a/c')).toEqual(['a/c/d'])
+          expect(await keysOf(store, '', 'a/')).toEqual(['a/b', 'a/c/d', 'ab/y', 'abc/x', 'ac', 'b'])
+          expect(await keysOf(store, '', 'a/c/d/')).toEqual(['ab/y', 'abc/x', 'ac', 'b'])
+          // Before the prefix: the whole prefix.
+          expect(await keysOf(store, 'ab', 'a')).toEqual(['ab/y', 'abc/x'])
+          expect(await keysOf(store, 'a/', '0')).toEqual(['a/b', 'a/c/d'])
+        })
+
+        it('lists nothing after the last key, or past the end of the prefix', async () => {
+          expect(await keysOf(store, '', 'b')).toEqual([])
+          expect(await keysOf(store, '', 'zzz')).toEqual([])
+          expect(await keysOf(store, 'a', 'b')).toEqual([])
+          expect(await keysOf(store, 'a/', 'a/c/d')).toEqual([])
+          expect(await keysOf(store, 'no/such/dir/', 'a')).toEqual([])
+        })
+
+        it('compares in UTF-8 byte order, with start keys and percent-encoded keys that are not ASCII', async () => {
+          // Keys are ASCII; other text reaches them percent-encoded as UTF-8, which keeps its byte
+          // order. U+00E9, U+FB00 and U+1F600 sort so as UTF-8 (UTF-16 would put U+1F600 first).
+          const names = ['\u{1F600}', '\u00e9', '\uFB00', 'z']
+          const byBytes = [...names].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))
+          expect(byBytes).toEqual(['z', '\u00e9', '\uFB00', '\u{1F600}'])
+          const keyOf = (n: string): string => `n/${encodeURIComponent(n)}`
+          for (const n of names) await store.put(keyOf(n), text(n))
+          expect(await keysOf(store, 'n/')).toEqual(byBytes.map(keyOf).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))))
+          expect(await keysOf(store, 'n/', keyOf('\u00e9'))).toEqual([keyOf('\uFB00'), keyOf('\u{1F600}'), 'n/z'])
+          expect(await keysOf(store, 'n/', keyOf('\uFB00'))).toEqual([keyOf('\u{1F600}'), 'n/z'])
+          // A start key that is not ASCII sorts after every ASCII key sharing what precedes it.
+          expect(await keysOf(store, '', 'a\u00e9')).toEqual(['b', ...names.map(keyOf).sort()])
+          expect(await keysOf(store, '', 'a/\u{1F600}')).toEqual(['ab/y', 'abc/x', 'ac', 'b', ...names.map(keyOf).sort()])
+          expect(await keysOf(store, 'n/', 'n/\uFB00')).toEqual([])
+        })
+
+        it('lets the caller stop part way through', async () => {
+          const seen: string[] = []
+          for await (const info of store.list('', { startAfter: 'a/b' })) {
+            seen.push(info.key)
+            if (seen.length === 2) break
+          }
+          expect(seen).toEqual(['a/c/d', 'ab/y'])
+        })
+      })
     })
 
     describe('delete', () => {
@@ -413,8 +471,8 @@ async function collect(items: AsyncIterable<ObjectInfo>): Promise<ObjectInfo[]> 
   return out
 }
 
-async function keysOf(store: ObjectStore, prefix: string): Promise<string[]> {
-  return (await collect(store.list(prefix))).map((i) => i.key)
+async function keysOf(store: ObjectStore, prefix: string, startAfter?: string): Promise<string[]> {
+  return (await collect(store.list(prefix, startAfter === undefined ? {} : { startAfter }))).map((i) => i.key)
 }
 
 async function inBatches<T>(items: readonly T[], concurrency: number, fn: (item: T) => Promise<unknown>): Promise<void> {

@@ -1,5 +1,5 @@
 import { StoreError } from '../errors/index.js'
-import type { ObjectInfo, ObjectStore } from '../store/object-store.js'
+import type { ListOptions, ObjectInfo, ObjectStore } from '../store/object-store.js'
 import { InterceptingStore } from './intercepting-store.js'
 import { callOf } from './store-call.js'
 import type { StoreCall, StoreOperation } from './store-call.js'
@@ -81,7 +81,7 @@ export class FaultyStore extends InterceptingStore {
    * Forward `list` as a stream (unlike the base, which reads it whole): a rule fails it before
    * the first object or after the last one has been yielded.
    */
-  override async *list(prefix: string, opts?: { signal?: AbortSignal }): AsyncIterable<ObjectInfo> {
+  override async *list(prefix: string, opts?: ListOptions): AsyncIterable<ObjectInfo> {
     const call = callOf('list', prefix)
     const { before, after } = this.#match(call)
     await this.#delay(call)

@@ -1,4 +1,4 @@
-import type { GetOptions, GetResult, ObjectInfo, ObjectStore, PutOptions } from '../store/object-store.js'
+import type { GetOptions, GetResult, ListOptions, ObjectInfo, ObjectStore, PutOptions } from '../store/object-store.js'
 import { callOf, type StoreCall } from './store-call.js'
 
 /**
@@ -35,7 +35,7 @@ export abstract class InterceptingStore implements ObjectStore {
   }
 
   /** Forward `list` through {@link intercept}, reading the inner listing whole. */
-  async *list(prefix: string, opts?: { signal?: AbortSignal }): AsyncIterable<ObjectInfo> {
+  async *list(prefix: string, opts?: ListOptions): AsyncIterable<ObjectInfo> {
     const items = await this.intercept(callOf('list', prefix), async () => {
       const out: ObjectInfo[] = []
       for await (const info of this.inner.list(prefix, opts)) out.push(info)

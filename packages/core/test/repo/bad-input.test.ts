@@ -4,7 +4,7 @@ import { Packr } from 'msgpackr'
 import { afterEach, describe, expect, it } from 'vitest'
 import { ChainLoader } from '../../src/repo/read/chain.js'
 import { FORMAT_KEY, decodeRef, encodeManifest, encodeRef, manifestId, refKey, segmentKey, snapshotKey } from '../../src/engine.js'
-import { LocalStore, Repository, isStrataError, type GetOptions, type GetResult, type ObjectInfo, type ObjectStore, type PutOptions, type SnapshotId, type SnapshotManifest } from '../../src/index.js'
+import { LocalStore, Repository, isStrataError, type GetOptions, type GetResult, type ListOptions, type ObjectInfo, type ObjectStore, type PutOptions, type SnapshotId, type SnapshotManifest } from '../../src/index.js'
 import { CountingStore, FaultyStore, dumpStore } from '../../src/testing/index.js'
 import { stampHeader, syntheticDb, tempRepo, testPage, writeDb } from '../helpers.js'
 
@@ -359,7 +359,7 @@ describe('bad input: names', () => {
       put(key: string, body: Uint8Array, opts?: PutOptions): Promise<{ version: string }> {
         return this.inner.put(key.toLowerCase(), body, opts)
       }
-      list(prefix: string, opts?: { signal?: AbortSignal }): AsyncIterable<ObjectInfo> {
+      list(prefix: string, opts?: ListOptions): AsyncIterable<ObjectInfo> {
         return this.inner.list(prefix.toLowerCase(), opts)
       }
       delete(keys: readonly string[]): Promise<void> {

@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { LocalStore, Repository, isStrataError, probeStore, type GetOptions, type ObjectStore, type PutOptions } from '../../src/index.js'
+import { LocalStore, Repository, isStrataError, probeStore, type GetOptions, type ListOptions, type ObjectStore, type PutOptions } from '../../src/index.js'
 import { probeCompareAndSwap } from '../../src/store/doctor.js'
 import { FaultyStore, dumpStore } from '../../src/testing/index.js'
 import { scratch } from '../helpers.js'
@@ -34,8 +34,8 @@ class IgnoresConditions implements ObjectStore {
   put(key: string, body: Uint8Array, _opts?: PutOptions) {
     return this.inner.put(key, body)
   }
-  list(prefix: string) {
-    return this.inner.list(prefix)
+  list(prefix: string, opts?: ListOptions) {
+    return this.inner.list(prefix, opts)
   }
   delete(keys: readonly string[]) {
     return this.inner.delete(keys)

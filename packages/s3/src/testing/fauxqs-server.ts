@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import type { AddressInfo } from 'node:net'
+import { compareKeys as byteOrder } from '@strata/core'
 
 /** A fauxqs S3 server listening on 127.0.0.1. */
 export interface FauxqsServer {
@@ -66,29 +67,6 @@ async function loadFauxqsS3Store(): Promise<FauxqsS3StoreClass> {
     if (parent === dir) throw new Error('fauxqs is not installed (looked for node_modules/fauxqs/dist/s3/s3Store.js)')
     dir = parent
   }
-}
-
-/**
- * UTF-8 byte order, without encoding: it is code point order, which is UTF-16 code unit order
- * except that surrogates (pairs, U+10000 and up) rank above U+E000–U+FFFF. So the first differing
- * units are compared with the surrogates moved above that range. (Encoding both keys for every
- * comparison made each page of a 10,000-key listing cost this server tens of milliseconds, in the
- * process whose timings the benches take.)
- */
-export function byteOrder(a: string, b: string): number {
-  const n = Math.min(a.length, b.length)
-  for (let i = 0; i < n; i++) {
-    const x = a.charCodeAt(i)
-    const y = b.charCodeAt(i)
-    if (x !== y) return codePointRank(x) - codePointRank(y)
-  }
-  return a.length - b.length
-}
-
-function codePointRank(unit: number): number {
-  if (unit >= 0xd800 && unit <= 0xdfff) return unit + 0x2000
-  if (unit >= 0xe000) return unit - 0x800
-  return unit
 }
 
 function byteOrderListing(Base: FauxqsS3StoreClass): FauxqsS3StoreClass {

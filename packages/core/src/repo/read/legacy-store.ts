@@ -1,6 +1,6 @@
 import { UpgradeRequiredError } from '../../errors/index.js'
 import { formatVersionString, FORMAT_VERSION, type FormatVersion } from '../../format/version.js'
-import type { GetOptions, GetResult, ObjectInfo, ObjectStore, PutOptions } from '../../store/object-store.js'
+import type { GetOptions, GetResult, ListOptions, ObjectInfo, ObjectStore, PutOptions } from '../../store/object-store.js'
 
 /**
  * A store written by an older format major, opened read-only: reads pass through, every write
@@ -30,7 +30,7 @@ export class LegacyFormatStore implements ObjectStore {
   }
 
   /** Read through. */
-  list(prefix: string, opts?: { signal?: AbortSignal }): AsyncIterable<ObjectInfo> {
+  list(prefix: string, opts?: ListOptions): AsyncIterable<ObjectInfo> {
     return this.inner.list(prefix, opts)
   }
 
