@@ -20,6 +20,13 @@ describe('requests per operation on S3 (counted by the test proxy)', () => {
   let dir: TempDir
   let repo: Repository
 
+  /** Ref keys in the store, counting the tombstones deleted branches leave until gc clears them. */
+  async function refKeys(): Promise<number> {
+    let n = 0
+    for await (const _ of store.list('refs/')) n++
+    return n
+  }
+
   /** The requests `run` makes, by kind. */
   async function requestsOf(run: () => Promise<unknown>): Promise<{ GET: number; LIST: number; PUT: number; DELETE: number; HEAD: number; POST: number; total: number }> {
     proxy.clearLog()
@@ -81,25 +88,43 @@ describe('requests per operation on S3 (counted by the test proxy)', () => {
     await repo.deleteBranch('Twin')
   })
 
-  it('branch list: one LIST per page of refs, then one GET per ref the ref index lacks; with a current index, one GET in all', async () => {
+  it('branch list: with the ref index, one LIST per range of refs it names, at once, then one GET per ref it lacks; without it, one LIST per page and one GET per ref', async () => {
     while ((await repo.listBranches()).length < 45) await repo.createBranch(`l${(await repo.listBranches()).length}`)
     await store.delete([REF_INDEX_KEY])
     await repo.listBranches() // more than 32 refs missed the index: it is written
-    // Ref keys, counting the tombstones deleted branches leave until gc clears them.
-    let refs = 0
-    for await (const _ of store.list('refs/')) refs++
-    const pages = Math.ceil(refs / LIST_PAGE)
+    const refs = await refKeys()
+    // The index names the refs, so the listing is split into ranges of 95% of a page (9 refs of a
+    // 10-key page), listed at once: one LIST each, one more than the pages of a sequential listing
+    // when the refs fill the pages exactly, and room for a page's 5% of refs created since.
+    const ranges = Math.ceil(refs / 9)
     const warm = await requestsOf(() => repo.listBranches())
-    expect(warm).toEqual(expect.objectContaining({ LIST: pages, GET: 1, PUT: 0 }))
+    expect(warm).toEqual(expect.objectContaining({ LIST: ranges, GET: 1, PUT: 0 }))
+    expect(ranges).toBeLessThanOrEqual(Math.ceil(refs / LIST_PAGE) + 1)
     // Refs changed since the index was written are read on their own; a few do not rewrite it.
     await repo.createBranch('fresh')
     await repo.commit('b1', { writes: [[3, stampedPage(PAGE_SIZE, 3, 1, 1)]] })
     const after = await requestsOf(() => repo.listBranches())
-    expect(after).toEqual(expect.objectContaining({ LIST: Math.ceil((refs + 1) / LIST_PAGE), GET: 1 + 2, PUT: 0 }))
-    // Without an index: one GET per ref (and the index is written once).
+    expect(after).toEqual(expect.objectContaining({ LIST: ranges, GET: 1 + 2, PUT: 0 }))
+    // Without an index: the sequential listing, one GET per ref (and the index is written once).
     await store.delete([REF_INDEX_KEY])
     const cold = await requestsOf(() => repo.listBranches())
     expect(cold).toEqual(expect.objectContaining({ LIST: Math.ceil((refs + 1) / LIST_PAGE), GET: 1 + refs + 1, PUT: 1 }))
+  })
+
+  it('branch list finds the refs created since the index was written in every range of it', async () => {
+    const before = (await repo.listBranches()).map((b) => b.name)
+    const ranges = Math.ceil((await refKeys()) / 9)
+    // A new ref right after each branch the index names: at the start and end of every range, and
+    // after the last. Most ranges then hold more than a page: two LISTs instead of one, never more.
+    const added = before.map((name) => `${name}-since`)
+    for (const name of added) await repo.createBranch(name)
+    let listed: string[] = []
+    const n = await requestsOf(async () => (listed = (await repo.listBranches()).map((b) => b.name)))
+    expect([...listed].sort()).toEqual([...before, ...added].sort())
+    expect(n.LIST).toBeGreaterThan(ranges)
+    expect(n.LIST).toBeLessThanOrEqual(2 * ranges)
+    for (const name of added) await repo.deleteBranch(name)
+    await repo.listBranches() // rewrites the index the deletes left stale, as the tests after this one expect
   })
 
   it('gc --dry-run: one pass over the listing (the roots are read from it, not listed again), the ref index and the intents', async () => {

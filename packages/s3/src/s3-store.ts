@@ -195,6 +195,11 @@ export class S3Store implements ObjectStore {
     return { module, export: 'openS3StoreInThread', args: [this.#config] }
   }
 
+  /** Keys per ListObjectsV2 page (`listPageSize`, default 1000). */
+  get listPageSize(): number {
+    return this.#settings.listPageSize
+  }
+
   /** The settings in effect (bucket, prefix, endpoint, addressing style, concurrency, retry policy). */
   get settings(): Readonly<ResolvedS3Settings> {
     return this.#settings

@@ -20,6 +20,11 @@ export class LatencyStore implements ObjectStore {
     return this.inner.url
   }
 
+  /** The inner store's. */
+  get listPageSize(): number | undefined {
+    return this.inner.listPageSize
+  }
+
   async #timed<T>(call: () => Promise<T>): Promise<T> {
     this.requests++
     const start = performance.timeOrigin + performance.now()

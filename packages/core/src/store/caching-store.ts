@@ -67,6 +67,11 @@ export class CachingStore implements ObjectStore {
     return this.inner.url
   }
 
+  /** The inner store's. */
+  get listPageSize(): number | undefined {
+    return this.inner.listPageSize
+  }
+
   #cacheable(key: string): boolean {
     return this.#prefixes.some((p) => key.startsWith(p))
   }

@@ -112,6 +112,13 @@ export interface ObjectStore {
    */
   list(prefix: string, opts?: ListOptions): AsyncIterable<ObjectInfo>
 
+  /**
+   * Keys per page of `list`, for a caller that splits a long listing into ranges of about one page
+   * each, fetched at once (see `startAfter`). Absent for a store whose listing has no pages to wait
+   * on, such as the local store: a caller then lists sequentially.
+   */
+  readonly listPageSize?: number | undefined
+
   /** Delete every key in `keys`. Missing keys are ignored. Not atomic across keys. */
   delete(keys: readonly string[]): Promise<void>
 

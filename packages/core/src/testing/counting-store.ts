@@ -42,6 +42,11 @@ export class CountingStore implements ObjectStore {
     return this.inner.url
   }
 
+  /** The inner store's. */
+  get listPageSize(): number | undefined {
+    return this.inner.listPageSize
+  }
+
   /** Total bytes returned by `get`. */
   get bytesRead(): number {
     return this.counts.get.bytes

@@ -16,6 +16,11 @@ export abstract class InterceptingStore implements ObjectStore {
     return this.inner.url
   }
 
+  /** The inner store's. */
+  get listPageSize(): number | undefined {
+    return this.inner.listPageSize
+  }
+
   /** Run `forward` — the call to the inner store — for `call`: before, around or instead of it. */
   protected abstract intercept<T>(call: StoreCall, forward: () => Promise<T>): Promise<T>
 

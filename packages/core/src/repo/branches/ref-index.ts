@@ -1,6 +1,7 @@
 import pLimit from 'p-limit'
 import { REFS_PREFIX, REF_INDEX_KEY } from '../../format/keys.js'
 import { decodeRefIndex, encodeRefIndex, type RefIndexEntry } from '../../format/ref-index.js'
+import { listInRanges } from '../../store/list-ranges.js'
 import type { ObjectStore } from '../../store/object-store.js'
 import { LegacyFormatStore } from '../read/legacy-store.js'
 
@@ -33,7 +34,7 @@ export interface PriorListing {
 
 /**
  * Every object under `refs/` with its bytes and version, in key order: the listing (one LIST per
- * 1,000 refs on S3) is the truth about which refs exist and at which version; their bytes come
+ * 950 to 1,000 refs on S3, the LISTs at once where the index names the refs: see {@link listRefs}) is the truth about which refs exist and at which version; their bytes come
  * from the ref index (`index/refs`, one GET) where its entry has that very version, and from one
  * GET per ref otherwise (at most {@link METADATA_READS} at a time). The versions are content
  * hashes on S3 and inode, size and a randomised modification time on the local store, so an entry
@@ -44,9 +45,7 @@ export interface PriorListing {
  * in that earlier listing and the index is the one read alongside it: no listing of its own.
  */
 export async function readRefObjects(store: ObjectStore, prior?: PriorListing): Promise<RefIndexEntry[]> {
-  const [listed, index] = prior
-    ? [prior.objects.filter((o) => o.key.startsWith(REFS_PREFIX)), await prior.index]
-    : await Promise.all([listVersions(store, REFS_PREFIX), readRefIndex(store)])
+  const [listed, index] = prior ? [prior.objects.filter((o) => o.key.startsWith(REFS_PREFIX)), await prior.index] : await listRefs(store)
   const limit = pLimit(METADATA_READS)
   let hits = 0
   let missed = 0
@@ -88,6 +87,18 @@ export async function readObjects(store: ObjectStore, prefix: string, prior?: re
     ),
   )
   return out.filter((e): e is RefIndexEntry => e !== null)
+}
+
+/**
+ * The listing of `refs/` and the ref index, read together: the index's keys split the listing into
+ * ranges of about 1,000 refs, listed at once ({@link listInRanges}); the first range starts while the
+ * index is being read. Refs written since the index are found all the same; without an index the
+ * listing is one LIST after another.
+ */
+async function listRefs(store: ObjectStore): Promise<[ListedObject[], Map<string, RefIndexEntry>]> {
+  const index = readRefIndex(store)
+  const listed = await listInRanges(store, REFS_PREFIX, index.then((m) => m.keys()))
+  return [listed, await index]
 }
 
 async function listVersions(store: ObjectStore, prefix: string): Promise<ListedObject[]> {

@@ -19,6 +19,11 @@ export class LegacyFormatStore implements ObjectStore {
     return this.inner.url
   }
 
+  /** The inner store's. */
+  get listPageSize(): number | undefined {
+    return this.inner.listPageSize
+  }
+
   /** Read through. */
   get(key: string, opts?: GetOptions): Promise<GetResult | null> {
     return this.inner.get(key, opts)
