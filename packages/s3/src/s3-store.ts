@@ -54,7 +54,12 @@ export interface S3StoreOptions {
   requestChecksumCalculation?: ChecksumMode
   /** When the SDK validates response checksums. Default: the SDK's (`WHEN_SUPPORTED`, or `AWS_RESPONSE_CHECKSUM_VALIDATION`). */
   responseChecksumValidation?: ChecksumMode
-  /** Requests in flight at once, across all operations of this store. Default 16; some providers accept only a few parallel uploads. */
+  /**
+   * Requests in flight at once, across all operations of this store. Default 64: what the engine
+   * reads at once in whole-store passes (small objects: refs, records, manifests); bulk page
+   * transfers stay bounded by the repository's own `concurrency` (default 8). Some providers accept
+   * only a few parallel uploads: lower it there.
+   */
   concurrency?: number
   /** Attempts per request, the first included; `1` disables retries. Default 5. */
   maxAttempts?: number
@@ -90,7 +95,7 @@ export interface ResolvedS3Settings {
   listPageSize: number
 }
 
-const DEFAULT_CONCURRENCY = 16
+const DEFAULT_CONCURRENCY = 64
 const MAX_DELETE_BATCH = 1000
 const EMPTY = new Uint8Array(0)
 

@@ -69,7 +69,7 @@ describe('endpoint and addressing', () => {
   test('concurrency, retry policy and page size have defaults and are checked', () => {
     const store = S3Store.fromUrl('s3://bucket', { region: 'us-east-1' })
     expect(store.settings).toMatchObject({
-      concurrency: 16,
+      concurrency: 64,
       retry: { maxAttempts: 5, baseDelayMs: 100, maxDelayMs: 5000 },
       listPageSize: 1000,
     })
