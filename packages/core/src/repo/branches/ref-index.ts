@@ -34,9 +34,10 @@ export interface PriorListing {
 
 /**
  * Every object under `refs/` with its bytes and version, in key order: the listing (one LIST per
- * 950 to 1,000 refs on S3, the LISTs at once where the index names the refs: see {@link listRefs}) is the truth about which refs exist and at which version; their bytes come
- * from the ref index (`index/refs`, one GET) where its entry has that very version, and from one
- * GET per ref otherwise (at most {@link METADATA_READS} at a time). The versions are content
+ * 950 to 1,000 refs on S3, the LISTs at once where the index names the refs: see {@link listRefs})
+ * is the truth about which refs exist and at which version; their bytes come from the ref index
+ * (`index/refs`, one GET) where its entry has that very version, and from one GET per ref
+ * otherwise (at most {@link METADATA_READS} at a time). The versions are content
  * hashes on S3 and inode, size and a randomised modification time on the local store, so an entry
  * that matches is the bytes a GET would return. When more than a few refs missed the index, it is
  * rewritten (last writer wins; each writer's entries are valid on their own). A missing,
@@ -91,7 +92,7 @@ export async function readObjects(store: ObjectStore, prefix: string, prior?: re
 
 /**
  * The listing of `refs/` and the ref index, read together: the index's keys split the listing into
- * ranges of about 1,000 refs, listed at once ({@link listInRanges}); the first range starts while the
+ * ranges of 95% of a store's list page, listed at once ({@link listInRanges}); the first range starts while the
  * index is being read. Refs written since the index are found all the same; without an index the
  * listing is one LIST after another.
  */
