@@ -12,6 +12,7 @@ import { fetchPageRuns, type FetchedRun, type PageRunSink, type PageSink } from 
 import type { Target } from './chain.js'
 import { type RepoContext } from './context.js'
 import { resolvedChecksum } from './table-checksum.js'
+import { prepareHashing } from './hash-pool.js'
 
 /** Options for export. */
 export interface ExportOptions extends OperationOptions {
@@ -89,6 +90,7 @@ export async function streamPageRuns(
   sink: PageRunSink,
   opts: OperationOptions & { skipZeroPages?: boolean; windows?: PageWindows; lendBuffers?: boolean; keepGaps?: boolean; lead?: (p: PageNo) => boolean },
 ): Promise<string> {
+  prepareHashing(t.pageCount * t.pageSize)
   // Summed from the recorded hashes while the pages are fetched (each is verified against its hash).
   const summing = resolvedChecksum(t)
   let loaded = 0

@@ -149,6 +149,11 @@ class HashPool {
     })
   }
 
+  /** Start a hashing thread now if none is running, so that its start-up overlaps the caller's. */
+  warm(): void {
+    if (this.#workers.length === 0) this.#spawn()
+  }
+
   #slot(bytes: number): SharedArrayBuffer {
     const i = this.#freeSlots.findIndex((s) => s.byteLength >= bytes)
     if (i >= 0) return this.#freeSlots.splice(i, 1)[0]!
@@ -222,6 +227,16 @@ export async function hashRead(body: Uint8Array, job: ReadHashJob): Promise<Page
 export async function runChecksumsOf(segment: Uint8Array, runBytes = RUN_CHECKSUM_BYTES): Promise<RunChecksums> {
   if (segment.byteLength < POOL_MIN_BYTES) return computeRunChecksums(segment, runBytes)
   return { runBytes, hashes: (await thePool().hash(segment, { runBytes })).hashes }
+}
+
+/**
+ * Start a hashing thread ahead of a bulk read of `bytes` bytes (a thread takes tens of
+ * milliseconds to start: started now, it does so while the caller plans its reads and waits for
+ * the first of them). Nothing for a read too small to be hashed off the main thread. The thread
+ * never keeps the process alive.
+ */
+export function prepareHashing(bytes: number): void {
+  if (bytes >= POOL_MIN_BYTES) thePool().warm()
 }
 
 function thePool(): HashPool {

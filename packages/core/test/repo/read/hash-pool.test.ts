@@ -1,4 +1,7 @@
+import { execFile } from 'node:child_process'
 import { randomFillSync } from 'node:crypto'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
 import { isStrataError } from '../../../src/errors/index.js'
 import { PAGE_HASH_BYTES, hashPage } from '../../../src/format/hash.js'
@@ -94,6 +97,13 @@ describe('hashRead', () => {
       expect(r.pagesByRun).toBe(3)
     })
   }
+
+  it('starts a hashing thread ahead of a read that uses it, and the thread never keeps the process alive', async () => {
+    // A thread kept alive would keep the child from exiting: the timeout fails the test.
+    const child = fileURLToPath(new URL('./fixtures/prepare-hashing.ts', import.meta.url))
+    const { stdout } = await promisify(execFile)(process.execPath, ['--conditions=source', '--import', 'tsx', child], { timeout: 20_000 })
+    expect(JSON.parse(stdout)).toEqual({ differing: [6] })
+  }, 30_000)
 
   it('computes a segment\'s run checksums on a worker thread as in place', async () => {
     const segment = randomFillSync(new Uint8Array(5 * 64 * 1024 + 4096))
