@@ -329,8 +329,12 @@ class RunWriter {
   }
 }
 
-/** Bytes written between two background flushes of an export. */
-const FLUSH_EVERY_BYTES = 32 * 1024 * 1024
+/**
+ * Bytes written between two background flushes of an export. A smaller flush finishes sooner and
+ * holds one of libuv's threads (which the reads and writes share) for less time at once; 16 MiB
+ * measured faster than 32 MiB, 8 and 4 MiB no faster than 16.
+ */
+const FLUSH_EVERY_BYTES = 16 * 1024 * 1024
 
 /**
  * Flushes a file being written while the writing goes on: a `datasync` every
