@@ -7,7 +7,13 @@ import { stackBranches } from '../lib/data.js'
 import { LatencyStore } from '../lib/latency-store.js'
 import { bytes, median, ms, row, settle, sideBySide, type BenchRow } from '../lib/measure.js'
 
-const RUNS = 3
+/**
+ * Timed runs per side. Five, not three: on this kind of VM one write of 256 MiB into fresh page
+ * cache in a few takes twice the kernel time of the others (a bare loop of 256 × 1 MiB writes and an
+ * fsync, rm and sync between: 210–290 ms, then 430–590 ms with 230–420 ms of system time instead of
+ * 80–140), and a median of three is moved by two such runs.
+ */
+const RUNS = 5
 const DEPTH = 32
 /** Pages each level of the deep chain changes (random pages, random content). */
 const PAGES_PER_LEVEL = 64
