@@ -123,7 +123,8 @@ export async function retireSweeps(place: Place, keys: readonly string[]): Promi
   const endedAt = place.now().getTime()
   const recorded: string[] = []
   for (const key of keys) {
-    await place.store.put(sweepEndedKey(key.slice(SWEEPS_PREFIX.length), endedAt), encodeIntentRecord({ operation: 'gc', snapshots: [], startedAt: new Date(endedAt).toISOString(), renewedAt: new Date(endedAt).toISOString() }))
+    const at = new Date(endedAt).toISOString()
+    await place.store.put(sweepEndedKey(key.slice(SWEEPS_PREFIX.length), endedAt), encodeIntentRecord({ operation: 'gc', snapshots: [], startedAt: at, renewedAt: at }))
     recorded.push(key)
   }
   if (recorded.length > 0) await place.store.delete(recorded)
@@ -152,7 +153,8 @@ export function isLive(r: IntentRecord, nowMs: number): boolean {
 
 /**
  * Every intent (or, with `sweeps`, every sweep marker, not the records of ended sweeps) in
- * `store`, live or not. A record deleted between the listing and its read is skipped; an undecodable one throws `CorruptObjectError`.
+ * `store`, live or not. A record deleted between the listing and its read is skipped; an
+ * undecodable one throws `CorruptObjectError`.
  */
 export async function readIntents(store: ObjectStore, opts: { sweeps?: boolean } = {}): Promise<KeyedIntent[]> {
   const keys: string[] = []
