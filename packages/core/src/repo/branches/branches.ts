@@ -107,7 +107,7 @@ export async function addBranch(
   const sourceBranch = source.crossStore ? null : source.branch
   if (sourceBranch !== null) {
     const version = await createRef(ctx.store, ref)
-    const undo = async (): Promise<void> => void (await removeRef(ctx.store, { ref, version }, nowIso(ctx)))
+    const undo = (): Promise<void> => removeRef(ctx.store, { ref, version }, nowIso(ctx))
     try {
       if (!(await sweptSince(ctx, readSince.at, readSince.perf))) return toBranchInfo(ref, record)
       const stillReferenced = async (): Promise<boolean> => (await readRef(ctx.store, sourceBranch))?.ref.head === source.snapshot

@@ -155,15 +155,15 @@ export async function createRef(store: ObjectStore, ref: Ref): Promise<string> {
  * deleting the key as well would cost a second request and, since a store has no conditional
  * delete, a window in which nobody else may write the key.
  */
-export async function removeRef(store: ObjectStore, current: VersionedRef, deletedAt: string, what = 'deleted'): Promise<VersionedRef> {
-  return writeTombstone(store, current, { ...current.ref, deletedAt, settled: true }, what)
+export async function removeRef(store: ObjectStore, current: VersionedRef, deletedAt: string, what = 'deleted'): Promise<void> {
+  await writeTombstone(store, current, { ...current.ref, deletedAt, settled: true }, what)
 }
 
 /** Replace `current` by `tombstone` (compare-and-swap); `ConflictError` naming `what` if it changed. */
-async function writeTombstone(store: ObjectStore, current: VersionedRef, tombstone: Ref, what: string): Promise<VersionedRef> {
+async function writeTombstone(store: ObjectStore, current: VersionedRef, tombstone: Ref, what: string): Promise<void> {
   const key = refKey(current.ref.name)
   try {
-    return { ref: tombstone, version: (await store.put(key, encodeRef(tombstone), { ifMatch: current.version })).version }
+    await store.put(key, encodeRef(tombstone), { ifMatch: current.version })
   } catch (e) {
     if (!isStrataError(e, 'STRATA_CONFLICT')) throw e
     throw new ConflictError(
@@ -175,23 +175,33 @@ async function writeTombstone(store: ObjectStore, current: VersionedRef, tombsto
 
 /**
  * Clear the tombstone `t` if someone other than its writer may (settled, or older than
- * {@link TOMBSTONE_HOLD_MS}): rewrite it unsettled by compare-and-swap — young again, and this
- * caller's, so nobody else writes the key — and delete it, unless that can no longer happen within
- * {@link TOMBSTONE_REMOVE_WINDOW_MS} of the rewrite (the process was paused; then it stays for
- * later). False if it may not be cleared yet or someone else replaced it first.
+ * {@link TOMBSTONE_HOLD_MS}): {@link removeRefAndKey} — young again, and this caller's, so nobody
+ * else writes the key until it is deleted. False if it may not be cleared yet or someone else
+ * replaced it first.
  */
 export async function clearTombstone(store: ObjectStore, t: VersionedRef, nowIsoTime: string): Promise<boolean> {
   if (!isTombstone(t.ref) || !isReplaceable(t.ref, Date.parse(nowIsoTime))) return false
-  const { settled: _, ...rest } = t.ref
-  const started = performance.now()
+  const { settled: _, deletedAt: __, ...ref } = t.ref
   try {
-    await writeTombstone(store, t, { ...rest, deletedAt: nowIsoTime }, 'cleared')
+    await removeRefAndKey(store, { ref, version: t.version }, nowIsoTime, 'cleared')
   } catch (e) {
     if (isStrataError(e, 'STRATA_CONFLICT')) return false
     throw e
   }
-  if (performance.now() - started < TOMBSTONE_REMOVE_WINDOW_MS) await store.delete([refKey(t.ref.name)]).catch(() => {})
   return true
+}
+
+/**
+ * Remove `current` as {@link removeRef} does, but with an unsettled tombstone that this caller then
+ * deletes — blindly, as a store has no conditional delete, so only within
+ * {@link TOMBSTONE_REMOVE_WINDOW_MS} of writing it (a process paused longer leaves it, and the
+ * next branch of the name or gc replaces it once it is {@link TOMBSTONE_HOLD_MS} old). For gc,
+ * which would otherwise leave its own tombstones for its next run.
+ */
+export async function removeRefAndKey(store: ObjectStore, current: VersionedRef, deletedAt: string, what: string): Promise<void> {
+  const started = performance.now()
+  await writeTombstone(store, current, { ...current.ref, deletedAt }, what)
+  if (performance.now() - started < TOMBSTONE_REMOVE_WINDOW_MS) await store.delete([refKey(current.ref.name)]).catch(() => {})
 }
 
 /**

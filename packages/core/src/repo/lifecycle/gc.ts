@@ -4,7 +4,7 @@ import type { BranchId, SegmentId, SnapshotId } from '../../format/ids.js'
 import { isSegmentId, isSnapshotId } from '../../format/ids.js'
 import { BRANCHES_PREFIX, SEGMENTS_PREFIX, SNAPSHOTS_PREFIX, sweepEndedAt } from '../../format/keys.js'
 import type { Fallback } from '../../format/manifest.js'
-import { clearTombstone, removeRef, type VersionedRef } from '../branches/refs.js'
+import { clearTombstone, removeRefAndKey, type VersionedRef } from '../branches/refs.js'
 import { Intent, SWEEP_RECORD_KEEP_MS, isLive, readIntents, retireSweeps, type KeyedIntent } from '../branches/intents.js'
 import { readRefIndex, type ListedObject } from '../branches/ref-index.js'
 import type { ObjectInfo } from '../../store/object-store.js'
@@ -406,13 +406,13 @@ function add(t: ObjectTotals, c: SweepCandidate): void {
 }
 
 /**
- * Remove the ref of an expired branch if it is still at the version gc read (see `removeRef`), and
- * clear its tombstone: a commit or rename that landed since wins, and the branch stays for this
+ * Remove the ref of an expired branch, tombstone and key (see `removeRefAndKey`), if it is still at
+ * the version gc read: a commit or rename that landed since wins, and the branch stays for this
  * run. False if it did.
  */
 async function removeIfUnchanged(ctx: RepoContext, expired: VersionedRef): Promise<boolean> {
   try {
-    await clearTombstone(ctx.store, await removeRef(ctx.store, expired, nowIso(ctx), 'expired'), nowIso(ctx))
+    await removeRefAndKey(ctx.store, expired, nowIso(ctx), 'expired')
     return true
   } catch (e) {
     if (isStrataError(e, 'STRATA_CONFLICT')) return false
